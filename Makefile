@@ -1,0 +1,43 @@
+# Specloop: `make demo` runs the whole loop against the built-in GitHub double; `make test` runs the tests.
+# Each target installs what it needs: Debian packages (redis-server, chromium, git), then a virtualenv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SYSTEM_PACKAGES := redis-server chromium git
+
+.PHONY: demo test bench lint system venv clean
+
+demo: system venv
+	$(BIN)/specloop demo
+
+test: system venv
+	$(BIN)/python -m pytest
+
+bench: system venv
+	$(BIN)/python -m benchmarks
+
+lint: venv
+	$(BIN)/ruff check app handlers jobs tests benchmarks
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# Installs only what is missing, so a machine that has them does no apt work.
+system:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v git >/dev/null || missing="$$missing git"; \
+	{ command -v chromium >/dev/null || command -v chromium-browser >/dev/null || [ -n "$$CHROMIUM_PATH" ]; } || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing system packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+clean:
+	rm -rf $(VENV) .specloop reports

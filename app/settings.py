@@ -1,0 +1,121 @@
+"""Operator settings, read once from the environment or `.env` (12-factor)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values people paste from examples; refusing them at start-up beats a confusing 401 later.
+PLACEHOLDERS = {"", "changeme", "change-me", "changethis", "secret", "xxx", "todo", "your-secret", "placeholder"}
+
+
+class SettingsError(Exception):
+    """Raised when required settings are missing or still placeholders; the message names them."""
+
+
+class Settings(BaseSettings):
+    """Everything the operator configures. Secrets are SecretStr so they never reach a log."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    app_id: int | None = None
+    app_slug: str = "specloop"
+    private_key: SecretStr | None = None
+    private_key_path: Path | None = None
+    webhook_secret: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+
+    github_url: str = "https://github.com"
+    github_api_url: str | None = None
+    public_url: str = "http://localhost:3000"
+
+    redis_url: str | None = None
+    data_dir: Path = Path(".specloop")
+
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    model: str = "claude-sonnet-4-5"
+    model_timeout: float = 120.0
+    model_max_retries: int = 4
+
+    chromium_path: str | None = None
+    artifacts_dir: Path | None = None
+    artifact_secret: SecretStr | None = None
+    artifact_retention_days: int = 90
+    allow_repo_code: bool = False
+
+    debounce_seconds: float = 30.0
+    log_level: str = "INFO"
+
+    @field_validator("github_url", "public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def setup_mode(self) -> bool:
+        """No app registered yet: only the registration page and health check are served."""
+        return self.app_id is None
+
+    @property
+    def api_url(self) -> str:
+        """REST base URL: api.github.com for github.com, `<host>/api/v3` for Enterprise Server."""
+        if self.github_api_url:
+            return self.github_api_url.rstrip("/")
+        if self.github_url == "https://github.com":
+            return "https://api.github.com"
+        return f"{self.github_url}/api/v3"
+
+    @property
+    def state_dir(self) -> Path:
+        """Where the managed Redis, artifacts and other local state live."""
+        return self.data_dir
+
+    @property
+    def artifacts_path(self) -> Path:
+        return self.artifacts_dir or self.data_dir / "artifacts"
+
+    def private_key_pem(self) -> str | None:
+        """The App's private key, from PRIVATE_KEY or the file at PRIVATE_KEY_PATH."""
+        if self.private_key is not None and self.private_key.get_secret_value().strip():
+            # .env files often carry the PEM with literal \n sequences
+            return self.private_key.get_secret_value().replace("\\n", "\n")
+        if self.private_key_path is not None and self.private_key_path.is_file():
+            return self.private_key_path.read_text()
+        return None
+
+    def problems(self) -> list[str]:
+        """Names of required settings that are missing or placeholders (empty in setup mode)."""
+        if self.setup_mode:
+            return []
+        found: list[str] = []
+        pem = self.private_key_pem()
+        if pem is None:
+            if self.private_key_path is not None:
+                found.append(f"PRIVATE_KEY_PATH ({self.private_key_path} is not a readable file)")
+            else:
+                found.append("PRIVATE_KEY or PRIVATE_KEY_PATH (missing)")
+        elif "PRIVATE KEY" not in pem:
+            found.append("PRIVATE_KEY (not a PEM private key)")
+        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+        if secret.strip().lower() in PLACEHOLDERS:
+            found.append("WEBHOOK_SECRET (missing or a placeholder)")
+        return found
+
+    def check(self) -> None:
+        """Fail fast with one message naming every missing or placeholder setting."""
+        found = self.problems()
+        if found:
+            raise SettingsError(
+                "Specloop cannot start; fix these settings (environment or .env): " + "; ".join(found)
+            )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use (never at import time)."""
+    return Settings()

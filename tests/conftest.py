@@ -1,0 +1,9 @@
+"""Shared fixtures: each area's fixtures live in one module under tests/support/."""
+
+pytest_plugins = [
+    "tests.support.redis",
+    "tests.support.github",
+    "tests.support.llm",
+    "tests.support.service",
+    "tests.support.browser",
+]

@@ -1,0 +1,1 @@
+"""Fixtures for the github part of the suite (filled in by its owner)."""
