@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -50,6 +51,8 @@ class Settings(BaseSettings):
 
     debounce_seconds: float = 30.0
     log_level: str = "INFO"
+    # The .env file `/setup` writes the registered App into (DOTENV_PATH); get_settings() reads it.
+    dotenv_path: Path = Path(".env")
 
     @field_validator("github_url", "public_url")
     @classmethod
@@ -118,4 +121,4 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     """The process-wide settings, read on first use (never at import time)."""
-    return Settings()
+    return Settings(_env_file=os.environ.get("DOTENV_PATH") or ".env")  # type: ignore[call-arg]

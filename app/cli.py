@@ -1,0 +1,136 @@
+"""`specloop serve | worker | demo | qa`: the command line entry point."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+EXIT_CONFIG = 2  # bad settings or environment: the message says what to fix
+
+QUEUE_CHOICES = {"light": ("light",), "heavy": ("heavy",), "all": ("light", "heavy")}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="specloop",
+        description="Specloop: story -> example map -> approved spec -> code -> browser QA, as a GitHub App.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the web service (webhooks, /setup, /healthz)")
+    serve.add_argument("--host", default="0.0.0.0", help="interface to listen on (default 0.0.0.0)")
+    serve.add_argument("--port", type=int, default=3000, help="port to listen on (default 3000)")
+
+    worker = commands.add_parser("worker", help="run the job worker")
+    worker.add_argument("--queue", choices=sorted(QUEUE_CHOICES), default="all",
+                        help="light (mapping, specs), heavy (code generation, QA) or all (default)")
+
+    commands.add_parser("demo", help="run the whole loop against the built-in GitHub double")
+    commands.add_parser("qa", help="run approved scenarios against a URL (see `specloop qa --help`)",
+                        add_help=False)
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"specloop: {message}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def _settings_error(error: ValidationError) -> str:
+    """Name the environment variables pydantic could not read (APP_ID=abc, ...)."""
+    parts = []
+    for item in error.errors(include_input=False):
+        name = "_".join(str(part) for part in item.get("loc", ())).upper() or "settings"
+        parts.append(f"{name} ({item.get('msg', 'invalid')})")
+    return "Specloop cannot start; fix these settings (environment or .env): " + "; ".join(parts)
+
+
+def serve(host: str, port: int) -> int:
+    """Run the web service until interrupted."""
+    import uvicorn
+
+    from app.logs import configure_logging
+    from app.redis_server import RedisServerError, resolve_redis_url
+    from app.settings import SettingsError, get_settings
+    from app.web import create_app
+
+    try:
+        settings = get_settings()
+        if not settings.setup_mode:  # setup mode exists to obtain the secrets check() asks for
+            settings.check()
+    except ValidationError as error:
+        return _fail(_settings_error(error))
+    except SettingsError as error:
+        return _fail(str(error))
+    configure_logging(settings.log_level)
+    # Redis is resolved here, not in the app's lifespan, so a missing redis-server is one clear line.
+    try:
+        url, managed = resolve_redis_url(settings)
+    except RedisServerError as error:
+        return _fail(str(error))
+    try:
+        app = create_app(settings.model_copy(update={"redis_url": url}))
+        uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=True,
+                    timeout_graceful_shutdown=10)
+    finally:
+        if managed is not None:
+            managed.stop()
+    return 0
+
+
+def worker(queue: str) -> int:
+    """Run arq workers for the chosen queues until interrupted."""
+    from app.logs import configure_logging
+    from app.redis_server import RedisServerError
+    from app.settings import SettingsError, get_settings
+
+    try:
+        settings = get_settings()
+        if settings.setup_mode:
+            return _fail("Specloop is not registered yet (no APP_ID): run `specloop serve` and open /setup first.")
+        settings.check()
+    except ValidationError as error:
+        return _fail(_settings_error(error))
+    except SettingsError as error:
+        return _fail(str(error))
+    configure_logging(settings.log_level)
+    from jobs.worker import run_worker  # the outermost wiring: only here does the CLI reach into jobs/
+
+    try:
+        run_worker(settings, QUEUE_CHOICES[queue])
+    except RedisServerError as error:
+        return _fail(str(error))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run the command; returns the process exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["qa"]:
+        # `specloop qa` has its own options; hand it everything after the command name.
+        from app.qa_cli import main as qa_main
+
+        return int(qa_main(args[1:]) or 0)
+    try:
+        parsed = _parser().parse_args(args)
+    except SystemExit as exit_:  # --help or a usage error: argparse already printed it
+        return int(exit_.code or 0)
+    try:
+        if parsed.command == "serve":
+            return serve(parsed.host, parsed.port)
+        if parsed.command == "worker":
+            return worker(parsed.queue)
+        if parsed.command == "demo":
+            from app.demo import main as demo_main
+
+            return int(demo_main() or 0)
+    except KeyboardInterrupt:
+        return 130
+    return _fail(f"unknown command {parsed.command!r}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

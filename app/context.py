@@ -1,0 +1,34 @@
+"""`Deps`: the clients a job uses, created once in the worker's start-up and read through `deps(ctx)`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from redis.asyncio import Redis
+
+from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.github import GitHubApp
+
+DEPS_KEY = "specloop_deps"
+
+
+@dataclass
+class Deps:
+    """Everything a job needs from outside: settings, Redis, GitHub, the model (None offline), artifacts."""
+
+    settings: Settings
+    redis: Redis
+    github: GitHubApp
+    model: Any = None  # app.model.client.ModelClient, or None without ANTHROPIC_API_KEY
+    artifacts: Any = None  # app.artifacts.ArtifactStore
+
+
+def deps(ctx: dict[str, Any]) -> Deps:
+    """The job's dependencies from arq's `ctx` (put there by the worker's on_startup)."""
+    try:
+        return ctx[DEPS_KEY]  # type: ignore[no-any-return]
+    except KeyError:
+        raise RuntimeError("no Deps in the job context: the worker's on_startup did not run") from None

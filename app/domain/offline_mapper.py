@@ -1,0 +1,259 @@
+"""The deterministic mapper: an Example Map from the issue's own structure, for when there is no model key.
+
+Rules come from acceptance-criteria lists (or rule-like headings), examples from the Given/When/Then
+blocks written in the issue (placed under the rule they talk about) and from rules that carry concrete
+values, questions from sentences ending in "?" and "Open questions" sections. Questions are answered by
+replies that quote them or name their id ("Q2: ..."), or by a person ticking them in the bot's comment;
+an answer becomes a rule, so the map converges as the thread goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from app.domain.example_map import Example, ExampleMap, Question, Rule
+from app.domain.map_revision import provisional_ids, similarity
+from app.domain.story import Comment, IssueStory, StepBlock, clean
+
+# Concrete values: numbers with units or money, quoted strings, e-mail addresses, dates.
+_VALUE = re.compile(r"\"[^\"]+\"|'[^']+'|\b[\w.+-]+@[\w-]+\.[\w.]+\b|[$€£]\s?\d[\d,.]*|\b\d+(?:[.,]\d+)?\s?%?"
+                    r"(?:\s?(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|items?|characters?|times?|"
+                    r"attempts?|mb|kb|gb))?")
+_ID_REFERENCE = re.compile(r"^\s*(?:[-*]\s+)?(?:\*\*)?\b(Q\d+)\b(?:\*\*)?\s*[:.)\-–—]\s*(?P<answer>.+)$", re.IGNORECASE)
+_TICKED = re.compile(r"^\s*[-*]\s+\[[xX]\]\s+(?:🟥\s*)?(?:\*\*)?(Q\d+)\b", re.MULTILINE)
+_UNTICKED = re.compile(r"^\s*[-*]\s+\[ \]\s+(?:🟥\s*)?(?:\*\*)?(Q\d+)\b", re.MULTILINE)
+
+
+def has_values(text: str) -> bool:
+    """Whether `text` names something concrete (a number, a quoted value, an address, an amount)."""
+    return bool(_VALUE.search(text))
+
+
+def example_from_block(block: StepBlock) -> Example:
+    """A green card from a Given/When/Then block: titled "the one where ..." with its own values."""
+    if block.title:
+        title = block.title
+    else:
+        title = block.when[0] if block.when else block.given[0] if block.given else block.then[0]
+    title = clean(title).rstrip(".")
+    if not title.lower().startswith("the one"):
+        first = title if title.startswith("I ") else title[:1].lower() + title[1:]
+        title = f"the one where {first}"
+    return Example(id="", title=title, given=list(block.given), when=list(block.when), then=list(block.then))
+
+
+def example_from_rule(text: str) -> Example | None:
+    """A rule that carries concrete values is its own first example ("the one with 30 days")."""
+    values = [v.strip() for v in _VALUE.findall(text) if v.strip()]
+    if not values:
+        return None
+    return Example(id="", title=f"the one with {', '.join(dict.fromkeys(values))}: {clean(text).rstrip('.')}",
+                   then=[clean(text).rstrip(".")])
+
+
+_WORD_STOP = {"a", "an", "the", "to", "of", "and", "or", "is", "are", "be", "in", "on", "for", "with", "it",
+              "its", "i", "my", "me", "we", "our", "your", "should", "can", "must", "will", "only", "when", "then",
+              "given", "see", "press", "am", "not", "one", "where", "has", "have", "that", "this"}
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 2:
+            return word[: -len(suffix)].rstrip("e") if suffix in ("ing", "ed") else word[: -len(suffix)]
+    return word.rstrip("e") if len(word) > 3 else word
+
+
+def _words(text: str) -> set[str]:
+    return {_stem(w) for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _WORD_STOP}
+
+
+def _coverage(rule: str, text: str) -> float:
+    """The share of the rule's content words that `text` mentions."""
+    words = _words(rule)
+    return len(words & _words(text)) / len(words) if words else 0.0
+
+
+def _fit(block: StepBlock, rule: Rule, heading: str | None) -> float:
+    """How well a block illustrates a rule: its own section's rule, else what its title and steps say."""
+    if block.section and heading and heading == block.section and rule.text == heading:
+        return 2.0
+    steps = " ".join([*block.given, *block.when, *block.then])
+    if block.title:
+        # The title says what the example is about; the steps mostly say how, so they weigh less.
+        return 0.6 * _coverage(rule.text, block.title) + 0.4 * _coverage(rule.text, steps)
+    return _coverage(rule.text, steps)
+
+
+def _assign(blocks: list[StepBlock], rules: list[Rule], headings: list[str | None]) -> list[int]:
+    """The rule index for each block: best pairs first, one example per rule, then the rest to their best."""
+    scores = {(b, r): _fit(block, rule, headings[r]) for b, block in enumerate(blocks)
+              for r, rule in enumerate(rules)}
+    chosen: dict[int, int] = {}
+    taken: set[int] = set()
+    for (b, r), score in sorted(scores.items(), key=lambda item: (-item[1], item[0])):
+        if score > 0 and b not in chosen and r not in taken:
+            chosen[b] = r
+            taken.add(r)
+    for b in range(len(blocks)):
+        if b not in chosen:
+            chosen[b] = max(range(len(rules)), key=lambda r: (scores[(b, r)], -r))
+    return [chosen[b] for b in range(len(blocks))]
+
+
+def ticked_question_ids(map_comment_body: str | None) -> set[str]:
+    """Ids of the questions a person ticked in the bot's map comment (`- [x] Q2 ...`)."""
+    return {m.upper() for m in _TICKED.findall(map_comment_body or "")}
+
+
+def unticked_question_ids(map_comment_body: str | None) -> set[str]:
+    """Ids of the questions still unticked in the bot's map comment."""
+    return {m.upper() for m in _UNTICKED.findall(map_comment_body or "")}
+
+
+def find_answers(questions: list[Question], comments: list[Comment], ticked: set[str] | None = None) -> dict[str, str]:
+    """Answers in the thread: a reply quoting a question or naming its id, or a ticked task."""
+    answers: dict[str, str] = {}
+    by_id = {q.id.upper(): q for q in questions}
+    for comment in comments:
+        if comment.is_bot:
+            continue
+        lines = comment.body.splitlines()
+        quoted: Question | None = None
+        collected: list[str] = []
+
+        def flush() -> None:
+            if quoted is not None and collected and quoted.id not in answers:
+                answers[quoted.id] = clean(" ".join(collected))
+
+        for line in lines:
+            stripped = line.strip()
+            if stripped.startswith(">"):
+                flush()
+                quote = clean(stripped.lstrip("> "))
+                quoted = max(questions, key=lambda q: similarity(q.text, quote), default=None)
+                if quoted is not None and similarity(quoted.text, quote) < 0.6:
+                    quoted = None
+                collected = []
+                continue
+            reference = _ID_REFERENCE.match(stripped)
+            if reference and reference.group(1).upper() in by_id:
+                flush()
+                quoted = None
+                qid = by_id[reference.group(1).upper()].id
+                answers.setdefault(qid, clean(reference.group("answer")))
+                continue
+            if quoted is not None and stripped:
+                collected.append(stripped)
+        flush()
+    for qid in ticked or set():
+        if qid in by_id and qid not in answers:
+            answers[qid] = ""  # ticked without words: resolved, nothing to add to the rules
+    return answers
+
+
+def _answer_as_rule(question: Question) -> str:
+    """The rule an answered question becomes: the answer itself when it is a sentence."""
+    answer = (question.answer or "").strip().rstrip(".")
+    if len(answer.split()) >= 4 and not re.match(r"^(yes|no|yep|nope|correct|right)\b", answer, re.IGNORECASE):
+        return answer[:1].upper() + answer[1:]
+    return f"{question.text.rstrip('?')}: {answer}" if answer else ""
+
+
+def build_map(issue: IssueStory, *, previous: ExampleMap | None = None, ticked: set[str] | None = None,
+              max_rules: int = 6) -> ExampleMap:
+    """The deterministic example map of `issue` (ids provisional; `map_revision.revise` makes them stable)."""
+    rules: list[Rule] = []
+    headings: list[str | None] = []
+    for heading, text in issue.criteria:
+        rules.append(Rule(id="", text=clean(text).rstrip(".")))
+        headings.append(heading)
+    if not rules:
+        for block in issue.blocks:
+            # Given/When/Then without any listed criteria: each block's section (or title) is the rule.
+            label = block.section or block.title
+            if label and label not in headings:
+                rules.append(Rule(id="", text=label))
+                headings.append(label)
+
+    if issue.blocks and not rules:
+        rules.append(Rule(id="", text=f"{issue.story.i_want[:1].upper()}{issue.story.i_want[1:]}"))
+        headings.append(None)
+    for block, index in zip(issue.blocks, _assign(issue.blocks, rules, headings), strict=True):
+        rules[index].examples.append(example_from_block(block))
+
+    # Questions of the body and of the people in the thread; then the answers found in the thread.
+    asked = list(issue.questions)
+    for comment in issue.comments:
+        for line in comment.body.splitlines():
+            text = clean(line)
+            if line.strip().startswith(">") or _ID_REFERENCE.match(line.strip()):
+                continue
+            if text.endswith("?") and len(text.split()) >= 3:
+                asked.append(text)
+    questions: list[Question] = []
+    for text in asked:
+        if any(similarity(text, q.text) >= 0.85 for q in questions):
+            continue
+        questions.append(Question(id="", text=text))
+    # Keep the previous revision's ids so "Q2: ..." replies and ticks find their question.
+    for question in questions:
+        match = max(previous.questions if previous else [], key=lambda q: similarity(q.text, question.text),
+                    default=None)
+        if match is not None and similarity(match.text, question.text) >= 0.6:
+            question.id = match.id
+    taken = [q.id for q in questions if q.id] + [q.id for q in (previous.questions if previous else [])]
+    next_number = max((int(i[1:]) for i in taken if i[1:].isdigit()), default=0)
+    for question in questions:
+        if not question.id:
+            next_number += 1
+            question.id = f"Q{next_number}"
+    answers = find_answers(questions, issue.comments, ticked)
+    for question in questions:
+        if question.id in answers:
+            question.answered, question.answer = True, answers[question.id] or None
+            rule_text = _answer_as_rule(question)
+            if rule_text and not any(similarity(rule_text, r.text) >= 0.85 for r in rules):
+                rules.append(Rule(id="", text=rule_text))
+                headings.append(None)
+
+    for rule in rules:
+        if not rule.examples:
+            example = example_from_rule(rule.text)
+            if example is not None:
+                rule.examples.append(example)
+
+    story = issue.story.model_copy()
+    result = ExampleMap(story=story, rules=rules, questions=questions,
+                        scenarios=[_scenario_title(e) for r in rules for e in r.examples])
+    result.split_suggestion = suggest_split(result, max_rules)
+    return _number_rules_and_examples(result)
+
+
+def _number_rules_and_examples(example_map: ExampleMap) -> ExampleMap:
+    """Provisional R1.., E1.. ids (questions already carry theirs, matched to the previous revision)."""
+    question_ids = [q.id for q in example_map.questions]
+    result = provisional_ids(example_map)
+    for question, qid in zip(result.questions, question_ids, strict=True):
+        question.id = qid
+    return result
+
+
+def _scenario_title(example: Example) -> str:
+    title = re.sub(r"^the one (where|with)\s+", "", example.title, flags=re.IGNORECASE)
+    return title[:1].upper() + title[1:]
+
+
+def suggest_split(example_map: ExampleMap, max_rules: int) -> list[str]:
+    """When there are more rules than fit one story, smaller stories of at most `max_rules` rules each."""
+    rules = example_map.rules
+    if len(rules) <= max_rules or max_rules < 1:
+        return []
+    parts = math.ceil(len(rules) / max_rules)
+    size = math.ceil(len(rules) / parts)
+    want = example_map.story.i_want or example_map.story.title
+    out = []
+    for start in range(0, len(rules), size):
+        chunk = rules[start:start + size]
+        out.append(f"{want[:1].upper()}{want[1:]}: {'; '.join(r.text for r in chunk)}")
+    return out

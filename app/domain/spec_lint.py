@@ -1,0 +1,211 @@
+"""Spec lint: what makes a parsed feature file a poor executable specification, with exact locations."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from app.domain.gherkin import GherkinError, ParsedFeature, ScenarioInfo, parse_feature
+from app.domain.steps import StepDefinitionError, StepRegistry, match_step
+
+Level = Literal["error", "warning"]
+
+DEFAULT_MAX_STEPS = 12
+NEEDS_STEP_DEFINITION = "needs a step definition"
+
+# "TODO"/"TBD"/"FIXME" as words; "?" at the end of a line is a question nobody answered yet
+_OPEN_MARK = re.compile(r"\b(TODO|TBD|FIXME)\b")
+_DOCSTRING = re.compile(r"^\s*(\"\"\"|```)")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One lint or parse finding on a `.feature` file: 1-based line, column (None: whole line), level."""
+
+    line: int
+    column: int | None
+    level: Level
+    message: str
+    code: str  # short stable id: "parse", "empty-scenario", "duplicate-name", "no-then", ...
+
+
+def from_parse_errors(errors: list[GherkinError]) -> list[Finding]:
+    """Parse errors as error findings, keeping the parser's line and column."""
+    return [Finding(e.line, e.column, "error", e.message, "parse") for e in errors]
+
+
+def check_feature(
+    text: str,
+    uri: str,
+    *,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    extra: StepRegistry | None = None,
+) -> list[Finding]:
+    """Parse `text` and lint it: parse errors when it does not parse, lint findings otherwise."""
+    parsed = parse_feature(text, uri)
+    if isinstance(parsed, list):
+        return from_parse_errors(parsed)
+    return lint(parsed, max_steps=max_steps, extra=extra)
+
+
+def has_errors(findings: list[Finding]) -> bool:
+    """Whether any finding is an error (a failing check), not just a warning."""
+    return any(f.level == "error" for f in findings)
+
+
+def lint(
+    parsed: ParsedFeature, *, max_steps: int = DEFAULT_MAX_STEPS, extra: StepRegistry | None = None
+) -> list[Finding]:
+    """Every lint finding of a parsed feature, in line order."""
+    findings: list[Finding] = []
+    feature = parsed.feature
+    if feature is None:
+        return [Finding(1, None, "error", "The file has no `Feature:`; every spec file describes one feature.",
+                        "no-feature")]
+    scenarios = parsed.scenarios()
+    if not scenarios:
+        line = int(feature["location"]["line"])
+        findings.append(Finding(line, None, "error", "The feature has no scenarios to run.", "no-scenarios"))
+    findings += _scenario_findings(scenarios, max_steps)
+    findings += _open_questions(parsed.source)
+    findings += _unknown_steps(parsed, extra)
+    return sorted(findings, key=lambda f: (f.line, f.column or 0, f.code))
+
+
+def _scenario_findings(scenarios: list[ScenarioInfo], max_steps: int) -> list[Finding]:
+    findings: list[Finding] = []
+    seen: dict[str, int] = {}
+    for scenario in scenarios:
+        where = (scenario.line, scenario.column)
+        label = scenario.name or "(unnamed)"
+        if not scenario.name:
+            findings.append(Finding(*where, "error", f"{scenario.keyword} has no name.", "unnamed-scenario"))
+        elif scenario.name.casefold() in seen:
+            findings.append(Finding(*where, "error",
+                                    f'Scenario name "{scenario.name}" is already used on line '
+                                    f"{seen[scenario.name.casefold()]}; names must be unique.",
+                                    "duplicate-name"))
+        else:
+            seen[scenario.name.casefold()] = scenario.line
+        if not scenario.steps:
+            findings.append(Finding(*where, "error", f'"{label}" has no steps.', "empty-scenario"))
+            continue
+        if not _has_outcome(scenario):
+            findings.append(Finding(*where, "error",
+                                    f'"{label}" has no Then step: a scenario must say what should happen.',
+                                    "no-then"))
+        if len(scenario.steps) > max_steps:
+            findings.append(Finding(*where, "warning",
+                                    f'"{label}" has {len(scenario.steps)} steps (limit {max_steps}); '
+                                    "split it or move shared setup to a Background.", "too-long"))
+    return findings
+
+
+def _has_outcome(scenario: ScenarioInfo) -> bool:
+    """Whether a Then (or an And/But following one) is among the scenario's own steps."""
+    last = "Unknown"
+    for step in scenario.steps:
+        # "And"/"But" continue the previous step's kind, as the pickle compiler does
+        last = last if step.keyword_type == "Conjunction" else step.keyword_type
+        if last == "Outcome":
+            return True
+    return False
+
+
+def _open_questions(source: str) -> list[Finding]:
+    """Lines that still ask something: ending in "?" or carrying TODO/TBD/FIXME (doc strings excepted)."""
+    findings: list[Finding] = []
+    in_docstring = False
+    for number, raw in enumerate(source.splitlines(), start=1):
+        if _DOCSTRING.match(raw):
+            in_docstring = not in_docstring
+            continue
+        if in_docstring:
+            continue
+        line = raw.rstrip()
+        mark = _OPEN_MARK.search(line)
+        if mark:
+            findings.append(Finding(number, mark.start() + 1, "error",
+                                    f'"{mark.group(1)}" left in the spec: answer it before approval.',
+                                    "open-question"))
+        elif line.endswith("?"):
+            findings.append(Finding(number, len(line), "error",
+                                    "A question is left in the spec: answer it (or turn it into an example) "
+                                    "before approval.", "open-question"))
+    return findings
+
+
+def _step_locations(document: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """Step AST id -> (line, column), for mapping pickle steps back to the file."""
+    locations: dict[str, tuple[int, int]] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "keywordType" in node and "text" in node and "id" in node:
+                locations[node["id"]] = (int(node["location"]["line"]), int(node["location"].get("column", 1)))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(document.get("feature"))
+    return locations
+
+
+_STEP_DECORATORS = {"step", "given", "when", "then"}
+
+
+def _noop(**_: Any) -> None:
+    """Stands in for a repository step function the lint never runs."""
+
+
+def static_step_registry(files: Mapping[str, str]) -> StepRegistry:
+    """The patterns of repository step files (`path -> source`), read with `ast`, never executed.
+
+    The lint runs on every push, where running repository code is not allowed; reading the decorator
+    patterns statically is enough to know which steps a project defines.
+    """
+    registry = StepRegistry()
+    for path in sorted(files):
+        try:
+            tree = ast.parse(files[path], filename=path)
+        except (SyntaxError, ValueError):
+            continue  # the QA run reports a broken step file with its real error
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for decorator in node.decorator_list:
+                if not (isinstance(decorator, ast.Call) and decorator.args):
+                    continue
+                func = decorator.func
+                name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+                pattern = decorator.args[0]
+                if name in _STEP_DECORATORS and isinstance(pattern, ast.Constant) and isinstance(pattern.value, str):
+                    try:
+                        registry.add(pattern.value, _noop, f"{path.rsplit('/', 1)[-1]}:{node.lineno}")
+                    except StepDefinitionError:
+                        continue
+    return registry
+
+
+def _unknown_steps(parsed: ParsedFeature, extra: StepRegistry | None) -> list[Finding]:
+    """Steps the QA runner cannot execute (undefined or ambiguous), once per line of the file."""
+    locations = _step_locations(parsed.document)
+    findings: dict[tuple[int, str], Finding] = {}
+    for pickle in parsed.pickles:
+        for step in pickle.get("steps", []):
+            text = str(step.get("text", ""))
+            status = match_step(text, extra).status
+            if status == "matched":
+                continue
+            line, column = locations.get((step.get("astNodeIds") or [""])[0], (1, 1))
+            if status == "ambiguous":
+                message = f'Step "{text}" matches more than one step definition; make it unambiguous.'
+            else:
+                message = f'Step "{text}" {NEEDS_STEP_DEFINITION}: the QA runner has no step for it.'
+            findings.setdefault((line, status), Finding(line, column, "warning", message, f"step-{status}"))
+    return list(findings.values())

@@ -1,0 +1,230 @@
+"""Reading a GitHub issue as a story: Connextra narrative, acceptance criteria, Given/When/Then, questions.
+
+Plain text in, plain data out: the offline mapper and the model prompt both start from `read_story()`.
+The text is untrusted, so the bot's own markers are stripped first (nobody can forge a map revision).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from app.domain.example_map import Story
+from app.render.markers import strip_markers
+
+# Headings that introduce acceptance criteria / rules (their list items become rules).
+CRITERIA_HEADINGS = re.compile(r"acceptance|criteria|rules?\b|requirements?|business rules?|must|definition of done",
+                               re.IGNORECASE)
+QUESTION_HEADINGS = re.compile(r"question|unknowns?|unclear|to clarify|open points?|tbd", re.IGNORECASE)
+# Headings that are context, not rules, when the issue has no acceptance-criteria list.
+META_HEADINGS = re.compile(
+    r"^(story|user story|description|summary|context|background|notes?|motivation|why|problem|"
+    r"scenarios?|examples?|screenshots?|links?|references?|details|overview|out of scope|non-goals?)$",
+    re.IGNORECASE,
+)
+
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$")
+_BOLD_HEADING = re.compile(r"^\s*(?:\*\*|__)(.+?)(?:\*\*|__)\s*:?\s*$")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(?:\[(?P<tick>[ xX])\]\s+)?(?P<text>.+)$")
+_STEP = re.compile(r"^\s*(?:[-*+]\s+)?(?:\*\*|__)?(?P<kw>given|when|then|and|but)(?:\*\*|__)?\b[:\s]\s*(?P<text>.+)$",
+                   re.IGNORECASE)
+_SCENARIO = re.compile(r"^\s*(?:[-*+]\s+)?(?:\*\*)?(?:scenario|example|scenario outline)(?:\*\*)?\s*:\s*(?:\*\*)?\s*(?P<title>.+?)\s*$",
+                       re.IGNORECASE)
+_CONNEXTRA = re.compile(
+    r"\bas an?\s+(?P<role>[^,\n.]+?)\s*,?\s+i\s+(?:want|need|would like)\s+(?P<want>.+?)"
+    r"(?:\s*,?\s+so\s+that\s+(?P<why>[^\n]+?))?\s*(?:[.\n]|$)",
+    re.IGNORECASE | re.DOTALL,
+)
+_TITLE_ROLE = re.compile(
+    r"^(?:as an?\s+)?(?P<role>[a-z][\w -]{0,40}?)s?\s+(?:can|could|should be able to|must be able to|"
+    r"should|wants? to|needs? to)\s+(?P<want>.+)$",
+    re.IGNORECASE,
+)
+_EMPHASIS = re.compile(r"(\*\*|__|\*|_|`)")
+
+
+@dataclass
+class Comment:
+    """One comment of the issue's thread."""
+
+    author: str
+    body: str
+    id: int | None = None
+    is_bot: bool = False
+
+
+@dataclass
+class StepBlock:
+    """A Given/When/Then block written in the issue, with its title when one was given."""
+
+    title: str | None = None
+    given: list[str] = field(default_factory=list)
+    when: list[str] = field(default_factory=list)
+    then: list[str] = field(default_factory=list)
+    section: str | None = None  # the heading it sat under
+
+    @property
+    def empty(self) -> bool:
+        return not (self.given or self.when or self.then)
+
+
+@dataclass
+class Section:
+    """A heading and the lines under it."""
+
+    heading: str
+    lines: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IssueStory:
+    """What an issue says, structured: the story card plus the raw material for rules and examples."""
+
+    number: int
+    title: str
+    body: str
+    story: Story
+    criteria: list[tuple[str | None, str]] = field(default_factory=list)  # (section heading, item text)
+    sections: list[Section] = field(default_factory=list)
+    blocks: list[StepBlock] = field(default_factory=list)
+    questions: list[str] = field(default_factory=list)
+    comments: list[Comment] = field(default_factory=list)
+
+
+def clean(text: str) -> str:
+    """Markdown emphasis removed and whitespace collapsed (for matching, not for display)."""
+    return re.sub(r"\s+", " ", _EMPHASIS.sub("", text)).strip()
+
+
+def _content_lines(text: str) -> list[str]:
+    """Lines outside HTML comments, with fenced code kept (Gherkin often sits in ```gherkin fences)."""
+    text = re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
+    return [line for line in text.splitlines() if not line.strip().startswith("```")]
+
+
+def read_connextra(text: str) -> Story | None:
+    """The "As a / I want / so that" narrative in `text`, if it says one."""
+    match = _CONNEXTRA.search("\n".join(clean(line) for line in text.splitlines()))
+    if match is None:
+        return None
+    return Story(title="", as_a=match.group("role").strip(), i_want=match.group("want").strip().rstrip(","),
+                 so_that=(match.group("why") or "").strip().rstrip("."))
+
+
+def infer_story(title: str) -> Story:
+    """A narrative inferred from the title ("Shoppers can save carts" -> as a shopper, I want to save carts)."""
+    plain = clean(title).rstrip(".!")
+    match = _TITLE_ROLE.match(plain)
+    if match and len(match.group("role").split()) <= 3:
+        role = match.group("role").strip().lower()
+        want = "to " + match.group("want").strip()
+    else:
+        role = "user"
+        want = plain[:1].lower() + plain[1:]
+    return Story(title=title.strip(), as_a=role, i_want=want, so_that="", inferred=True)
+
+
+def _is_question(line: str) -> bool:
+    """Whether the line asks something (a sentence of three or more words ending in "?")."""
+    return any(s.endswith("?") and len(s.split()) >= 3 for s in re.split(r"(?<=[.!?])\s+", clean(line)))
+
+
+def read_story(number: int, title: str, body: str | None, comments: list[Comment] | None = None) -> IssueStory:
+    """Read an issue (title, body, thread) as a story."""
+    body = strip_markers(body or "")
+    title = strip_markers(title).strip()
+    story = read_connextra(body)
+    if story is None:
+        story = infer_story(title)
+    story.title = title
+
+    sections: list[Section] = [Section(heading="")]
+    criteria: list[tuple[str | None, str]] = []
+    loose_items: list[tuple[str | None, str]] = []
+    blocks: list[StepBlock] = []
+    questions: list[str] = []
+    current: StepBlock | None = None
+    pending_title: str | None = None
+    last_kw = "given"
+    for raw in _content_lines(body):
+        line = raw.rstrip()
+        if not line.strip():
+            continue
+        if line.lstrip().startswith(">"):  # quotes are someone else's words, not this story's cards
+            continue
+        heading = _HEADING.match(line) or _BOLD_HEADING.match(line)
+        if heading:
+            sections.append(Section(heading=clean(heading.group(1)).rstrip(":")))
+            current, pending_title = None, None
+            continue
+        section = sections[-1]
+        section.lines.append(line)
+        scenario = _SCENARIO.match(line)
+        if scenario:
+            current, pending_title = None, clean(scenario.group("title"))
+            continue
+        step = _STEP.match(line)
+        if step:
+            keyword = step.group("kw").lower()
+            text = clean(step.group("text"))
+            if keyword in ("and", "but"):
+                keyword = last_kw
+            if current is None or (keyword == "given" and (current.when or current.then)):
+                current = StepBlock(title=pending_title, section=section.heading or None)
+                pending_title = None
+                blocks.append(current)
+            getattr(current, keyword).append(text)
+            last_kw = keyword
+            continue
+        current = None
+        item = _LIST_ITEM.match(line)
+        in_questions = bool(section.heading and QUESTION_HEADINGS.search(section.heading))
+        if item:
+            text = clean(item.group("text"))
+            if in_questions or _is_question(text):
+                questions.append(text if text.endswith("?") else text)
+            elif section.heading and CRITERIA_HEADINGS.search(section.heading):
+                criteria.append((section.heading, text))
+            else:
+                loose_items.append((section.heading or None, text))
+            continue
+        if in_questions and clean(line):
+            questions.append(clean(line))
+        elif _is_question(line):
+            # a question inside a paragraph: keep the sentence that asks it
+            sentences = re.split(r"(?<=[.!?])\s+", clean(line))
+            questions.extend(s for s in sentences if s.endswith("?") and len(s.split()) >= 3)
+
+    if not criteria:
+        # No acceptance-criteria heading: list items under rule-like headings (not notes) are the rules.
+        criteria = [(h, t) for h, t in loose_items if not (h and META_HEADINGS.match(h))]
+    people = [c for c in comments or [] if not c.is_bot]
+    return IssueStory(number=number, title=title, body=body, story=story, criteria=criteria,
+                      sections=[s for s in sections if s.heading or s.lines], blocks=[b for b in blocks if not b.empty],
+                      questions=_unique(questions), comments=people)
+
+
+def _unique(items: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        key = clean(item).lower()
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
+
+
+class StoryStatus(BaseModel):
+    """Where the story stands after the map: spec PR, approval, code, QA (shown atop the map comment)."""
+
+    spec_pr: int | None = None
+    spec_pr_url: str | None = None
+    approved_by: str | None = None
+    approved_sha: str | None = None
+    code_sha: str | None = None
+    code_url: str | None = None
+    qa_conclusion: str | None = None  # a check-run conclusion: success, failure, ...
+    qa_url: str | None = None

@@ -1,0 +1,242 @@
+"""The job queue on Redis (arq): job requests, delivery dedupe, debounce, per-story lock and follow-ups.
+
+Everything that must be atomic runs as one Lua script, so a crash between "mark the delivery seen" and
+"enqueue its jobs" cannot lose a delivery, and a trigger arriving while a story's job runs cannot fall
+between "the running job finished" and "the follow-up was recorded". Jobs are written exactly as
+arq's `ArqRedis.enqueue_job` writes them (a pickled job under `arq:job:<id>` with a TTL, and the id in
+the queue's sorted set scored by the time it may run), so a stock arq worker runs them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from arq.constants import expires_extra_ms, job_key_prefix, result_key_prefix
+from arq.jobs import serialize_job
+from pydantic import BaseModel, ConfigDict, Field
+from redis.asyncio import Redis
+
+QUEUES = {"light": "specloop:light", "heavy": "specloop:heavy"}
+
+DELIVERY_TTL_SECONDS = 7 * 24 * 3600  # GitHub lets people redeliver for a few days; keep GUIDs a week
+PENDING_TTL_MS = 24 * 3600 * 1000  # a debounce pending key only matters while its job is still queued
+META = "_meta"  # reserved kwarg carrying story/queue/permission to the worker's wrapper
+
+DELIVERY_KEY = "specloop:delivery:{}"
+PENDING_KEY = "specloop:pending:{story}:{function}"
+LOCK_KEY = "specloop:lock:{}"
+FOLLOW_UP_KEY = "specloop:followup:{}"
+
+
+class JobRequest(BaseModel):
+    """What a handler asks for: run `function` on `queue` with plain `kwargs`, about `story`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    function: str
+    queue: str = "light"
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    story: str  # "<owner>/<repo>#<number>"; jobs for one story run one at a time
+    debounce: float = 0.0  # seconds to wait, merging further triggers for (story, function)
+    permission: str | None = None  # permission-table action the worker checks for kwargs["actor"]
+    key: str | None = None  # extra job id part, for follow-ups (arq refuses a repeated id)
+
+    @property
+    def delivery(self) -> str:
+        """The delivery that caused this job."""
+        return str(self.kwargs.get("delivery") or "none")
+
+    @property
+    def job_id(self) -> str:
+        """`<function>:<story>:<delivery>`: what the job is about and which delivery caused it."""
+        base = f"{self.function}:{self.story}:{self.delivery}"
+        return f"{base}:{self.key}" if self.key else base
+
+    @property
+    def queue_name(self) -> str:
+        """The Redis queue (sorted set) this job goes on."""
+        return QUEUES[self.queue]
+
+    def arq_kwargs(self) -> dict[str, Any]:
+        """The kwargs stored in the arq job: the job's own plus the wrapper's metadata."""
+        meta = {"story": self.story, "queue": self.queue, "permission": self.permission, "function": self.function}
+        return {**self.kwargs, META: meta}
+
+
+def story_of(repo: str, number: int | str) -> str:
+    """The story key for an issue or PR."""
+    return f"{repo}#{number}"
+
+
+# One script for dedupe + enqueue + debounce. KEYS[1] is the delivery key ("" when none); then four
+# keys per job: job key, result key, queue, pending key ("" unless debounced). ARGV: job count,
+# delivery value, delivery TTL, then five values per job: id, payload, score, expiry ms, pending TTL.
+_ENQUEUE = """
+local n = tonumber(ARGV[1])
+-- Check before writing anything: Redis does not roll a script back, so a write that would fail
+-- half-way must be ruled out first, or the delivery could be marked without its jobs.
+for i = 0, n - 1 do
+  local t = redis.call('TYPE', KEYS[4 + i*4])['ok']
+  if t ~= 'none' and t ~= 'zset' then return redis.error_reply('queue key ' .. KEYS[4 + i*4] .. ' is a ' .. t) end
+end
+if KEYS[1] ~= '' then
+  if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[3]) then return -1 end
+end
+local written = 0
+for i = 0, n - 1 do
+  local jk, rk, q, pk = KEYS[2 + i*4], KEYS[3 + i*4], KEYS[4 + i*4], KEYS[5 + i*4]
+  local id, payload, score, expires, pttl = ARGV[4 + i*5], ARGV[5 + i*5], ARGV[6 + i*5], ARGV[7 + i*5], ARGV[8 + i*5]
+  local merged = false
+  if pk ~= '' then
+    local pending = redis.call('GET', pk)
+    if pending and redis.call('ZSCORE', q, pending) then
+      -- a run is still waiting: push it back (trailing debounce) instead of adding another
+      redis.call('ZADD', q, 'XX', score, pending)
+      redis.call('PEXPIRE', 'arq:job:' .. pending, expires)
+      merged = true
+    end
+  end
+  if not merged and redis.call('EXISTS', jk, rk) == 0 then
+    redis.call('PSETEX', jk, expires, payload)
+    redis.call('ZADD', q, score, id)
+    if pk ~= '' then redis.call('SET', pk, id, 'PX', pttl) end
+    written = written + 1
+  end
+end
+return written
+"""
+
+
+async def _enqueue_many(redis: Redis, delivery_id: str | None, jobs: Sequence[JobRequest]) -> int:
+    """Run the enqueue script; -1 when the delivery was already seen, else the number of jobs written."""
+    now_ms = int(time.time() * 1000)
+    keys: list[str] = [DELIVERY_KEY.format(delivery_id) if delivery_id else ""]
+    argv: list[Any] = [len(jobs), str(now_ms), DELIVERY_TTL_SECONDS]
+    for job in jobs:
+        defer_ms = int(job.debounce * 1000)
+        score = now_ms + defer_ms
+        payload = serialize_job(job.function, (), job.arq_kwargs(), None, now_ms)
+        pending = PENDING_KEY.format(story=job.story, function=job.function) if job.debounce > 0 else ""
+        keys += [job_key_prefix + job.job_id, result_key_prefix + job.job_id, job.queue_name, pending]
+        argv += [job.job_id, payload, score, defer_ms + expires_extra_ms, PENDING_TTL_MS]
+    return int(await redis.eval(_ENQUEUE, len(keys), *keys, *argv))  # type: ignore[misc]
+
+
+async def enqueue_delivery(redis: Redis, delivery_id: str, jobs: Iterable[JobRequest]) -> bool:
+    """Mark `delivery_id` seen and enqueue its jobs atomically; False if it was seen before."""
+    return await _enqueue_many(redis, delivery_id, list(jobs)) >= 0
+
+
+async def enqueue(redis: Redis, request: JobRequest) -> bool:
+    """Enqueue one job (follow-ups from jobs); False if merged into a pending run or a duplicate id."""
+    return await _enqueue_many(redis, None, [request]) > 0
+
+
+async def delivery_seen(redis: Redis, delivery_id: str) -> bool:
+    """Whether a delivery GUID has been processed already."""
+    return bool(await redis.exists(DELIVERY_KEY.format(delivery_id)))
+
+
+# --- per-story lock and merged follow-ups -------------------------------------------------------
+
+# Take the lock, or (atomically) record this request as the story's follow-up for its function.
+_ACQUIRE = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[4], ARGV[3]) end
+return 0
+"""
+
+# Release the lock if we own it and hand back (and clear) the follow-ups recorded meanwhile. Done in
+# one step so a trigger cannot be recorded after we looked but before we let go.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+local pending = redis.call('HVALS', KEYS[2])
+redis.call('DEL', KEYS[2])
+return pending
+"""
+
+
+@dataclass
+class StoryLock:
+    """The outcome of trying to take a story's lock."""
+
+    story: str
+    owner: str
+    acquired: bool
+    follow_ups: list[JobRequest] = field(default_factory=list)  # enqueued when the holder finished
+
+
+async def acquire_story(
+    redis: Redis, story: str, owner: str, ttl_seconds: float, follow_up: JobRequest | None = None
+) -> bool:
+    """Take the story lock for `owner`, or record `follow_up` (merged per function) and return False."""
+    record = follow_up.model_dump_json() if follow_up is not None else ""
+    function = follow_up.function if follow_up is not None else ""
+    got = await redis.eval(  # type: ignore[misc]
+        _ACQUIRE, 2, LOCK_KEY.format(story), FOLLOW_UP_KEY.format(story),
+        owner, int(ttl_seconds * 1000), record, function,
+    )
+    return bool(got)
+
+
+async def release_story(redis: Redis, story: str, owner: str) -> list[JobRequest]:
+    """Release the lock and enqueue one fresh-id follow-up per function triggered meanwhile."""
+    raw = await redis.eval(_RELEASE, 2, LOCK_KEY.format(story), FOLLOW_UP_KEY.format(story), owner)  # type: ignore[misc]
+    follow_ups: list[JobRequest] = []
+    for item in raw or []:
+        recorded = JobRequest.model_validate(json.loads(item))
+        # arq keeps the finished job's result under its id, so the follow-up needs a fresh one
+        fresh = recorded.model_copy(update={"key": f"followup-{uuid.uuid4().hex[:8]}", "debounce": 0.0})
+        await enqueue(redis, fresh)
+        follow_ups.append(fresh)
+    return follow_ups
+
+
+@asynccontextmanager
+async def story_lock(
+    redis: Redis, story: str, *, owner: str | None = None, ttl_seconds: float = 3600.0,
+    follow_up: JobRequest | None = None,
+) -> AsyncIterator[StoryLock]:
+    """Hold `story`'s lock for the block; when busy, `follow_up` is recorded and `acquired` is False."""
+    owner = owner or uuid.uuid4().hex
+    lock = StoryLock(story, owner, await acquire_story(redis, story, owner, ttl_seconds, follow_up))
+    try:
+        yield lock
+    finally:
+        if lock.acquired:
+            lock.follow_ups = await release_story(redis, story, owner)
+
+
+async def queue_depth(redis: Redis) -> dict[str, int]:
+    """Jobs waiting per queue (for /healthz)."""
+    return {name: int(await redis.zcard(key)) for name, key in QUEUES.items()}
+
+
+async def drop_installation_jobs(redis: Redis, installation_id: int) -> int:
+    """Remove queued (not yet running) jobs for an installation that was uninstalled or suspended."""
+    from arq.jobs import deserialize_job  # local: only this rarely used path needs it
+
+    dropped = 0
+    for queue in QUEUES.values():
+        for raw_id in await redis.zrange(queue, 0, -1):
+            job_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+            payload = await redis.get(job_key_prefix + job_id)
+            if payload is None:
+                continue
+            try:
+                kwargs = deserialize_job(payload).kwargs
+            except Exception:  # a job written by something else; not ours to judge
+                continue
+            if kwargs.get("installation_id") == installation_id and kwargs.get(META, {}).get("function") != \
+                    "drop_installation":
+                # ZREM first: if a worker already took the job, the ZREM fails and the job stays
+                if await redis.zrem(queue, job_id):
+                    await redis.delete(job_key_prefix + job_id)
+                    dropped += 1
+    return dropped

@@ -1,0 +1,227 @@
+"""Per-repository config, `.github/specloop.yml`, read from the default branch only.
+
+Reading it from the default branch (never a PR's head) means a pull request cannot change its own
+rules. When the repository has no file, the organisation's `.github` repository is the fallback (as
+Probot does); with neither, defaults apply. A file that is present but invalid raises `ConfigError`
+naming the key and line, so the bot reports it instead of silently using defaults.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Literal
+
+import yaml
+from githubkit.exception import RequestFailed
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from app.permissions import DEFAULT_TABLE, table_with
+
+CONFIG_PATH = ".github/specloop.yml"
+
+# The actions of the permission table (app.permissions.DEFAULT_TABLE) and the roles GitHub knows.
+Action = Literal["map", "help", "spec", "status", "revise", "code", "qa", "approve"]
+Role = Literal["read", "triage", "write", "maintain", "admin"]
+ORG_CONFIG_REPO = ".github"
+
+
+class Section(BaseModel):
+    """Config sections refuse unknown keys: a misspelt key should be reported, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Labels(Section):
+    """Label names (the trigger label and the state labels), with their colours and descriptions."""
+
+    story: str = "story"
+    needs_answers: str = "needs-answers"
+    ready_for_spec: str = "ready-for-spec"
+    colors: dict[str, str] = Field(default_factory=lambda: {
+        "story": "1d76db", "needs_answers": "d93f0b", "ready_for_spec": "0e8a16",
+    })
+    descriptions: dict[str, str] = Field(default_factory=lambda: {
+        "story": "A user story for Specloop to map into examples",
+        "needs_answers": "Specloop's example map has open questions",
+        "ready_for_spec": "The example map is settled: Specloop writes the spec",
+    })
+
+    def all(self) -> list[tuple[str, str, str]]:
+        """(name, colour, description) for every label Specloop manages."""
+        roles = ("story", "needs_answers", "ready_for_spec")
+        return [(getattr(self, role), self.colors.get(role, "ededed"), self.descriptions.get(role, ""))
+                for role in roles]
+
+
+class MapConfig(Section):
+    """Example mapping."""
+
+    max_rules: int = Field(6, ge=1)  # more rules than this: the story is probably too big
+    debounce_seconds: float = Field(30.0, ge=0)
+
+
+class SpecConfig(Section):
+    """Spec PRs."""
+
+    auto: bool = True  # open the spec PR by itself once the map has no open questions
+
+
+class ModelConfig(Section):
+    """Model choice for this repository (the operator's default when unset)."""
+
+    name: str | None = None
+    max_tokens: int = Field(8192, ge=256)
+
+
+class BudgetConfig(Section):
+    """Spending caps."""
+
+    story_usd: float = Field(2.0, ge=0)
+    installation_daily_usd: float = Field(20.0, ge=0)
+
+
+class QaConfig(Section):
+    """Where and how QA runs."""
+
+    base_url: str | None = None  # may contain {branch} / {pr} for preview deployments
+    start: str | None = None  # command run on a checkout when the operator allows repository code
+    ready_path: str = "/"
+    ready_timeout: float = Field(60.0, gt=0)
+    environments: list[str] | None = None  # None: every environment except production
+    contexts: int = Field(4, ge=1, le=32)
+    screenshots: Literal["every_step", "failures", "final"] = "every_step"
+    timeout_ms: int = Field(10_000, ge=100)  # per step
+
+    def accepts_environment(self, environment: str | None) -> bool:
+        """Whether a deployment to `environment` should trigger QA."""
+        if self.environments is None:
+            return (environment or "").lower() != "production"
+        return environment in self.environments
+
+
+class RepoConfig(Section):
+    """Everything a repository can configure, with defaults."""
+
+    labels: Labels = Field(default_factory=Labels)
+    features_dir: str = "features"
+    base_branch: str | None = None  # None: the repository's default branch
+    permissions: dict[Action, Role] = Field(default_factory=dict)
+    approvers: list[str] = Field(default_factory=list)  # empty: anyone with the `approve` role
+    approval_count: int = Field(1, ge=1)
+    protected_paths: list[str] = Field(default_factory=list)
+    map: MapConfig = Field(default_factory=MapConfig)
+    spec: SpecConfig = Field(default_factory=SpecConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    qa: QaConfig = Field(default_factory=QaConfig)
+
+    @field_validator("features_dir")
+    @classmethod
+    def _relative_folder(cls, value: str) -> str:
+        cleaned = value.strip().strip("/")
+        if not cleaned or ".." in cleaned.split("/"):
+            raise ValueError("must be a folder inside the repository, e.g. `features`")
+        return cleaned
+
+    @property
+    def permission_table(self) -> dict[str, str]:
+        """The permission table for this repository (defaults plus overrides)."""
+        return table_with(self.permissions)
+
+
+class ConfigError(Exception):
+    """An invalid config file: which file, which key, which line, what is wrong."""
+
+    def __init__(self, path: str, key: str | None, line: int | None, message: str) -> None:
+        self.path, self.key, self.line, self.message = path, key, line, message
+        where = ", ".join(part for part in (f"key `{key}`" if key else "", f"line {line}" if line else "") if part)
+        super().__init__(f"{path}{f' ({where})' if where else ''}: {message}")
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` merged into a copy of `base`, recursing into nested mappings."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _key_lines(node: yaml.Node | None, prefix: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+    """Map each key path in a composed YAML document to its 1-based line."""
+    lines: dict[tuple[Any, ...], int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            path = (*prefix, key_node.value)
+            lines[path] = key_node.start_mark.line + 1
+            lines.update(_key_lines(value_node, path))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            path = (*prefix, index)
+            lines[path] = item.start_mark.line + 1
+            lines.update(_key_lines(item, path))
+    return lines
+
+
+def parse_repo_config(text: str, path: str = CONFIG_PATH) -> RepoConfig:
+    """Parse and validate a config file's text; raises ConfigError naming the key and line."""
+    try:
+        data = yaml.safe_load(text)
+        lines = _key_lines(yaml.compose(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(path, None, mark.line + 1 if mark else None, f"not valid YAML: {problem}") from None
+    if data is None:
+        return RepoConfig()  # an empty file means "defaults"
+    if not isinstance(data, dict):
+        raise ConfigError(path, None, 1, "the file must be a mapping of settings (key: value)")
+    try:
+        return RepoConfig.model_validate(deep_merge(RepoConfig().model_dump(), data))
+    except ValidationError as error:
+        first = error.errors()[0]
+        loc = tuple(first["loc"])
+        # the closest key the file itself spells out (the failing one may be a default filled in)
+        line = next((lines[loc[:i]] for i in range(len(loc), 0, -1) if loc[:i] in lines), None)
+        key = ".".join(str(part) for part in loc) or None
+        message = first["msg"]
+        if first["type"] == "extra_forbidden":
+            message = "unknown setting (check its spelling and indentation)"
+        if loc and loc[-1] == "[key]":
+            key = ".".join(str(part) for part in loc[:-2] + (loc[-2],))
+            message = f"unknown name (use one of: {', '.join(DEFAULT_TABLE)})"
+        raise ConfigError(path, key, line, message) from None
+
+
+async def _read_file(gh: Any, owner: str, repo: str, path: str, ref: str | None) -> str | None:
+    """A file's text from the contents API at `ref`, or None when the repository or file is absent."""
+    try:
+        response = await gh.arequest(
+            "GET", f"/repos/{owner}/{repo}/contents/{path}", params={"ref": ref} if ref else None,
+        )
+    except RequestFailed as error:
+        if error.response.status_code == 404:
+            return None
+        raise
+    data = response.json()
+    if not isinstance(data, dict) or data.get("type") not in (None, "file"):
+        return None  # a folder named specloop.yml is not a config file
+    return base64.b64decode(data.get("content") or "").decode("utf-8")
+
+
+async def load_repo_config(gh: Any, owner: str, repo: str, default_branch: str | None = None) -> RepoConfig:
+    """The repository's config from its default branch, else the org's `.github` repo, else defaults."""
+    if default_branch is None:
+        default_branch = (await gh.arequest("GET", f"/repos/{owner}/{repo}")).json().get("default_branch")
+    # An explicit ref: the default branch only, never a PR head, so a PR cannot change its own rules.
+    text = await _read_file(gh, owner, repo, CONFIG_PATH, default_branch)
+    source = f"{owner}/{repo}:{CONFIG_PATH}"
+    if text is None and repo != ORG_CONFIG_REPO:
+        # Probot's convention: `{owner}/.github` holds organisation-wide defaults (its default branch)
+        text = await _read_file(gh, owner, ORG_CONFIG_REPO, CONFIG_PATH, None)
+        source = f"{owner}/{ORG_CONFIG_REPO}:{CONFIG_PATH}"
+    if text is None:
+        return RepoConfig()
+    return parse_repo_config(text, source)

@@ -1,0 +1,38 @@
+"""`check_run` events: the Re-run button and the "Re-run QA" action on Specloop's own check runs."""
+
+from __future__ import annotations
+
+from app.events import CheckRunEvent
+from app.queue import JobRequest
+from handlers.base import HandlerContext, Router, job
+
+router = Router()
+
+QA_CHECK = "specloop/qa"
+SPEC_CHECK = "specloop/spec"
+RERUN_QA_ACTION = "rerun-qa"
+
+
+@router.on("check_run", "rerequested", "requested_action")
+def rerun_check(event: CheckRunEvent, ctx: HandlerContext) -> list[JobRequest]:
+    """Re-run QA (or the spec check) for the check run's head SHA on each PR it belongs to."""
+    run = event.check_run
+    if event.repository is None or not run.head_sha:
+        return []
+    if run.app is not None and run.app.id is not None and ctx.app_id is not None and run.app.id != ctx.app_id:
+        return []  # another app's check run
+    if event.action == "requested_action":
+        action = event.requested_action.identifier if event.requested_action else ""
+        if run.name != QA_CHECK or action != RERUN_QA_ACTION:
+            return []
+    actor = event.sender.login if event.sender else None
+    jobs = []
+    for pr in run.pull_requests:
+        common = {"installation_id": event.installation.id,  # type: ignore[union-attr]
+                  "repo": event.repository.full_name, "number": pr.number, "sha": run.head_sha}
+        if run.name == QA_CHECK:
+            jobs.append(job("run_qa", ctx, **common, queue="heavy", base_url=None, actor=actor,
+                            permission="qa"))
+        elif run.name == SPEC_CHECK and event.action == "rerequested":
+            jobs.append(job("check_spec", ctx, **common))
+    return jobs

@@ -1,0 +1,25 @@
+"""`check_suite` events: "Re-run all checks" re-checks the spec and re-runs QA."""
+
+from __future__ import annotations
+
+from app.events import CheckSuiteEvent
+from app.queue import JobRequest
+from handlers.base import HandlerContext, Router, job
+
+router = Router()
+
+
+@router.on("check_suite", "rerequested")
+def rerun_suite(event: CheckSuiteEvent, ctx: HandlerContext) -> list[JobRequest]:
+    """check_spec and run_qa for the suite's head SHA on each of its pull requests."""
+    suite = event.check_suite
+    if event.repository is None or not suite.head_sha:
+        return []
+    actor = event.sender.login if event.sender else None
+    jobs = []
+    for pr in suite.pull_requests:
+        common = {"installation_id": event.installation.id,  # type: ignore[union-attr]
+                  "repo": event.repository.full_name, "number": pr.number, "sha": suite.head_sha}
+        jobs.append(job("check_spec", ctx, **common))
+        jobs.append(job("run_qa", ctx, **common, queue="heavy", base_url=None, actor=actor, permission="qa"))
+    return jobs

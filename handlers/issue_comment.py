@@ -1,0 +1,84 @@
+"""`issue_comment` events: slash commands, conversation on a story, ticks in the map comment."""
+
+from __future__ import annotations
+
+from app.commands import Command, parse_commands
+from app.events import IssueCommentEvent
+from app.queue import JobRequest
+from app.render.markers import has_marker
+from handlers.base import HandlerContext, Router, job
+
+router = Router()
+
+ISSUE_COMMANDS = {"map", "spec", "help", "status"}
+PR_COMMANDS = {"revise", "qa", "code", "help"}
+
+
+def _command_job(command: Command, event: IssueCommentEvent, ctx: HandlerContext) -> JobRequest:
+    """The job one command asks for, on an issue or on a pull request."""
+    assert event.repository is not None and event.installation is not None
+    common = {
+        "installation_id": event.installation.id,
+        "repo": event.repository.full_name,
+        "number": event.issue.number,
+        "actor": event.sender.login if event.sender else None,
+    }
+    name = command.name
+    on_pr = event.issue.is_pull_request
+    if on_pr and name == "revise":
+        return job("revise_spec", ctx, **common, review_id=None, permission="revise")
+    if on_pr and name == "qa":
+        return job("run_qa", ctx, **common, queue="heavy", sha=None, base_url=None, permission="qa")
+    if on_pr and name == "code":
+        return job("generate_code", ctx, **common, queue="heavy", sha=None, digest=None, permission="code")
+    if not on_pr and name == "map":
+        return job("map_story", ctx, **common, trigger="command", permission="map")
+    if not on_pr and name == "spec":
+        return job("write_spec", ctx, **common, regenerate="--regenerate" in command.args, permission="spec")
+    if name in ("help", "status") and (name == "help" or not on_pr):
+        # two replies from one comment need distinct job ids, hence the key
+        return job("reply", ctx, **common, kind=name, detail=" ".join(command.args) or None,
+                   permission=name, key=name)
+    if name in ISSUE_COMMANDS | PR_COMMANDS:
+        place = "spec pull requests" if name in PR_COMMANDS else "issues"
+        detail = f"`/specloop {name}` works on {place}, not here"
+    else:
+        detail = name
+    return job("reply", ctx, **common, kind="unknown_command", detail=detail, key=f"unknown-{name}")
+
+
+@router.on("issue_comment", "created")
+def obey_commands_or_listen(event: IssueCommentEvent, ctx: HandlerContext) -> list[JobRequest]:
+    """Commands become their jobs; a plain comment on an issue re-maps the story (debounced)."""
+    if event.repository is None:
+        return []
+    commands = parse_commands(event.comment.body)
+    if commands:
+        seen: set[str] = set()
+        jobs = []
+        for command in commands:
+            if command.name not in seen:  # "/specloop map" twice in one comment is one request
+                seen.add(command.name)
+                jobs.append(_command_job(command, event, ctx))
+        return jobs
+    if event.issue.is_pull_request:
+        return []
+    # The job does nothing unless the issue is a mapped story; the handler cannot know that offline.
+    return [job("map_story", ctx, installation_id=event.installation.id,  # type: ignore[union-attr]
+                repo=event.repository.full_name, number=event.issue.number,
+                actor=event.sender.login if event.sender else None, trigger="conversation",
+                debounce=ctx.debounce_seconds)]
+
+
+@router.on("issue_comment", "edited")
+def remap_when_map_comment_ticked(event: IssueCommentEvent, ctx: HandlerContext) -> list[JobRequest]:
+    """A person editing the bot's map comment (ticking a question) re-maps the story, debounced."""
+    author = event.comment.user.login if event.comment.user else ""
+    if event.repository is None or event.issue.is_pull_request:
+        return []
+    if author != ctx.bot_login or not has_marker(event.comment.body, "map"):
+        return []
+    return [job("map_story", ctx, installation_id=event.installation.id,  # type: ignore[union-attr]
+                repo=event.repository.full_name, number=event.issue.number,
+                actor=event.sender.login if event.sender else None, trigger="conversation",
+                debounce=ctx.debounce_seconds)]

@@ -1,0 +1,19 @@
+"""`pull_request` events: a spec PR opened, reopened or pushed to is checked."""
+
+from __future__ import annotations
+
+from app.events import PullRequestEvent
+from app.queue import JobRequest
+from handlers.base import HandlerContext, Router, is_spec_branch, job
+
+router = Router()
+
+
+@router.on("pull_request", "opened", "reopened", "synchronize")
+def check_spec_pr(event: PullRequestEvent, ctx: HandlerContext) -> list[JobRequest]:
+    """Check the spec on a `specloop/` branch for its new head (the job re-closes the gate if needed)."""
+    pr = event.pull_request
+    if event.repository is None or not is_spec_branch(pr.head.ref) or not pr.head.sha:
+        return []
+    return [job("check_spec", ctx, installation_id=event.installation.id,  # type: ignore[union-attr]
+                repo=event.repository.full_name, number=pr.number, sha=pr.head.sha)]

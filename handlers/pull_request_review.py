@@ -1,0 +1,38 @@
+"""`pull_request_review` events on spec PRs: approval, changes requested, dismissal."""
+
+from __future__ import annotations
+
+from app.events import PullRequestReviewEvent
+from app.queue import JobRequest
+from handlers.base import HandlerContext, Router, is_spec_branch, job
+
+router = Router()
+
+
+@router.on("pull_request_review", "submitted")
+def act_on_review(event: PullRequestReviewEvent, ctx: HandlerContext) -> list[JobRequest]:
+    """An approval records the gate (approve_spec); changes requested revise the spec."""
+    pr, review = event.pull_request, event.review
+    if event.repository is None or not is_spec_branch(pr.head.ref):
+        return []
+    reviewer = review.user.login if review.user else (event.sender.login if event.sender else None)
+    common = {"installation_id": event.installation.id,  # type: ignore[union-attr]
+              "repo": event.repository.full_name, "number": pr.number}
+    state = (review.state or "").lower()  # webhooks say "approved", the REST API "APPROVED"
+    if state == "approved" and review.commit_id:
+        return [job("approve_spec", ctx, **common, review_id=review.id, sha=review.commit_id,
+                    reviewer=reviewer, actor=reviewer, permission="approve")]
+    if state == "changes_requested":
+        return [job("revise_spec", ctx, **common, review_id=review.id, actor=reviewer, permission="revise")]
+    return []
+
+
+@router.on("pull_request_review", "dismissed")
+def reopen_gate_on_dismissal(event: PullRequestReviewEvent, ctx: HandlerContext) -> list[JobRequest]:
+    """A dismissed review closes the gate again (the job checks it was an approval that counted)."""
+    pr = event.pull_request
+    if event.repository is None or not is_spec_branch(pr.head.ref):
+        return []
+    return [job("close_gate", ctx, installation_id=event.installation.id,  # type: ignore[union-attr]
+                repo=event.repository.full_name, number=pr.number, reason="dismissed",
+                actor=event.sender.login if event.sender else None)]

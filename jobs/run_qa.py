@@ -1,0 +1,313 @@
+"""`run_qa`: run the approved scenarios in Chromium against the app and report the `specloop/qa` check run.
+
+Finds the story PR (by number, or by the deployed SHA), requires an approved fingerprint, checks out
+the commit, refuses a spec changed after approval (spec lock), finds the app's URL (deployment,
+`qa.base_url`, or `qa.start` where the operator allows repository code), runs the QA runner, uploads
+screenshots to the artifact store, and posts the check run and the story's status chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.artifacts import ArtifactStore, safe_segment
+from app.context import deps
+from app.domain.fingerprint import build_manifest
+from app.domain.qa_runner import RunOptions, RunResult, ScenarioResult, run, scrubbed_env
+from app.git import GitError, clone, run_git
+from app.render.qa_check import (
+    QA_CHECK_NAME,
+    QaCheck,
+    render_qa_error,
+    render_qa_progress,
+    render_qa_result,
+    render_spec_changed,
+)
+from app.repo_config import QaConfig, RepoConfig, load_repo_config
+from jobs.check_spec import get_json, get_pull, recorded_fingerprint, spec_pr_data, split_repo, update_status
+
+log = logging.getLogger(__name__)
+
+GH = Any
+PROGRESS_INTERVAL = 10.0  # GitHub throttles rapid check-run writes; progress updates at most this often
+START_OUTPUT_LINES = 30
+
+
+class QaError(Exception):
+    """QA cannot run; the message is shown on the check run."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+async def find_story_pull(gh: GH, repo: str, number: int | None, sha: str | None) -> dict[str, Any] | None:
+    """The story's spec PR: by number, else the open PR whose head is `sha` (deployments carry no number)."""
+    if number:
+        return await get_pull(gh, repo, int(number))
+    if not sha:
+        return None
+    pulls = await get_json(gh, "GET", f"/repos/{repo}/pulls", params={"state": "open", "per_page": 100})
+    for pull in pulls:
+        if (pull.get("head") or {}).get("sha") == sha:
+            return await get_pull(gh, repo, int(pull["number"]))
+    return None
+
+
+async def create_check(gh: GH, repo: str, sha: str, check: QaCheck) -> dict[str, Any]:
+    """Create the `specloop/qa` run for `sha`, sending the rendered payloads in order."""
+    payloads = check.requests()
+    created: dict[str, Any] = await get_json(gh, "POST", f"/repos/{repo}/check-runs",
+                                             json={"name": QA_CHECK_NAME, "head_sha": sha, **payloads[0]})
+    for payload in payloads[1:]:
+        await gh.arequest("PATCH", f"/repos/{repo}/check-runs/{created['id']}", json=payload)
+    return created
+
+
+async def update_check(gh: GH, repo: str, run_id: int, check: QaCheck) -> None:
+    """Update the run; annotations beyond 50 go in further updates (GitHub appends them)."""
+    for payload in check.requests():
+        await gh.arequest("PATCH", f"/repos/{repo}/check-runs/{run_id}", json=payload)
+
+
+def format_base_url(template: str, *, branch: str, pr: int) -> str:
+    """`qa.base_url` with `{branch}` (slugged as preview hosts do) and `{pr}` filled in."""
+    slug = safe_segment(branch).lower().replace(".", "-").replace("_", "-")
+    return template.replace("{branch}", slug).replace("{pr}", str(pr))
+
+
+def read_checkout(root: Path, features_dir: str) -> dict[str, bytes]:
+    """Every file under the features folder of a checkout: repo-relative path -> bytes."""
+    folder = root / features_dir
+    files: dict[str, bytes] = {}
+    if folder.is_dir():
+        for path in folder.rglob("*"):
+            if path.is_file():
+                files[path.relative_to(root).as_posix()] = path.read_bytes()
+    return files
+
+
+@dataclass
+class StartedApp:
+    """An application started with `qa.start` for this run."""
+
+    process: subprocess.Popen[str]
+    base_url: str
+    output: deque[str]
+
+    def stop(self) -> None:
+        """Stop the app's whole process group."""
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, 15)
+                self.process.wait(timeout=10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.process.pid, 9)
+                except ProcessLookupError:
+                    pass
+        self.process.wait()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def start_app(qa: QaConfig, checkout: Path, *, branch: str, pr: int) -> StartedApp:
+    """Run `qa.start` in the checkout (scrubbed environment plus `qa.env` and PORT) and wait until ready."""
+    port = _free_port()
+    base_url = format_base_url(qa.base_url, branch=branch, pr=pr) if qa.base_url else f"http://127.0.0.1:{port}"
+    env = {**scrubbed_env(), **{str(k): str(v) for k, v in (getattr(qa, "env", None) or {}).items()},
+           "PORT": str(port)}
+    assert qa.start is not None
+    process = subprocess.Popen(
+        qa.start, shell=True, cwd=checkout, env=env, text=True, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1,
+    )
+    output: deque[str] = deque(maxlen=START_OUTPUT_LINES)
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line.rstrip("\n"))
+
+    asyncio.get_running_loop().run_in_executor(None, pump)
+    app = StartedApp(process, base_url, output)
+    ready = base_url.rstrip("/") + "/" + qa.ready_path.lstrip("/")
+    deadline = time.monotonic() + qa.ready_timeout
+    async with httpx.AsyncClient(timeout=2.0) as http:
+        while True:
+            if process.poll() is not None:
+                await asyncio.sleep(0.2)  # let the pump read the last lines
+                raise QaError(f"The app did not start: `{qa.start}` exited with code {process.returncode}.",
+                              "\n".join(output))
+            try:
+                response = await http.get(ready)
+                if response.status_code < 500:
+                    return app
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                app.stop()
+                raise QaError(f"The app did not become ready at {ready} within {qa.ready_timeout:g} s "
+                              f"(`qa.ready_timeout`).", "\n".join(output))
+            await asyncio.sleep(0.25)
+
+
+def upload_evidence(store: ArtifactStore | None, result: RunResult, *, repo: str, sha: str,
+                    run_key: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Store screenshots and traces; return (screenshot path -> permanent URL, scenario id -> trace URL)."""
+    images: dict[str, str] = {}
+    traces: dict[str, str] = {}
+    if store is None:
+        return images, traces
+    prefix = f"qa/{safe_segment(repo)}/{sha[:12]}/{run_key}"
+    for scenario in result.scenarios:
+        folder = f"{prefix}/{safe_segment(scenario.id)}-{safe_segment(scenario.name)[:40]}"
+        for path in scenario.screenshots:
+            if Path(path).is_file():
+                key = store.put_file(f"{folder}/{Path(path).name}", path)
+                images[path] = store.signed_url(key)
+        if scenario.trace and Path(scenario.trace).is_file():
+            key = store.put_file(f"{folder}/trace.zip", scenario.trace)
+            traces[scenario.id] = store.trace_url(key)
+    return images, traces
+
+
+async def _run_with_progress(gh: GH, repo: str, run_id: int, sha: str, files: list[Path], base_url: str,
+                             options: RunOptions, root: Path) -> RunResult:
+    """Run the scenarios in a worker thread; post progress to the check run at most every 10 s."""
+    finished: list[ScenarioResult] = []
+    total = [0]
+
+    def progress(scenario: ScenarioResult, done: int, count: int) -> None:
+        finished.append(scenario)
+        total[0] = count
+
+    task = asyncio.create_task(asyncio.to_thread(run, files, base_url, options, root=root, progress=progress))
+    posted = 0
+    while not task.done():
+        await asyncio.wait({task}, timeout=PROGRESS_INTERVAL)
+        if not task.done() and len(finished) != posted:
+            posted = len(finished)
+            counts: dict[str, int] = {}
+            for scenario in list(finished):
+                counts[scenario.status] = counts.get(scenario.status, 0) + 1
+            await update_check(gh, repo, run_id, render_qa_progress(posted, total[0], counts,
+                                                                    base_url=base_url, sha=sha))
+    return task.result()
+
+
+async def run_qa(ctx: dict[str, Any], *, installation_id: int, repo: str, number: int | None = None,
+                 sha: str | None = None, base_url: str | None = None, delivery: str | None = None,
+                 environment: str | None = None, actor: str | None = None, **_: Any) -> dict[str, Any]:
+    """Run the approved scenarios of the story PR at `sha` and report them on the `specloop/qa` check run."""
+    d = deps(ctx)
+    gh = d.github.installation(int(installation_id))
+    owner, name = split_repo(repo)
+    pull = await find_story_pull(gh, repo, number, sha)
+    if pull is None:
+        return {"status": "no story pull request"}
+    number = int(pull["number"])
+    head = pull.get("head") or {}
+    sha = sha or str(head.get("sha"))
+    branch = str(head.get("ref") or "")
+    config: RepoConfig = await load_repo_config(gh, owner, name)
+    if base_url is not None and not config.qa.accepts_environment(environment):
+        return {"status": f"environment {environment!r} is not in qa.environments"}
+    approved = recorded_fingerprint(pull)
+    if approved is None:
+        if base_url is not None:
+            return {"status": "not approved"}  # a deployment of an unapproved spec PR is not our business
+        await create_check(gh, repo, sha, render_qa_error(
+            "QA runs only an approved specification, and this pull request has no approval yet. "
+            "Approve it (a review on its current head) and QA will run.", sha=sha, conclusion="neutral"))
+        return {"status": "not approved"}
+
+    created = await create_check(gh, repo, sha, render_qa_progress(0, 0, {}, base_url=base_url or "(starting)",
+                                                                     sha=sha))
+    run_id = int(created["id"])
+    issue = spec_pr_data(pull).get("issue")
+    workdir = Path(tempfile.mkdtemp(prefix="specloop-qa-"))
+    started: StartedApp | None = None
+    try:
+        checkout = workdir / "repo"
+        token = await d.github.installation_token(int(installation_id))
+        try:
+            await clone(f"{d.settings.github_url}/{repo}.git", checkout, token, branch=branch or None)
+            await run_git("checkout", "--quiet", "--detach", sha, cwd=checkout)
+        except GitError as error:
+            raise QaError(f"Could not check out {sha[:12]}.", str(error)) from None
+
+        current = build_manifest(read_checkout(checkout, config.features_dir), config.features_dir)
+        changed = approved.changed(current)
+        if changed:
+            await update_check(gh, repo, run_id, render_spec_changed(changed, sha=sha))
+            await update_status(gh, repo, issue, bot_login=f"{d.settings.app_slug}[bot]", qa_conclusion="failure",
+                                qa_url=created.get("html_url"))
+            return {"status": "spec changed", "changed": changed}
+
+        # Exactly the approved files run (a feature added later is not part of the contract).
+        features = [checkout / p for p in sorted(approved.manifest) if p.endswith(".feature")]
+        if base_url is None and config.qa.base_url and not config.qa.start:
+            base_url = format_base_url(config.qa.base_url, branch=branch, pr=number)
+        if base_url is None and config.qa.start:
+            if not d.settings.allow_repo_code:
+                raise QaError("`qa.start` is set, but this Specloop installation does not run repository code "
+                              "(the operator's ALLOW_REPO_CODE). Set `qa.base_url` to a deployed preview, or "
+                              "let a `deployment_status` event trigger QA.")
+            started = await start_app(config.qa, checkout, branch=branch, pr=number)
+            base_url = started.base_url
+        if base_url is None:
+            raise QaError("No application to test: set `qa.base_url` (may contain `{branch}` and `{pr}`) in "
+                          "`.github/specloop.yml`, or deploy the branch so a `deployment_status` event "
+                          "triggers QA.")
+
+        options = RunOptions(
+            contexts=config.qa.contexts, screenshots=config.qa.screenshots, timeout_ms=float(config.qa.timeout_ms),
+            steps_dir=str(checkout / config.features_dir / "steps"), allow_repo_steps=d.settings.allow_repo_code,
+            out_dir=str(workdir / "evidence"), chromium_path=d.settings.chromium_path,
+        )
+        result = await _run_with_progress(gh, repo, run_id, sha, features, base_url, options, checkout)
+        run_key = safe_segment(delivery or str(int(time.time())))[:40] + "-" + str(run_id)
+        images, traces = await asyncio.to_thread(upload_evidence, d.artifacts, result, repo=repo, sha=sha,
+                                                 run_key=run_key)
+        note = "" if d.artifacts is not None else "_No artifact store is configured, so no screenshots are shown._"
+        check = render_qa_result(result, sha=sha, image_urls=images, trace_urls=traces, report_note=note)
+        await update_check(gh, repo, run_id, check)
+        await update_status(gh, repo, issue, bot_login=f"{d.settings.app_slug}[bot]",
+                            qa_conclusion=check.conclusion, qa_url=created.get("html_url"))
+        return {"status": "completed", "conclusion": check.conclusion, "counts": result.counts()}
+    except QaError as error:
+        await update_check(gh, repo, run_id, render_qa_error(str(error), sha=sha, detail=error.detail))
+        await update_status(gh, repo, issue, bot_login=f"{d.settings.app_slug}[bot]", qa_conclusion="failure",
+                            qa_url=created.get("html_url"))
+        return {"status": "error", "reason": str(error)}
+    except Exception as error:
+        # Never leave the check spinning: conclude it, then let the worker report and retry policy act.
+        await update_check(gh, repo, run_id, render_qa_error(
+            f"QA failed unexpectedly ({type(error).__name__}: {error}). Use the Re-run QA button to try again.",
+            sha=sha))
+        raise
+    finally:
+        if started is not None:
+            started.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+

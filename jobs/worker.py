@@ -1,0 +1,333 @@
+"""The arq worker: the job registry, start-up wiring, and the wrapper every job runs in.
+
+The wrapper does what no job should repeat: log context, the permission check for jobs people start,
+the per-story lock (with merged follow-ups), leaving closed stories alone, retrying temporary failures
+with GitHub's `retry-after`, and one plain-words comment on the issue or PR when a job fails for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import httpx
+from arq.connections import RedisSettings
+from arq.worker import Function, Retry, Worker, func
+from githubkit.exception import RateLimitExceeded, RequestFailed
+from redis.asyncio import Redis
+
+from app.context import DEPS_KEY, Deps, deps
+from app.github import GitHubApp, post_comment, story_is_open
+from app.git import GitError
+from app.logs import log_context
+from app.permissions import describe, may, role_of
+from app.queue import META, QUEUES, JobRequest, story_lock, story_of
+from app.render import replies
+from app.repo_config import ConfigError, load_repo_config
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+JobFunction = Callable[..., Awaitable[Any]]
+
+# job name -> (module, function). Every job in docs/architecture.md's job table.
+JOB_SOURCES: dict[str, tuple[str, str]] = {
+    "map_story": ("jobs.map_story", "map_story"),
+    "reply": ("jobs.reply", "reply"),
+    "write_spec": ("jobs.write_spec", "write_spec"),
+    "check_spec": ("jobs.check_spec", "check_spec"),
+    "revise_spec": ("jobs.revise_spec", "revise_spec"),
+    "approve_spec": ("jobs.approve_spec", "approve_spec"),
+    "close_gate": ("jobs.approve_spec", "close_gate"),
+    "generate_code": ("jobs.generate_code", "generate_code"),
+    "run_qa": ("jobs.run_qa", "run_qa"),
+    "drop_installation": ("jobs.installation", "drop_installation"),
+}
+
+MAX_TRIES = 5
+JOB_TIMEOUTS = {"light": 300, "heavy": 1800}  # seconds; code generation and QA take minutes
+LOCK_MARGIN_SECONDS = 60  # the story lock outlives the job's timeout a little, then frees itself
+NO_OPEN_CHECK = {"reply", "drop_installation"}  # these run even on a closed issue
+
+
+def _load_job(name: str, module: str, attr: str) -> JobFunction | None:
+    """Import one job function; a job module that does not exist yet is skipped with a warning."""
+    try:
+        loaded = importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        # Tolerated only while the job modules are being written in parallel; the lead makes this strict.
+        if error.name == module:
+            log.warning("job module missing; job not registered", extra={"job": name, "job_module": module})
+            return None
+        raise
+    return getattr(loaded, attr)  # type: ignore[no-any-return]
+
+
+def load_jobs() -> dict[str, JobFunction]:
+    """The job registry: name -> coroutine function."""
+    jobs: dict[str, JobFunction] = {}
+    for name, (module, attr) in JOB_SOURCES.items():
+        function = _load_job(name, module, attr)
+        if function is not None:
+            jobs[name] = function
+    return jobs
+
+
+JOBS: dict[str, JobFunction] = load_jobs()
+
+
+# --- failure handling -------------------------------------------------------------------------------
+
+
+def _temporary_delay(error: BaseException, job_try: int) -> float | None:
+    """Seconds to wait before retrying `error`, or None when retrying would not help."""
+    if isinstance(error, RateLimitExceeded):
+        return max(1.0, error.retry_after.total_seconds())
+    if isinstance(error, RequestFailed) and error.response.status_code >= 500:
+        return 5.0 * job_try
+    if isinstance(error, httpx.TransportError | ConnectionError | asyncio.TimeoutError):
+        return 5.0 * job_try
+    return None
+
+
+def _reason(error: BaseException) -> str:
+    """What went wrong, fit for a comment: no traceback, no internals, no secrets."""
+    try:
+        from app.model.client import BudgetExceeded, ModelError
+    except ImportError:  # the model client is another engineer's module; absent means no such errors
+        model_errors: tuple[type[BaseException], ...] = ()
+    else:
+        model_errors = (ModelError, BudgetExceeded)
+    if model_errors and isinstance(error, model_errors):
+        return str(error)  # ModelError messages are written for people
+    if isinstance(error, RateLimitExceeded):
+        return "GitHub kept rate-limiting Specloop's requests"
+    if isinstance(error, RequestFailed):
+        request = error.response.raw_request
+        return (f"GitHub answered {error.response.status_code} to {request.method} "
+                f"{request.url.path}")
+    if isinstance(error, GitError):
+        return str(error)
+    if isinstance(error, asyncio.TimeoutError):
+        return "it took too long and was stopped"
+    return f"an unexpected error inside Specloop ({type(error).__name__}); the service log has details"
+
+
+async def _report_failure(d: Deps, function: str, kwargs: dict[str, Any], error: BaseException, job_id: str) -> None:
+    """Post the one failure comment on the issue or PR the job was about (best effort)."""
+    repo, number, installation_id = kwargs.get("repo"), kwargs.get("number"), kwargs.get("installation_id")
+    if not (repo and number and installation_id):
+        return
+    gh = d.github.installation(int(installation_id))
+    try:
+        if isinstance(error, ConfigError):
+            body = replies.config_error(error.path, error.key, error.line, error.message)
+        else:
+            body = replies.job_failed(function, _reason(error), job_id=job_id)
+        await post_comment(gh, str(repo), int(number), body)
+    except Exception:
+        log.exception("could not post the failure comment", extra={"job": function})
+
+
+# --- the wrapper --------------------------------------------------------------------------------------
+
+
+async def _permitted(d: Deps, request: JobRequest) -> bool:
+    """Whether the request's actor may do its action; posts the refusal when not."""
+    kwargs = request.kwargs
+    repo, actor, action = str(kwargs["repo"]), str(kwargs["actor"]), str(request.permission)
+    owner, name = repo.split("/", 1)
+    gh = d.github.installation(int(kwargs["installation_id"]))
+    config = await load_repo_config(gh, owner, name)
+    role = await role_of(gh, owner, name, actor)
+    if may(role, action, config.permission_table):
+        return True
+    log.info("refused", extra={"actor": actor, "action": action, "role": role})
+    if kwargs.get("number"):
+        body = replies.refusal(actor, action, describe(action, config.permission_table))
+        await post_comment(gh, repo, int(kwargs["number"]), body)
+    return False
+
+
+def wrap(name: str, function: JobFunction, queue: str = "light") -> JobFunction:
+    """The job as the worker runs it (see the module docstring)."""
+
+    async def run(ctx: dict[str, Any], **kwargs: Any) -> Any:
+        meta = kwargs.pop(META, None) or {}
+        d = deps(ctx)
+        job_id = str(ctx.get("job_id", name))
+        job_try = int(ctx.get("job_try", 1))
+        repo, number = kwargs.get("repo"), kwargs.get("number")
+        story = meta.get("story") or (story_of(repo, number) if repo else name)
+        request = JobRequest(function=name, queue=meta.get("queue", queue), kwargs=kwargs, story=story,
+                             permission=meta.get("permission"))
+        with log_context(delivery_id=kwargs.get("delivery"), job_id=job_id):
+            try:
+                if request.permission and kwargs.get("actor") and repo and not await _permitted(d, request):
+                    return {"status": "refused"}
+                timeout = JOB_TIMEOUTS.get(request.queue, 300) + LOCK_MARGIN_SECONDS
+                # a follow-up is already permitted, so it is recorded without the permission to check
+                follow_up = request.model_copy(update={"permission": None})
+                async with story_lock(d.redis, story, owner=job_id, ttl_seconds=timeout,
+                                      follow_up=follow_up) as lock:
+                    if not lock.acquired:
+                        log.info("story busy; merged into its follow-up run", extra={"story": story})
+                        return {"status": "follow-up pending"}
+                    installation_id = kwargs.get("installation_id")
+                    if name not in NO_OPEN_CHECK and repo and number and installation_id and \
+                            not await story_is_open(d.github.installation(int(installation_id)), str(repo),
+                                                    int(number)):
+                        log.info("story closed; nothing to do", extra={"story": story})
+                        return {"status": "story closed"}
+                    return await function(ctx, **kwargs)
+            except (Retry, asyncio.CancelledError):
+                raise
+            except Exception as error:
+                delay = _temporary_delay(error, job_try)
+                if delay is not None and job_try < MAX_TRIES:
+                    log.warning("temporary failure; retrying", extra={"error": type(error).__name__,
+                                                                      "defer": delay, "try": job_try})
+                    raise Retry(defer=delay) from error
+                log.exception("job failed for good", extra={"job": name})
+                await _report_failure(d, name, kwargs, error, job_id)
+                raise
+
+    run.__name__ = run.__qualname__ = name
+    return run
+
+
+# --- start-up and worker settings ---------------------------------------------------------------------
+
+
+async def build_deps(settings: Settings, redis: Redis) -> Deps:
+    """Create the clients jobs use: GitHub App, model client (None offline), artifact store."""
+    model = None
+    try:
+        from app.model.client import ModelClient
+    except ImportError:
+        log.warning("app.model.client not available; jobs run offline")
+    else:
+        model = ModelClient.from_settings(settings, redis)
+    artifacts = None
+    try:
+        from app.artifacts import ArtifactStore
+    except ImportError:
+        log.warning("app.artifacts not available; no artifact store")
+    else:
+        artifacts = ArtifactStore.from_settings(settings)
+    return Deps(settings=settings, redis=redis, github=GitHubApp(settings, redis), model=model,
+                artifacts=artifacts)
+
+
+def functions(queue: str = "light", jobs: dict[str, JobFunction] | None = None) -> list[Function]:
+    """Every registered job (or `jobs`, for tests), wrapped, with its timeout and retry limit."""
+    return [func(wrap(name, job, queue), name=name, timeout=JOB_TIMEOUTS.get(queue, 300), max_tries=MAX_TRIES)
+            for name, job in (JOBS if jobs is None else jobs).items()]
+
+
+def worker_settings(settings: Settings, queue: str = "light", *, prebuilt: Deps | None = None,
+                    redis_url: str | None = None, jobs: dict[str, JobFunction] | None = None) -> dict[str, Any]:
+    """Keyword arguments for an arq `Worker` serving one queue (light or heavy)."""
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        ctx[DEPS_KEY] = prebuilt or await build_deps(settings, ctx["redis"])
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        built: Deps | None = ctx.get(DEPS_KEY)
+        if built is not None and prebuilt is None and built.model is not None:
+            closer = getattr(built.model, "aclose", None)
+            if closer is not None:
+                await closer()
+
+    result: dict[str, Any] = {
+        "functions": functions(queue, jobs),
+        "queue_name": QUEUES[queue],
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        "job_timeout": JOB_TIMEOUTS.get(queue, 300),
+        "max_tries": MAX_TRIES,
+        "keep_result": 3600,
+        # heavy jobs run browsers and models: fewer at once per worker process
+        "max_jobs": 10 if queue == "light" else 2,
+    }
+    if redis_url:
+        result["redis_settings"] = RedisSettings.from_dsn(redis_url)
+    return result
+
+
+def run_worker(settings: Settings, queues: Sequence[str] = ("light", "heavy")) -> None:
+    """Run workers for `queues` in this process until stopped (`specloop worker`)."""
+    from app.redis_server import resolve_redis_url
+
+    url, managed = resolve_redis_url(settings)
+    try:
+        if len(queues) == 1:
+            Worker(**worker_settings(settings, queues[0], redis_url=url)).run()
+            return
+
+        async def both() -> None:
+            workers = [Worker(**worker_settings(settings, q, redis_url=url)) for q in queues]
+            try:
+                await asyncio.gather(*(w.main() for w in workers))
+            finally:
+                for w in workers:
+                    await w.close()
+
+        asyncio.run(both())
+    finally:
+        if managed is not None:
+            managed.stop()
+
+
+async def _due(redis: Redis, queue: str) -> int:
+    """Jobs in `queue` that may run now."""
+    return int(await redis.zcount(QUEUES[queue], "-inf", int(time.time() * 1000)))
+
+
+async def _next_due_in(redis: Redis, queues: Sequence[str]) -> float | None:
+    """Seconds until the earliest deferred job in `queues` is due, None when the queues are empty."""
+    soonest: float | None = None
+    for queue in queues:
+        first = await redis.zrange(QUEUES[queue], 0, 0, withscores=True)
+        if first:
+            soonest = first[0][1] if soonest is None else min(soonest, first[0][1])
+    return None if soonest is None else max(0.0, soonest / 1000 - time.time())
+
+
+async def run_burst(settings: Settings, redis_url: str, deps: Deps | None = None,
+                    queues: Sequence[str] = ("light", "heavy"), *, wait_deferred: float = 0.0,
+                    max_rounds: int = 50, jobs: dict[str, JobFunction] | None = None) -> dict[str, int]:
+    """Run queued jobs until none are due (waiting up to `wait_deferred` s for deferred ones); counts."""
+    totals = {"complete": 0, "failed": 0, "retried": 0}
+    redis = Redis.from_url(redis_url)
+    try:
+        for _ in range(max_rounds):
+            ran = False
+            for queue in queues:
+                due = await _due(redis, queue)
+                if not due:
+                    continue
+                # max_burst_jobs: a burst worker would otherwise spin until deferred jobs come due
+                worker = Worker(**worker_settings(settings, queue, prebuilt=deps, redis_url=redis_url, jobs=jobs),
+                                burst=True, poll_delay=0, handle_signals=False, max_burst_jobs=due)
+                try:
+                    await worker.main()
+                finally:
+                    await worker.close()
+                totals["complete"] += worker.jobs_complete
+                totals["failed"] += worker.jobs_failed
+                totals["retried"] += worker.jobs_retried
+                ran = True
+            if ran:
+                continue
+            wait = await _next_due_in(redis, queues)
+            if wait is None or wait > wait_deferred:
+                break
+            await asyncio.sleep(wait + 0.01)
+    finally:
+        await redis.aclose()
+    return totals

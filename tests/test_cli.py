@@ -1,0 +1,122 @@
+"""The `specloop` command: serve refuses bad settings with a message, serves in setup mode, worker checks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app import cli
+from app.redis_server import free_port
+from app.settings import get_settings
+
+SPECLOOP = Path(sys.executable).parent / "specloop"
+SETTING_NAMES = ("APP_ID", "APP_SLUG", "PRIVATE_KEY", "PRIVATE_KEY_PATH", "WEBHOOK_SECRET", "GITHUB_URL",
+                 "GITHUB_API_URL", "PUBLIC_URL", "REDIS_URL", "DATA_DIR", "DOTENV_PATH", "CLIENT_ID",
+                 "CLIENT_SECRET", "LOG_LEVEL")
+
+
+def clean_env(tmp_path: Path, **values: str) -> dict[str, str]:
+    """This process's environment without any Specloop setting, plus `values`."""
+    env = {k: v for k, v in os.environ.items() if k.upper() not in SETTING_NAMES}
+    env["DOTENV_PATH"] = str(tmp_path / "absent.env")  # never read a developer's own .env
+    env["DATA_DIR"] = str(tmp_path / ".specloop")
+    env.update(values)
+    return env
+
+
+@pytest.fixture
+def settings_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """In-process runs of main(): a clean environment and a fresh get_settings()."""
+    for name in SETTING_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DOTENV_PATH", str(tmp_path / "absent.env"))
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / ".specloop"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_serve_with_a_placeholder_secret_exits_2_naming_the_settings(
+    settings_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("APP_ID", "123")
+    monkeypatch.setenv("WEBHOOK_SECRET", "changeme")
+    assert cli.main(["serve", "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("specloop: Specloop cannot start; fix these settings")
+    assert "WEBHOOK_SECRET (missing or a placeholder)" in err
+    assert "PRIVATE_KEY or PRIVATE_KEY_PATH (missing)" in err
+
+
+def test_serve_with_an_unreadable_app_id_names_it(
+    settings_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("APP_ID", "not-a-number")
+    assert cli.main(["serve"]) == 2
+    assert "APP_ID (" in capsys.readouterr().err
+
+
+def test_the_console_script_prints_the_message_without_a_traceback(tmp_path: Path) -> None:
+    env = clean_env(tmp_path, APP_ID="123", WEBHOOK_SECRET="secret", PRIVATE_KEY_PATH=str(tmp_path / "nope.pem"))
+    result = subprocess.run([str(SPECLOOP), "serve"], check=False, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"PRIVATE_KEY_PATH ({tmp_path / 'nope.pem'} is not a readable file)" in result.stderr
+    assert "WEBHOOK_SECRET (missing or a placeholder)" in result.stderr
+
+
+def test_serve_in_setup_mode_starts_and_answers_setup_and_healthz(tmp_path: Path, redis_url: str) -> None:
+    port = free_port()
+    env = clean_env(tmp_path, REDIS_URL=redis_url, PUBLIC_URL=f"http://127.0.0.1:{port}")
+    process = subprocess.Popen([str(SPECLOOP), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                               env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        health = None
+        deadline = time.monotonic() + 30  # a start-up deadline, not a speed assertion
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        assert health is not None, process.stderr.read() if process.stderr else ""
+        assert health.status_code == 200
+        assert health.json()["mode"] == "setup"
+        setup = httpx.get(f"http://127.0.0.1:{port}/setup")
+        assert setup.status_code == 200
+        assert "Register GitHub App" in setup.text
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    # the logs are JSON lines
+    assert any(line.startswith("{") for line in stderr.splitlines()), stderr
+
+
+def test_worker_refuses_to_start_in_setup_mode(settings_env: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["worker", "--queue", "heavy"]) == 2
+    assert "not registered yet" in capsys.readouterr().err
+
+
+def test_worker_checks_the_settings_too(
+    settings_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("APP_ID", "123")
+    assert cli.main(["worker"]) == 2
+    assert "WEBHOOK_SECRET (missing or a placeholder)" in capsys.readouterr().err
+
+
+def test_an_unknown_queue_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["worker", "--queue", "medium"]) == 2
+    assert "invalid choice: 'medium'" in capsys.readouterr().err
+
+
+def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([]) == 2
+    assert "usage: specloop" in capsys.readouterr().err

@@ -1,0 +1,109 @@
+"""The App client against the GitHub double: shared, early-refreshed installation tokens and retries."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from githubkit.exception import RateLimitExceeded
+from redis.asyncio import Redis
+
+from app.github import CACHE_PREFIX, GitHubApp, story_is_open
+from tests.support.service import install_shop
+
+ISSUE = r"^/repos/octo-org/shop/issues/1$"
+
+
+async def token_keys(redis: Redis) -> list[bytes]:
+    return [key async for key in redis.scan_iter(match=f"{CACHE_PREFIX}:*:installation:*")]
+
+
+async def get_issue(app: GitHubApp, installation_id: int) -> dict[str, Any]:
+    return (await app.installation(installation_id).arequest("GET", "/repos/octo-org/shop/issues/1")).json()
+
+
+async def test_installation_tokens_are_shared_between_workers_through_redis(github: Any, core_deps: Any) -> None:
+    shop = install_shop(github)
+    github.open_issue(shop.repo, "A story")
+    other_worker = GitHubApp(core_deps.settings, core_deps.redis)
+    await get_issue(core_deps.github, shop.installation_id)
+    await get_issue(other_worker, shop.installation_id)
+    assert github.tokens_issued == 1
+
+
+async def test_a_cached_token_leaves_the_cache_minutes_before_it_expires(github: Any, core_deps: Any) -> None:
+    shop = install_shop(github)
+    github.open_issue(shop.repo, "A story")
+    await get_issue(core_deps.github, shop.installation_id)
+    [key] = await token_keys(core_deps.redis)
+    ttl = await core_deps.redis.ttl(key)
+    assert 0 < ttl <= github.token_lifetime.total_seconds() - 5 * 60
+
+
+async def test_when_the_cache_entry_expires_a_new_token_is_fetched(github: Any, core_deps: Any) -> None:
+    shop = install_shop(github)
+    github.open_issue(shop.repo, "A story")
+    first = await core_deps.github.installation_token(shop.installation_id)
+    for key in await token_keys(core_deps.redis):
+        await core_deps.redis.delete(key)  # what the TTL does, minutes before the token's expiry
+    second = await core_deps.github.installation_token(shop.installation_id)
+    assert first != second and github.tokens_issued == 2
+    assert (await get_issue(core_deps.github, shop.installation_id))["number"] == 1
+
+
+async def test_a_token_too_close_to_expiry_is_never_reused(github: Any, core_deps: Any) -> None:
+    shop = install_shop(github)
+    github.open_issue(shop.repo, "A story")
+    github.token_lifetime = timedelta(minutes=5)  # inside the refresh margin
+    await get_issue(core_deps.github, shop.installation_id)
+    await get_issue(core_deps.github, shop.installation_id)
+    assert github.tokens_issued == 2 and await token_keys(core_deps.redis) == []
+
+
+async def test_installation_token_reuses_the_cached_token(github: Any, core_deps: Any) -> None:
+    shop = install_shop(github)
+    token = await core_deps.github.installation_token(shop.installation_id)
+    assert token == await core_deps.github.installation_token(shop.installation_id)
+    assert github.tokens_issued == 1
+
+
+async def test_dropping_an_installation_forgets_its_tokens(github: Any, core_deps: Any) -> None:
+    shop = install_shop(github)
+    await core_deps.github.installation_token(shop.installation_id)
+    assert await core_deps.github.drop_installation(shop.installation_id) == 1
+    assert await token_keys(core_deps.redis) == []
+
+
+async def test_a_502_is_retried(github: Any, core_deps: Any) -> None:
+    shop = install_shop(github)
+    github.open_issue(shop.repo, "A story")
+    fault = github.fault("GET", ISSUE, status=502, times=1)
+    assert (await get_issue(core_deps.github, shop.installation_id))["title"] == "A story"
+    assert fault.hits == 1 and len(github.requests_to("GET", ISSUE)) >= 1
+
+
+async def test_a_secondary_rate_limit_is_retried_after_its_retry_after(github: Any, core_deps: Any) -> None:
+    shop = install_shop(github)
+    github.open_issue(shop.repo, "A story")
+    fault = github.fault("GET", ISSUE, status=403, retry_after=1, rate_limit=True, times=1)
+    assert (await get_issue(core_deps.github, shop.installation_id))["title"] == "A story"
+    assert fault.hits == 1
+
+
+async def test_a_long_rate_limit_wait_is_raised_for_the_worker_to_defer(github: Any, core_deps: Any) -> None:
+    shop = install_shop(github)
+    github.open_issue(shop.repo, "A story")
+    github.fault("GET", ISSUE, status=403, retry_after=120, rate_limit=True, times=1)
+    with pytest.raises(RateLimitExceeded) as caught:
+        await get_issue(core_deps.github, shop.installation_id)
+    assert caught.value.retry_after == timedelta(seconds=120)
+
+
+async def test_story_is_open_follows_the_issue_state(github: Any, core_deps: Any) -> None:
+    shop = install_shop(github)
+    number = github.open_issue(shop.repo, "A story")
+    gh = core_deps.github.installation(shop.installation_id)
+    assert await story_is_open(gh, shop.repo, number)
+    github.close_issue(shop.repo, number)
+    assert not await story_is_open(gh, shop.repo, number)

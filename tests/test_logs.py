@@ -1,0 +1,103 @@
+"""Structured logs: one JSON object per line, delivery/job ids from context, secrets redacted."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from app.logs import REDACTED, configure_logging, log_context
+
+TOKEN = "ghs_16C7e42F292c6912E7710c838347Ae178B4a"
+
+
+@pytest.fixture
+def lines() -> Iterator[io.StringIO]:
+    """Configure JSON logging into a buffer; restore the root logger afterwards."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    stream = io.StringIO()
+    configure_logging("DEBUG", stream=stream)
+    yield stream
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in saved[0]:
+        root.addHandler(handler)
+    root.setLevel(saved[1])
+
+
+def read(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_each_line_is_one_json_object_with_the_standard_fields(lines: io.StringIO) -> None:
+    logging.getLogger("specloop.test").info("queued %d jobs", 2, extra={"repo": "octo/app", "number": 5})
+    [entry] = read(lines)
+    assert entry["level"] == "INFO"
+    assert entry["logger"] == "specloop.test"
+    assert entry["msg"] == "queued 2 jobs"
+    assert entry["repo"] == "octo/app" and entry["number"] == 5
+    assert entry["delivery_id"] is None and entry["job_id"] is None
+    assert entry["ts"].endswith("+00:00")
+
+
+def test_delivery_and_job_ids_come_from_the_context(lines: io.StringIO) -> None:
+    log = logging.getLogger("specloop.test")
+    with log_context(delivery_id="d-1"):
+        log.info("outer")
+        with log_context(job_id="map_story:o/r#1:d-1"):
+            log.info("inner")
+    log.info("after")
+    outer, inner, after = read(lines)
+    assert (outer["delivery_id"], outer["job_id"]) == ("d-1", None)
+    assert (inner["delivery_id"], inner["job_id"]) == ("d-1", "map_story:o/r#1:d-1")
+    assert (after["delivery_id"], after["job_id"]) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        f"installation token {TOKEN} issued",
+        f"headers: Authorization: token {TOKEN}",
+        f"git clone https://x-access-token:{TOKEN}@github.com/o/r.git",
+        "calling model with sk-ant-api03-abcdefghijklmnop",
+        f"url https://specloop.example/a/1.png?sig={TOKEN}",
+    ],
+)
+def test_tokens_in_messages_are_redacted(lines: io.StringIO, message: str) -> None:
+    logging.getLogger("specloop.test").warning(message)
+    text = lines.getvalue()
+    assert REDACTED in text
+    assert TOKEN not in text and "sk-ant-api03-abcdefghijklmnop" not in text
+
+
+def test_secret_named_fields_and_nested_headers_are_redacted(lines: io.StringIO) -> None:
+    logging.getLogger("specloop.test").info(
+        "request", extra={"token": "plain-value", "headers": {"Authorization": "Bearer abc", "Accept": "json"},
+                          "webhook_secret": "s3cr3t-value"},
+    )
+    [entry] = read(lines)
+    assert entry["token"] == REDACTED
+    assert entry["webhook_secret"] == REDACTED
+    assert entry["headers"] == {"Authorization": REDACTED, "Accept": "json"}
+
+
+def test_a_private_key_in_an_exception_is_redacted(lines: io.StringIO) -> None:
+    pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEsecretsecret\n-----END RSA PRIVATE KEY-----"
+    try:
+        raise ValueError(f"bad key {pem}")
+    except ValueError:
+        logging.getLogger("specloop.test").exception("could not sign")
+    [entry] = read(lines)
+    assert "ValueError" in entry["exc"]
+    assert "MIIEsecretsecret" not in lines.getvalue()
+
+
+def test_configuring_twice_does_not_double_the_lines(lines: io.StringIO) -> None:
+    configure_logging("INFO", stream=lines)
+    logging.getLogger("specloop.test").info("once")
+    assert len(read(lines)) == 1

@@ -1,0 +1,148 @@
+"""`run_qa` against the GitHub double: the check run, annotations, served screenshots, spec lock, start failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from app.artifacts import ArtifactStore
+from app.context import DEPS_KEY, Deps
+from app.domain.fingerprint import Fingerprint, build_manifest
+from app.github import GitHubApp
+from app.render.markers import marker
+from app.render.qa_check import SPEC_CHANGED
+from jobs.run_qa import run_qa
+from tests.sample_app import SampleApp
+from tests.support.github import SHOP
+from tests.support.service import Service
+
+FEATURE_PATH = "features/shop.feature"
+FEATURE = (Path(__file__).parent / "sample_app" / "features" / "shop.feature").read_text()
+BRANCH = "specloop/1-shopping"
+
+
+def _line_of(text: str) -> int:
+    return next(i for i, line in enumerate(FEATURE.splitlines(), start=1) if text in line)
+
+
+def _config(qa: str) -> str:
+    return f"qa:\n{qa}  contexts: 4\n  timeout_ms: 1500\n  screenshots: final\n"
+
+
+def open_approved_pr(github: Any, qa_config: str) -> tuple[int, str]:
+    """A spec PR whose body records an approval of its head (the fingerprint marker)."""
+    files = {FEATURE_PATH: FEATURE, ".github/specloop.yml": _config(qa_config)}
+    sha = github.push_files(SHOP, BRANCH, files, "Spec and config")
+    # the config is read from the default branch, as the app does
+    github.push_files(SHOP, "main", {".github/specloop.yml": _config(qa_config)}, "Config")
+    fingerprint = Fingerprint.of(sha, "alice", build_manifest(files))
+    number = github.open_pull(SHOP, BRANCH, title="Spec: shopping",
+                              body="The spec.\n" + marker("fingerprint", **fingerprint.to_data()))
+    return number, sha
+
+
+@pytest.fixture
+async def qa_ctx(service: Service) -> Any:
+    redis = Redis.from_url(service.redis_url)
+    settings = service.settings
+    deps = Deps(settings=settings, redis=redis, github=GitHubApp(settings, redis),
+                artifacts=ArtifactStore.from_settings(settings))
+    yield {DEPS_KEY: deps}
+    await redis.aclose()
+
+
+def _qa_run(github: Any, sha: str) -> Any:
+    runs = github.check_runs(SHOP, head_sha=sha, name="specloop/qa")
+    assert len(runs) == 1
+    return runs[0]
+
+
+async def test_a_failing_run_posts_summary_annotations_and_screenshots_that_serve(
+    github: Any, service: Service, qa_ctx: Any, broken_sample_app: SampleApp
+) -> None:
+    number, sha = open_approved_pr(github, f"  base_url: {broken_sample_app.url}\n")
+    outcome = await run_qa(qa_ctx, installation_id=github.installation_id, repo=SHOP, number=number,
+                           delivery="d-1")
+    assert outcome["conclusion"] == "failure"
+    run = _qa_run(github, sha)
+    assert run.status == "completed" and run.conclusion == "failure"
+    summary = run.output["summary"]
+    assert "Rule: Visitors can sign up" in summary and "Rule: Shoppers can browse and search products" in summary
+    assert "| Searching with the keyboard" in summary and "3 failed" in summary
+    assert "Searching with the keyboard" in run.output["text"]
+    lines = {(a["path"], a["start_line"]) for a in run.annotations}
+    assert lines == {(FEATURE_PATH, _line_of('Then I should see "Welcome, Ann!"')),
+                     (FEATURE_PATH, _line_of('And the "Products" table should contain:')),
+                     (FEATURE_PATH, _line_of('Then I should see "Results for green tea"'))}
+    assert [a["identifier"] for a in run.actions] == ["rerun-qa"]
+    assert len(run.images) == 7 and all(i["image_url"].startswith(service.url + "/artifacts/") for i in run.images)
+    assert [i["alt"].split(":")[0] for i in run.images[:3]] == ["failed"] * 3  # failures first
+    async with httpx.AsyncClient() as http:
+        for image in run.images[:2]:
+            response = await http.get(image["image_url"])
+            assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+            assert response.content[:4] == b"\x89PNG"
+        tampered = await http.get(run.images[0]["image_url"].replace("sig=", "sig=x"))
+        assert tampered.status_code == 403
+
+
+async def test_a_passing_run_concludes_success(
+    github: Any, service: Service, qa_ctx: Any, sample_app: SampleApp
+) -> None:
+    number, sha = open_approved_pr(github, f"  base_url: {sample_app.url}\n")
+    outcome = await run_qa(qa_ctx, installation_id=github.installation_id, repo=SHOP, number=number, delivery="d-2")
+    run = _qa_run(github, sha)
+    assert outcome["conclusion"] == "success" and run.conclusion == "success"
+    assert run.annotations == [] and "7 passed" in run.output["summary"]
+
+
+async def test_a_spec_changed_after_approval_fails_qa_naming_the_file(
+    github: Any, service: Service, qa_ctx: Any, sample_app: SampleApp
+) -> None:
+    number, _ = open_approved_pr(github, f"  base_url: {sample_app.url}\n")
+    new_sha = github.push_files(SHOP, BRANCH, {FEATURE_PATH: FEATURE.replace("Welcome, Ann!", "Hi Ann")},
+                                "Edit the spec after approval")
+    outcome = await run_qa(qa_ctx, installation_id=github.installation_id, repo=SHOP, number=number,
+                           sha=new_sha, delivery="d-3")
+    assert outcome["status"] == "spec changed"
+    run = _qa_run(github, new_sha)
+    assert run.conclusion == "failure"
+    assert SPEC_CHANGED in run.output["summary"] and f"`{FEATURE_PATH}`" in run.output["summary"]
+
+
+@pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
+async def test_an_app_that_fails_to_start_reports_its_last_output_lines(
+    github: Any, service: Service, qa_ctx: Any
+) -> None:
+    start = "  start: \"echo booting; echo 'fatal: database is not reachable' >&2; exit 3\"\n  ready_timeout: 20\n"
+    number, sha = open_approved_pr(github, start)
+    outcome = await run_qa(qa_ctx, installation_id=github.installation_id, repo=SHOP, number=number, delivery="d-4")
+    assert outcome["status"] == "error"
+    run = _qa_run(github, sha)
+    assert run.conclusion == "failure" and "did not start" in run.output["summary"]
+    assert "fatal: database is not reachable" in run.output["text"] and "booting" in run.output["text"]
+
+
+async def test_qa_start_is_refused_where_repository_code_may_not_run(
+    github: Any, service: Service, qa_ctx: Any
+) -> None:
+    number, sha = open_approved_pr(github, "  start: \"python -m http.server $PORT\"\n")
+    outcome = await run_qa(qa_ctx, installation_id=github.installation_id, repo=SHOP, number=number, delivery="d-5")
+    assert outcome["status"] == "error"
+    assert "does not run repository code" in _qa_run(github, sha).output["summary"]
+
+
+async def test_a_deployment_finds_the_story_pr_by_sha_and_skips_production(
+    github: Any, service: Service, qa_ctx: Any, sample_app: SampleApp
+) -> None:
+    _, sha = open_approved_pr(github, "  base_url: http://127.0.0.1:9\n")
+    skipped = await run_qa(qa_ctx, installation_id=github.installation_id, repo=SHOP, number=None, sha=sha,
+                           base_url=sample_app.url, environment="production", delivery="d-6")
+    assert "production" in skipped["status"] and github.check_runs(SHOP, head_sha=sha, name="specloop/qa") == []
+    outcome = await run_qa(qa_ctx, installation_id=github.installation_id, repo=SHOP, number=None, sha=sha,
+                           base_url=sample_app.url, environment="preview", delivery="d-7")
+    assert outcome["conclusion"] == "success"

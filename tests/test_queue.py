@@ -1,0 +1,157 @@
+"""The queue on a real Redis: delivery dedupe in one transaction, debounce, per-story lock, follow-ups."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from arq.connections import ArqRedis
+from arq.constants import job_key_prefix
+from arq.jobs import deserialize_job
+from redis.exceptions import ResponseError
+
+from app.queue import (
+    DELIVERY_KEY,
+    QUEUES,
+    JobRequest,
+    acquire_story,
+    delivery_seen,
+    drop_installation_jobs,
+    enqueue,
+    enqueue_delivery,
+    release_story,
+    story_lock,
+)
+
+STORY = "octo-org/shop#12"
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[ArqRedis]:
+    client = ArqRedis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+def request(function: str = "map_story", delivery: str = "d1", debounce: float = 0.0, story: str = STORY,
+            installation_id: int = 1, queue: str = "light") -> JobRequest:
+    return JobRequest(function=function, queue=queue, story=story, debounce=debounce,
+                      kwargs={"installation_id": installation_id, "repo": "octo-org/shop", "number": 12,
+                              "delivery": delivery})
+
+
+async def queued(redis: ArqRedis, queue: str = "light") -> list[str]:
+    return [raw.decode() for raw in await redis.zrange(QUEUES[queue], 0, -1)]
+
+
+async def test_a_delivery_enqueues_its_jobs_as_arq_jobs(redis: ArqRedis) -> None:
+    assert await enqueue_delivery(redis, "d1", [request(), request("run_qa", queue="heavy")])
+    assert await queued(redis) == ["map_story:octo-org/shop#12:d1"]
+    assert await queued(redis, "heavy") == ["run_qa:octo-org/shop#12:d1"]
+    # arq's own reader understands what we wrote
+    jobs = await redis.queued_jobs(queue_name=QUEUES["light"])
+    assert jobs[0].function == "map_story" and jobs[0].kwargs["number"] == 12
+
+
+async def test_a_redelivered_guid_enqueues_nothing(redis: ArqRedis) -> None:
+    assert await enqueue_delivery(redis, "d1", [request()])
+    await redis.delete(job_key_prefix + request().job_id)
+    await redis.delete(QUEUES["light"])
+    assert not await enqueue_delivery(redis, "d1", [request()])
+    assert await queued(redis) == []
+
+
+async def test_the_guid_is_kept_for_about_a_week(redis: ArqRedis) -> None:
+    await enqueue_delivery(redis, "d1", [])
+    assert await delivery_seen(redis, "d1")
+    assert 6 * 24 * 3600 < await redis.ttl(DELIVERY_KEY.format("d1")) <= 7 * 24 * 3600
+
+
+async def test_the_guid_is_not_marked_when_its_jobs_cannot_be_written(redis: ArqRedis) -> None:
+    await redis.set(QUEUES["heavy"], "not a queue")  # any write failure inside the transaction
+    with pytest.raises(ResponseError):
+        await enqueue_delivery(redis, "d1", [request(), request("run_qa", queue="heavy")])
+    assert not await delivery_seen(redis, "d1")
+    assert await queued(redis) == []  # nor half of its jobs
+
+
+async def test_a_new_delivery_for_the_same_story_is_a_new_job(redis: ArqRedis) -> None:
+    await enqueue_delivery(redis, "d1", [request()])
+    await enqueue_delivery(redis, "d2", [request(delivery="d2")])
+    assert sorted(await queued(redis)) == ["map_story:octo-org/shop#12:d1", "map_story:octo-org/shop#12:d2"]
+
+
+async def test_five_quick_triggers_are_debounced_into_one_run(redis: ArqRedis) -> None:
+    scores = []
+    for n in range(5):
+        await enqueue_delivery(redis, f"d{n}", [request(delivery=f"d{n}", debounce=30)])
+        scores.append(await redis.zscore(QUEUES["light"], "map_story:octo-org/shop#12:d0"))
+    assert await queued(redis) == ["map_story:octo-org/shop#12:d0"]
+    # each trigger pushes the waiting run back: it runs once the conversation settles
+    assert scores == sorted(scores) and scores[-1] > scores[0]
+
+
+async def test_debounce_is_per_story_and_function(redis: ArqRedis) -> None:
+    await enqueue_delivery(redis, "d1", [request(debounce=30)])
+    await enqueue_delivery(redis, "d2", [request(delivery="d2", debounce=30, story="octo-org/shop#13")])
+    await enqueue_delivery(redis, "d3", [request("write_spec", delivery="d3", debounce=30)])
+    assert len(await queued(redis)) == 3
+
+
+async def test_a_trigger_after_the_debounced_run_started_gets_its_own_run(redis: ArqRedis) -> None:
+    await enqueue_delivery(redis, "d1", [request(debounce=30)])
+    await redis.zrem(QUEUES["light"], "map_story:octo-org/shop#12:d1")  # a worker took it
+    await enqueue_delivery(redis, "d2", [request(delivery="d2", debounce=30)])
+    assert await queued(redis) == ["map_story:octo-org/shop#12:d2"]
+
+
+async def test_a_job_for_a_busy_story_is_recorded_as_one_merged_follow_up(redis: ArqRedis) -> None:
+    assert await acquire_story(redis, STORY, "runner", 60)
+    for n in range(3):
+        assert not await acquire_story(redis, STORY, f"waiter{n}", 60, follow_up=request(delivery=f"d{n}"))
+    follow_ups = await release_story(redis, STORY, "runner")
+    assert [f.function for f in follow_ups] == ["map_story"]
+    ids = await queued(redis)
+    assert len(ids) == 1 and ids[0].startswith("map_story:octo-org/shop#12:d2:followup-")
+    # and the lock is free again
+    assert await acquire_story(redis, STORY, "next", 60)
+
+
+async def test_follow_ups_are_merged_per_function(redis: ArqRedis) -> None:
+    async with story_lock(redis, STORY, owner="runner") as lock:
+        assert lock.acquired
+        async with story_lock(redis, STORY, follow_up=request("map_story", "d1")) as busy:
+            assert not busy.acquired
+        await acquire_story(redis, STORY, "w2", 60, follow_up=request("write_spec", "d2"))
+        await acquire_story(redis, STORY, "w3", 60, follow_up=request("map_story", "d3"))
+    assert sorted(f.function for f in lock.follow_ups) == ["map_story", "write_spec"]
+    assert len(await queued(redis)) == 2
+
+
+async def test_follow_up_ids_are_fresh_each_time(redis: ArqRedis) -> None:
+    ids = set()
+    for _ in range(2):
+        await acquire_story(redis, STORY, "runner", 60)
+        await acquire_story(redis, STORY, "w", 60, follow_up=request(delivery="same"))
+        ids.update(f.job_id for f in await release_story(redis, STORY, "runner"))
+    assert len(ids) == 2
+
+
+async def test_releasing_someone_elses_lock_leaves_it_held(redis: ArqRedis) -> None:
+    await acquire_story(redis, STORY, "owner", 60)
+    await release_story(redis, STORY, "intruder")
+    assert not await acquire_story(redis, STORY, "third", 60)
+
+
+async def test_enqueue_refuses_a_repeated_job_id(redis: ArqRedis) -> None:
+    assert await enqueue(redis, request())
+    assert not await enqueue(redis, request())
+
+
+async def test_dropping_an_installation_removes_only_its_queued_jobs(redis: ArqRedis) -> None:
+    await enqueue_delivery(redis, "d1", [request(installation_id=1), request("run_qa", queue="heavy")])
+    await enqueue_delivery(redis, "d2", [request(delivery="d2", installation_id=2)])
+    assert await drop_installation_jobs(redis, 1) == 2
+    remaining = [deserialize_job(await redis.get(job_key_prefix + job_id)).kwargs["installation_id"]
+                 for job_id in await queued(redis)]
+    assert remaining == [2] and await queued(redis, "heavy") == []

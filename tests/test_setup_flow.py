@@ -1,0 +1,257 @@
+"""Setup mode and the Probot-style manifest registration, over real HTTP (against the GitHub double)."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import stat
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+
+from app.redis_server import free_port
+from app.settings import Settings
+from app.setup_flow import NOT_FOUND, write_env
+from app.signature import sign
+from app.web import WEBHOOK_PATH, BackgroundServer, create_app
+
+PERMISSIONS = {"issues": "write", "pull_requests": "write", "contents": "write", "checks": "write",
+               "deployments": "read", "metadata": "read"}
+EVENTS = ["issues", "issue_comment", "pull_request", "pull_request_review", "check_run", "check_suite",
+          "deployment_status"]
+
+
+class Service:
+    """A service started in setup mode on a known port (PUBLIC_URL must name it before it starts)."""
+
+    def __init__(self, redis_url: str, tmp_path: Path, github_url: str, **overrides: Any) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env_path = tmp_path / "config" / ".env"
+        values: dict[str, Any] = {"app_id": None, "redis_url": redis_url, "github_url": github_url,
+                                  "public_url": self.url, "data_dir": tmp_path / ".specloop",
+                                  "dotenv_path": self.env_path}
+        values.update(overrides)
+        self.settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        self.app = create_app(self.settings)
+        self.server = BackgroundServer(self.app, port=self.port)
+
+
+@pytest.fixture
+def make_service(redis_url: str, tmp_path: Path) -> Iterator[Any]:
+    """Start services in setup mode; all are stopped at the end."""
+    started: list[Service] = []
+
+    def start(github_url: str = "https://github.com", **overrides: Any) -> Service:
+        service = Service(overrides.pop("redis_url", redis_url), tmp_path, github_url, **overrides)
+        service.server.start()
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        service.server.stop()
+
+
+def registration_form(page: str) -> tuple[str, dict[str, Any]]:
+    """The form action and the manifest posted by the "Register GitHub App" button."""
+    form = re.search(r'<form method="post" action="([^"]+)" id="register">.*?name="manifest" value="([^"]+)"',
+                     page, re.DOTALL)
+    assert form is not None, page
+    return html.unescape(form.group(1)), json.loads(html.unescape(form.group(2)))
+
+
+# --- the setup page ---------------------------------------------------------------------------
+
+
+def test_setup_page_posts_the_app_yml_manifest_to_the_personal_new_app_page(make_service: Any) -> None:
+    service = make_service()
+    response = httpx.get(service.url + "/setup")
+    assert response.status_code == 200
+    assert "Register GitHub App" in response.text
+    action, manifest = registration_form(response.text)
+    target = urlparse(action)
+    assert f"{target.scheme}://{target.netloc}{target.path}" == "https://github.com/settings/apps/new"
+    assert len(parse_qs(target.query)["state"][0]) >= 24
+    assert manifest["name"] == "Specloop"
+    assert manifest["hook_attributes"]["url"] == service.url + WEBHOOK_PATH
+    assert manifest["redirect_url"] == service.url + "/setup/callback"
+    assert manifest["public"] is False
+    assert manifest["default_permissions"] == PERMISSIONS
+    assert manifest["default_events"] == EVENTS
+
+
+def test_setup_page_for_an_organization_posts_to_the_orgs_new_app_page(make_service: Any) -> None:
+    service = make_service(github_url="https://ghe.example.com")
+    response = httpx.get(service.url + "/setup", params={"org": "acme-inc", "name": "Acme Specloop"})
+    action, manifest = registration_form(response.text)
+    assert action.startswith("https://ghe.example.com/organizations/acme-inc/settings/apps/new?state=")
+    assert manifest["name"] == "Acme Specloop"
+    assert "the <strong>acme-inc</strong> organization" in response.text
+
+
+def test_an_invalid_organization_name_is_refused_with_a_message(make_service: Any) -> None:
+    service = make_service()
+    response = httpx.get(service.url + "/setup", params={"org": "<script>"})
+    assert response.status_code == 400
+    assert "is not a valid GitHub organization name" in response.text
+    assert "<script>" not in response.text  # escaped, never echoed as markup
+    action, _ = registration_form(response.text)
+    assert action.startswith("https://github.com/settings/apps/new?state=")
+
+
+def test_each_visit_gets_a_fresh_state_nonce(make_service: Any) -> None:
+    service = make_service()
+    first, _ = registration_form(httpx.get(service.url + "/setup").text)
+    second, _ = registration_form(httpx.get(service.url + "/setup").text)
+    assert parse_qs(urlparse(first).query)["state"] != parse_qs(urlparse(second).query)["state"]
+
+
+def test_a_local_public_url_is_flagged_on_the_setup_page(make_service: Any) -> None:
+    service = make_service()
+    assert "GitHub must reach" in httpx.get(service.url + "/setup").text
+
+
+def test_a_callback_with_an_unknown_state_is_a_400_page(make_service: Any) -> None:
+    service = make_service()
+    response = httpx.get(service.url + "/setup/callback", params={"code": "abc", "state": "forged"})
+    assert response.status_code == 400
+    assert "Registration link not recognised" in response.text
+    assert not service.env_path.exists()
+
+
+def test_a_callback_without_state_is_a_400_page(make_service: Any) -> None:
+    service = make_service()
+    response = httpx.get(service.url + "/setup/callback", params={"code": "abc"})
+    assert response.status_code == 400
+    assert "Registration link not recognised" in response.text
+
+
+def test_an_unreachable_github_gives_a_clear_page_not_a_500(make_service: Any) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    service = make_service(github_url=nowhere)
+    action, _ = registration_form(httpx.get(service.url + "/setup").text)
+    state = parse_qs(urlparse(action).query)["state"][0]
+    response = httpx.get(service.url + "/setup/callback", params={"code": "abc", "state": state})
+    assert response.status_code == 502
+    assert "Could not reach GitHub" in response.text
+    assert f"{nowhere}/api/v3" in response.text
+    assert not service.env_path.exists()
+
+
+def test_only_setup_and_healthz_answer_in_setup_mode(make_service: Any) -> None:
+    service = make_service()
+    assert httpx.get(service.url + "/healthz").status_code == 200
+    hook = httpx.post(service.url + WEBHOOK_PATH, content=b"{}", headers={"X-GitHub-Event": "ping"})
+    assert hook.status_code == 503
+    assert hook.json()["reason"] == "Specloop is not registered yet; open /setup"
+
+
+def test_setup_answers_404_once_registered(make_service: Any) -> None:
+    service = make_service(app_id=12, webhook_secret="a-registered-secret")
+    for path in ("/setup", "/setup/callback?code=x&state=y"):
+        response = httpx.get(service.url + path)
+        assert response.status_code == 404
+        assert NOT_FOUND in response.text
+
+
+# --- .env writing -----------------------------------------------------------------------------
+
+
+def test_env_file_is_written_0600_keeping_other_lines_and_replacing_old_values(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("# my settings\nREDIS_URL=redis://cache:6379/0\nAPP_ID=1\nexport WEBHOOK_SECRET=old\n")
+    env.chmod(0o644)
+    pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIabc\ndef==\n-----END RSA PRIVATE KEY-----\n"
+    write_env(env, {"APP_ID": "99", "APP_SLUG": "spec-bot", "PRIVATE_KEY": pem, "WEBHOOK_SECRET": 'n"ew\\s'})
+    assert stat.S_IMODE(env.stat().st_mode) == 0o600
+    text = env.read_text()
+    assert "# my settings\nREDIS_URL=redis://cache:6379/0\n" in text
+    assert "APP_ID=1" not in text and "WEBHOOK_SECRET=old" not in text
+    assert len([line for line in text.splitlines() if line.startswith("PRIVATE_KEY=")]) == 1  # one line
+    settings = Settings(_env_file=env)  # type: ignore[call-arg]
+    assert settings.app_id == 99
+    assert settings.app_slug == "spec-bot"
+    assert settings.private_key_pem() == pem
+    assert settings.webhook_secret is not None and settings.webhook_secret.get_secret_value() == 'n"ew\\s'
+    assert settings.redis_url == "redis://cache:6379/0"
+
+
+# --- the whole registration against the GitHub double -------------------------------------------
+
+
+def test_registration_through_the_github_double_writes_env_and_leaves_setup_mode(
+    make_service: Any, github: Any
+) -> None:
+    service = make_service(github_url=github.web_url)
+    service.env_path.parent.mkdir(parents=True)
+    service.env_path.write_text("LOG_LEVEL=DEBUG\n")
+
+    action, manifest = registration_form(httpx.get(service.url + "/setup").text)
+    assert action.startswith(github.web_url + "/settings/apps/new?state=")
+    # the browser posts the manifest to GitHub, which redirects back to our callback with a code
+    on_github = httpx.post(action, data={"manifest": json.dumps(manifest)}, follow_redirects=False)
+    assert on_github.status_code in (301, 302, 303, 307)
+    callback = on_github.headers["location"]
+    assert callback.startswith(service.url + "/setup/callback?")
+    done = httpx.get(callback)
+
+    assert done.status_code == 200, done.text
+    assert "Specloop is registered" in done.text
+    registered = Settings(_env_file=service.env_path)  # type: ignore[call-arg]
+    assert registered.app_id == github.app_id
+    assert registered.app_slug == github.slug
+    assert registered.private_key_pem() == github.private_key_pem
+    assert registered.webhook_secret is not None
+    assert registered.webhook_secret.get_secret_value() == github.webhook_secret
+    assert registered.client_id and registered.client_secret
+    assert registered.log_level == "DEBUG"  # the operator's own line survives
+    assert registered.problems() == []
+    assert stat.S_IMODE(service.env_path.stat().st_mode) == 0o600
+    assert f'href="{html.escape(github.web_url)}/apps/{github.slug}/installations/new"' in done.text
+
+    # the running service left setup mode without a restart
+    assert httpx.get(service.url + "/setup").status_code == 404
+    body = json.dumps({"zen": "Design for failure.", "hook_id": 1}).encode()
+    ping = httpx.post(service.url + WEBHOOK_PATH, content=body, headers={
+        "X-GitHub-Event": "ping", "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(github.webhook_secret, body)})
+    assert ping.status_code == 200
+    assert ping.json()["zen"] == "Design for failure."
+
+
+def test_a_state_cannot_be_used_twice(make_service: Any, github: Any) -> None:
+    service = make_service(github_url=github.web_url)
+    action, manifest = registration_form(httpx.get(service.url + "/setup").text)
+    callback = httpx.post(action, data={"manifest": json.dumps(manifest)}).headers["location"]
+    assert httpx.get(callback).status_code == 200
+    # a replayed callback is refused (and the service is registered now, so it is a 404)
+    assert httpx.get(callback).status_code in (400, 404)
+
+
+def test_an_expired_or_unknown_code_gives_a_clear_page_not_a_500(make_service: Any, github: Any) -> None:
+    service = make_service(github_url=github.web_url)
+    action, _ = registration_form(httpx.get(service.url + "/setup").text)
+    state = parse_qs(urlparse(action).query)["state"][0]
+    response = httpx.get(service.url + "/setup/callback", params={"code": "expired-code", "state": state})
+    assert response.status_code == 502
+    assert "GitHub did not accept the registration code" in response.text
+    assert "valid for one hour" in response.text
+    assert not service.env_path.exists()
+    assert httpx.get(service.url + "/setup").status_code == 200  # still in setup mode
+
+
+def test_registration_works_while_redis_is_down(make_service: Any, github: Any, stopped_redis_url: str) -> None:
+    # the nonce falls back to the process's own store, so setup never waits for Redis
+    service = make_service(github_url=github.web_url, redis_url=stopped_redis_url)
+    action, manifest = registration_form(httpx.get(service.url + "/setup").text)
+    callback = httpx.post(action, data={"manifest": json.dumps(manifest)}).headers["location"]
+    done = httpx.get(callback)
+    assert done.status_code == 200, done.text
+    assert Settings(_env_file=service.env_path).app_id == github.app_id  # type: ignore[call-arg]

@@ -1,0 +1,106 @@
+"""Every built-in step in a real Chromium: passes where it should, fails with a clear message where not."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from app.browser import SharedBrowser
+from app.domain.qa_runner import RunOptions, RunResult, ScenarioResult, run
+from app.domain.steps import BUILTIN
+from tests.sample_app import SampleApp
+
+FEATURES = Path(__file__).parent / "sample_app" / "features"
+POSITIVE = [FEATURES / "shop.feature", FEATURES / "phrasings.feature"]
+# Negative assertions wait this long before failing; small keeps the suite quick.
+OPTIONS = RunOptions(contexts=4, timeout_ms=1500, screenshots="failures", trace=False)
+
+# (start page, failing step (with its table / doc string lines), text the error must contain)
+NEGATIVE: dict[str, tuple[str, str, str]] = {
+    "visit": ("/", 'I am on "/nowhere"', 'Opening "/nowhere" returned HTTP 404'),
+    "press_button": ("/signup", 'I press "Delete everything"', 'Could not click the button "Delete everything"'),
+    "follow_link": ("/", 'I follow "Checkout"', 'Could not follow the link "Checkout"'),
+    "click": ("/", 'I click "Nope"', 'Could not click "Nope"'),
+    "fill": ("/signup", 'I fill in "Phone" with "1"', 'Could not fill in "Phone"'),
+    "fill_doc_string": ("/signup", 'I fill in "About you" with:', "needs a doc string"),
+    "fill_form": ("/signup", "I fill in the form with:", "needs a data table"),
+    "select": ("/signup", 'I select "Gold" from "Plan"', 'Could not select "Gold" from "Plan"'),
+    "check": ("/signup", 'I check "Subscribe"', 'Could not check "Subscribe"'),
+    "uncheck": ("/signup", 'I uncheck "Subscribe"', 'Could not uncheck "Subscribe"'),
+    "press_key": ("/search", 'I press "Enter" in "Phone"', 'Could not press "Enter" in "Phone"'),
+    "see": ("/", 'I should see "Secret hidden text"', 'Expected to see "Secret hidden text" on the page'),
+    "not_see": ("/", 'I should not see "Spring sale"', 'Expected not to see "Spring sale" on the page'),
+    "wait_for_text": ("/", 'I wait for "Never there"', 'for "Never there", but it did not appear'),
+    "url_is": ("/signup", 'I should be on "/products"', 'Expected to be on "/products"'),
+    "url_contains": ("/signup", 'the URL should contain "plan=Gold"', 'Expected the URL to contain "plan=Gold"'),
+    "field_value": ("/signup", 'the "Name" field should contain "Zed"', 'Expected the "Name" field to have the value "Zed"'),
+    "is_checked": ("/signup", 'the "I accept the terms" checkbox should be checked',
+                   'Expected "I accept the terms" to be checked'),
+    "is_not_checked": ("/signup", 'the "Send me news" checkbox should not be checked',
+                       'Expected "Send me news" not to be checked'),
+    "table_contains": ("/products", 'the "Products" table should contain:\n      | Tea | 9.99 |',
+                       'Expected the "Products" table to have a row Tea | 9.99'),
+    "list_contains": ("/products", 'the "Categories" list should contain:\n      | Juice |',
+                      'Expected the "Categories" list to contain "Juice"'),
+    "see_within": ("/", 'I should see "Spring sale" within "Help"', 'Expected to see "Spring sale" within "Help"'),
+}
+
+
+def _negative_feature() -> str:
+    lines = ["Feature: Built-in steps fail clearly", ""]
+    for name, (page, failing, _) in NEGATIVE.items():
+        lines += [f"  Scenario: {name}", f'    Given I am on "{page}"', f"    Then {failing}",
+                  '    And I should see "anything"', ""]
+    return "\n".join(lines)
+
+
+@pytest.fixture(scope="module")
+def positive_run(browser: SharedBrowser, sample_app: SampleApp) -> RunResult:
+    return run(POSITIVE, sample_app.url, OPTIONS, root=FEATURES, shared_browser=browser)
+
+
+@pytest.fixture(scope="module")
+def negative_run(browser: SharedBrowser, sample_app: SampleApp, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+    folder = tmp_path_factory.mktemp("negative")
+    (folder / "negative.feature").write_text(_negative_feature())
+    return run([folder / "negative.feature"], sample_app.url, replace(OPTIONS, contexts=8), root=folder,
+               shared_browser=browser)
+
+
+def _by_name(result: RunResult) -> dict[str, ScenarioResult]:
+    return {s.name: s for s in result.scenarios}
+
+
+def test_every_scenario_of_the_sample_features_passes_on_the_sample_app(positive_run: RunResult) -> None:
+    failures = {s.name: [st.error for st in s.steps if st.error] for s in positive_run.scenarios if s.failed}
+    assert failures == {}
+    assert positive_run.passed
+    assert len(positive_run.scenarios) == 9  # the outline's two examples are two scenarios
+
+
+def test_every_built_in_phrasing_is_exercised_by_a_passing_step(positive_run: RunResult) -> None:
+    used = {st.definition for s in positive_run.scenarios for st in s.steps if st.status == "passed"}
+    unused = [d.pattern for d in BUILTIN if d.name not in used]
+    assert unused == []
+
+
+@pytest.mark.parametrize("name", sorted(NEGATIVE))
+def test_a_built_in_step_fails_with_a_clear_message_where_it_should_not_pass(
+    negative_run: RunResult, name: str
+) -> None:
+    scenario = _by_name(negative_run)[name]
+    _, failing, message = NEGATIVE[name]
+    statuses = [st.status for st in scenario.steps]
+    assert statuses == ["passed", "failed", "skipped"]
+    assert scenario.status == "failed"
+    assert message in (scenario.steps[1].error or "")
+    assert scenario.steps[1].text == failing.split("\n")[0]
+    assert scenario.steps[1].screenshot and Path(scenario.steps[1].screenshot).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_every_built_in_action_has_a_failing_case() -> None:
+    # visit_home only opens the base URL: it fails just when the whole app is down (a run-level test).
+    actions = {d.source.removeprefix("builtin:") for d in BUILTIN} - {"visit_home"}
+    assert actions <= set(NEGATIVE)

@@ -1,0 +1,194 @@
+"""The worker's wrapper, with real arq burst workers, Redis and the GitHub double."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from arq.connections import ArqRedis
+from githubkit.retry import RetryChainDecision
+
+from app.context import Deps, deps
+from app.github import GitHubApp, RetryShortRateLimit
+from app.queue import JobRequest, enqueue, enqueue_delivery
+from app.render.markers import find_marker
+from jobs.worker import JOB_SOURCES, run_burst
+from tests.support.service import Shop, install_shop
+
+
+def story_job(shop: Shop, number: int, *, function: str = "map_story", delivery: str = "d1",
+              permission: str | None = None, actor: str | None = "alice") -> JobRequest:
+    return JobRequest(function=function, story=f"{shop.repo}#{number}", permission=permission,
+                      kwargs={"installation_id": shop.installation_id, "repo": shop.repo, "number": number,
+                              "actor": actor, "delivery": delivery})
+
+
+async def put(redis_url: str, *requests: JobRequest) -> None:
+    redis = ArqRedis.from_url(redis_url)
+    try:
+        for request in requests:
+            assert await enqueue(redis, request)
+    finally:
+        await redis.aclose()
+
+
+def bot_comments(github: Any, shop: Shop, number: int) -> list[str]:
+    return [c.body for c in github.comments(shop.repo, number)]
+
+
+async def test_a_job_failing_for_good_posts_one_failure_comment(github: Any, core_deps: Deps, redis_url: str) -> None:
+    shop = install_shop(github)
+    number = github.open_issue(shop.repo, "A story")
+
+    async def map_story(ctx: dict[str, Any], **kwargs: Any) -> None:
+        raise ValueError("internal detail that must not leak")
+
+    await put(redis_url, story_job(shop, number))
+    result = await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": map_story})
+    assert result["failed"] == 1
+    [body] = bot_comments(github, shop, number)
+    assert find_marker(body, "failure") == {"id": f"map_story:{shop.repo}#{number}:d1", "job": "map_story"}
+    assert "/specloop map" in body  # how to retry
+    assert "internal detail" not in body and "Traceback" not in body
+
+
+async def test_a_rate_limited_job_is_deferred_by_retry_after_then_succeeds(github: Any, core_deps: Deps,
+                                                                            redis_url: str) -> None:
+    shop = install_shop(github)
+    number = github.open_issue(shop.repo, "A story")
+    # no waiting inside the request: the rate limit reaches the wrapper, which defers the job
+    no_inline_wait = GitHubApp(core_deps.settings, core_deps.redis,
+                               auto_retry=RetryChainDecision(RetryShortRateLimit(max_wait=timedelta(0))))
+    patient = Deps(settings=core_deps.settings, redis=core_deps.redis, github=no_inline_wait)
+    seen: list[str] = []
+
+    async def map_story(ctx: dict[str, Any], **kwargs: Any) -> None:
+        gh = deps(ctx).github.installation(kwargs["installation_id"])
+        seen.append((await gh.arequest("GET", f"/repos/{kwargs['repo']}/issues/{kwargs['number']}")).json()["title"])
+
+    github.fault("GET", rf"/repos/octo-org/shop/issues/{number}$", status=403, retry_after=1, rate_limit=True)
+    await put(redis_url, story_job(shop, number))
+    result = await run_burst(core_deps.settings, redis_url, patient, jobs={"map_story": map_story},
+                             wait_deferred=5)
+    assert (result["retried"], result["complete"], result["failed"]) == (1, 1, 0)
+    assert seen == ["A story"] and bot_comments(github, shop, number) == []
+
+
+async def test_jobs_for_one_story_run_one_at_a_time_and_merge_into_one_follow_up(github: Any, core_deps: Deps,
+                                                                                 redis_url: str) -> None:
+    shop = install_shop(github)
+    number = github.open_issue(shop.repo, "A story")
+    running, most, runs = 0, 0, []
+
+    async def map_story(ctx: dict[str, Any], **kwargs: Any) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        runs.append(ctx["job_id"])
+        await asyncio.sleep(0.3)  # long enough for the other triggers to find the story busy
+        running -= 1
+
+    await put(redis_url, *(story_job(shop, number, delivery=f"d{n}") for n in range(4)))
+    await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": map_story})
+    assert most == 1
+    assert len(runs) == 2 and ":followup-" in runs[1]
+
+
+async def test_a_person_without_access_gets_one_polite_refusal_and_nothing_runs(github: Any, core_deps: Deps,
+                                                                                redis_url: str) -> None:
+    shop = install_shop(github)
+    github.add_user("rita", "read", shop.repo)
+    number = github.open_issue(shop.repo, "A story")
+    ran: list[str] = []
+
+    async def generate_code(ctx: dict[str, Any], **kwargs: Any) -> None:
+        ran.append(kwargs["actor"])
+
+    await put(redis_url, story_job(shop, number, function="generate_code", permission="code", actor="rita"))
+    await run_burst(core_deps.settings, redis_url, core_deps, jobs={"generate_code": generate_code})
+    assert ran == []
+    [body] = bot_comments(github, shop, number)
+    assert "@rita" in body and "people with write access or higher" in body
+    assert find_marker(body, "reply") == {"action": "code", "actor": "rita", "type": "refusal"}
+
+
+async def test_a_triager_may_map_a_story(github: Any, core_deps: Deps, redis_url: str) -> None:
+    shop = install_shop(github)
+    github.add_user("tina", "triage", shop.repo)
+    number = github.open_issue(shop.repo, "A story")
+    ran: list[str] = []
+
+    async def map_story(ctx: dict[str, Any], **kwargs: Any) -> None:
+        ran.append(kwargs["actor"])
+
+    await put(redis_url, story_job(shop, number, permission="map", actor="tina"))
+    await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": map_story})
+    assert ran == ["tina"] and bot_comments(github, shop, number) == []
+
+
+async def test_the_repository_config_can_require_more_than_the_default(github: Any, core_deps: Deps,
+                                                                       redis_url: str) -> None:
+    shop = install_shop(github, files={".github/specloop.yml": "permissions:\n  map: write\n"})
+    github.add_user("tina", "triage", shop.repo)
+    number = github.open_issue(shop.repo, "A story")
+    ran: list[str] = []
+
+    async def map_story(ctx: dict[str, Any], **kwargs: Any) -> None:
+        ran.append(kwargs["actor"])
+
+    await put(redis_url, story_job(shop, number, permission="map", actor="tina"))
+    await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": map_story})
+    assert ran == [] and "people with write access or higher" in bot_comments(github, shop, number)[0]
+
+
+async def test_an_invalid_config_is_reported_on_the_issue_naming_key_and_line(github: Any, core_deps: Deps,
+                                                                              redis_url: str) -> None:
+    shop = install_shop(github, files={".github/specloop.yml": "labels:\n  story: s\npermissions:\n  map: boss\n"})
+    number = github.open_issue(shop.repo, "A story")
+    ran: list[str] = []
+
+    async def map_story(ctx: dict[str, Any], **kwargs: Any) -> None:
+        ran.append("ran")
+
+    await put(redis_url, story_job(shop, number, permission="map"))
+    await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": map_story})
+    assert ran == []
+    [body] = bot_comments(github, shop, number)
+    assert "`permissions.map`" in body and "line 4" in body
+
+
+async def test_a_closed_story_gets_no_more_work(github: Any, core_deps: Deps, redis_url: str) -> None:
+    shop = install_shop(github)
+    number = github.open_issue(shop.repo, "A story")
+    github.close_issue(shop.repo, number)
+    ran: list[str] = []
+
+    async def map_story(ctx: dict[str, Any], **kwargs: Any) -> None:
+        ran.append("ran")
+
+    await put(redis_url, story_job(shop, number))
+    result = await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": map_story})
+    assert ran == [] and result["complete"] == 1
+
+
+async def test_dropping_an_installation_forgets_tokens_and_queued_jobs(github: Any, core_deps: Deps,
+                                                                       redis_url: str) -> None:
+    shop = install_shop(github)
+    await core_deps.github.installation_token(shop.installation_id)
+    redis = ArqRedis.from_url(redis_url)
+    drop = JobRequest(function="drop_installation", story=f"installation:{shop.installation_id}",
+                      kwargs={"installation_id": shop.installation_id, "delivery": "d9"})
+    await enqueue_delivery(redis, "d1", [story_job(shop, 1, function="run_qa").model_copy(update={"queue": "heavy"})])
+    await enqueue(redis, drop)
+    await redis.aclose()
+    await run_burst(core_deps.settings, redis_url, core_deps, queues=("light",))
+    redis = ArqRedis.from_url(redis_url)
+    assert await redis.zcard("specloop:heavy") == 0
+    assert [k async for k in redis.scan_iter(match="specloop:gh:*:installation:*")] == []
+    await redis.aclose()
+
+
+def test_every_job_in_the_architecture_table_has_a_source() -> None:
+    assert set(JOB_SOURCES) == {"map_story", "reply", "write_spec", "check_spec", "revise_spec", "approve_spec",
+                                "close_gate", "generate_code", "run_qa", "drop_installation"}
