@@ -10,6 +10,7 @@ the queue's sorted set scored by the time it may run), so a stock arq worker run
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -21,6 +22,8 @@ from arq.constants import expires_extra_ms, job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
 
 QUEUES = {"light": "specloop:light", "heavy": "specloop:heavy"}
 
@@ -220,7 +223,7 @@ async def queue_depth(redis: Redis) -> dict[str, int]:
 
 async def drop_installation_jobs(redis: Redis, installation_id: int) -> int:
     """Remove queued (not yet running) jobs for an installation that was uninstalled or suspended."""
-    from arq.jobs import deserialize_job  # local: only this rarely used path needs it
+    from arq.jobs import DeserializationError, deserialize_job  # local: only this rarely used path needs it
 
     dropped = 0
     for queue in QUEUES.values():
@@ -231,12 +234,13 @@ async def drop_installation_jobs(redis: Redis, installation_id: int) -> int:
                 continue
             try:
                 kwargs = deserialize_job(payload).kwargs
-            except Exception:  # a job written by something else; not ours to judge
+            except DeserializationError:  # a job written by something else; not ours to judge
+                log.warning("skipping a job that cannot be read", extra={"job_id": job_id})
                 continue
-            if kwargs.get("installation_id") == installation_id and kwargs.get(META, {}).get("function") != \
-                    "drop_installation":
-                # ZREM first: if a worker already took the job, the ZREM fails and the job stays
-                if await redis.zrem(queue, job_id):
-                    await redis.delete(job_key_prefix + job_id)
-                    dropped += 1
+            ours = kwargs.get("installation_id") == installation_id
+            # ZREM first: if a worker already took the job, the ZREM fails and the job stays
+            if ours and kwargs.get(META, {}).get("function") != "drop_installation" and \
+                    await redis.zrem(queue, job_id):
+                await redis.delete(job_key_prefix + job_id)
+                dropped += 1
     return dropped

@@ -30,6 +30,7 @@ from jobs.check_spec import (
     spec_pr_data,
     split_repo,
     update_status,
+    with_client,
 )
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ async def approvals_of(gh: GH, repo: str, number: int, sha: str, config: RepoCon
     return counted
 
 
+@with_client
 async def approve_spec(ctx: dict[str, Any], *, installation_id: int, repo: str, number: int, review_id: int,
                        sha: str, reviewer: str | None = None, delivery: str | None = None,
                        **_: Any) -> dict[str, Any]:
@@ -144,6 +146,7 @@ async def approve_spec(ctx: dict[str, Any], *, installation_id: int, repo: str, 
     return {"status": "approved", "sha": head, "digest": fingerprint.digest, "queued": queued}
 
 
+@with_client
 async def close_gate(ctx: dict[str, Any], *, installation_id: int, repo: str, number: int,
                      reason: str = "dismissed", actor: str | None = None, delivery: str | None = None,
                      **_: Any) -> dict[str, Any]:

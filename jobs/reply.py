@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.comments import find_comment, reply as post_reply
+from app.comments import find_comment
+from app.comments import reply as post_reply
 from app.context import deps
 from app.permissions import DEFAULT_TABLE, describe
 from app.render import replies

@@ -26,6 +26,7 @@ from jobs.check_spec import (
     spec_files_at,
     spec_pr_data,
     split_repo,
+    with_client,
 )
 from jobs.write_spec import commit_files
 
@@ -77,6 +78,7 @@ async def already_revised(gh: GH, repo: str, number: int, review_id: int | None)
     return any(trailer in str((c.get("commit") or {}).get("message", "")) for c in commits)
 
 
+@with_client
 async def revise_spec(ctx: dict[str, Any], *, installation_id: int, repo: str, number: int,
                       actor: str | None = None, review_id: int | None = None, delivery: str | None = None,
                       **_: Any) -> dict[str, Any]:

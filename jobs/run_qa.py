@@ -144,17 +144,18 @@ async def start_app(qa: QaConfig, checkout: Path, *, branch: str, pr: int) -> St
 
     def pump() -> None:
         assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line.rstrip("\n"))
+        with process.stdout:  # closed when the app ends, so no pipe is left open
+            for line in process.stdout:
+                output.append(line.rstrip("\n"))
 
-    asyncio.get_running_loop().run_in_executor(None, pump)
+    pumping = asyncio.get_running_loop().run_in_executor(None, pump)
     app = StartedApp(process, base_url, output)
     ready = base_url.rstrip("/") + "/" + qa.ready_path.lstrip("/")
     deadline = time.monotonic() + qa.ready_timeout
     async with httpx.AsyncClient(timeout=2.0) as http:
         while True:
             if process.poll() is not None:
-                await asyncio.sleep(0.2)  # let the pump read the last lines
+                await asyncio.wait_for(pumping, timeout=5)  # the app's last lines, read to the end
                 raise QaError(f"The app did not start: `{qa.start}` exited with code {process.returncode}.",
                               "\n".join(output))
             try:

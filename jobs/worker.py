@@ -21,8 +21,8 @@ from githubkit.exception import RateLimitExceeded, RequestFailed
 from redis.asyncio import Redis
 
 from app.context import DEPS_KEY, Deps, deps
-from app.github import GitHubApp, post_comment, story_is_open
 from app.git import GitError
+from app.github import GitHubApp, post_comment, story_is_open
 from app.logs import log_context
 from app.permissions import describe, may, role_of
 from app.queue import META, QUEUES, JobRequest, story_lock, story_of
@@ -54,27 +54,9 @@ LOCK_MARGIN_SECONDS = 60  # the story lock outlives the job's timeout a little, 
 NO_OPEN_CHECK = {"reply", "drop_installation"}  # these run even on a closed issue
 
 
-def _load_job(name: str, module: str, attr: str) -> JobFunction | None:
-    """Import one job function; a job module that does not exist yet is skipped with a warning."""
-    try:
-        loaded = importlib.import_module(module)
-    except ModuleNotFoundError as error:
-        # Tolerated only while the job modules are being written in parallel; the lead makes this strict.
-        if error.name == module:
-            log.warning("job module missing; job not registered", extra={"job": name, "job_module": module})
-            return None
-        raise
-    return getattr(loaded, attr)  # type: ignore[no-any-return]
-
-
 def load_jobs() -> dict[str, JobFunction]:
-    """The job registry: name -> coroutine function."""
-    jobs: dict[str, JobFunction] = {}
-    for name, (module, attr) in JOB_SOURCES.items():
-        function = _load_job(name, module, attr)
-        if function is not None:
-            jobs[name] = function
-    return jobs
+    """The job registry: name -> coroutine function (a missing job module is an error)."""
+    return {name: getattr(importlib.import_module(module), attr) for name, (module, attr) in JOB_SOURCES.items()}
 
 
 JOBS: dict[str, JobFunction] = load_jobs()

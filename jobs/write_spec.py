@@ -39,6 +39,7 @@ from jobs.check_spec import (
     spec_files_at,
     split_repo,
     update_status,
+    with_client,
 )
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,7 @@ async def build_feature(model: Any, example_map: ExampleMap, *, issue: int, uri:
     return drafted.text, "model"
 
 
+@with_client
 async def write_spec(ctx: dict[str, Any], *, installation_id: int, repo: str, number: int,
                      actor: str | None = None, regenerate: bool = False, delivery: str | None = None,
                      **_: Any) -> dict[str, Any]:

@@ -26,9 +26,7 @@ def app_client(double: GitHubDouble) -> GitHub:
 async def inst(github: GitHubDouble) -> AsyncIterator[GitHub]:
     """An installation client for octo-org."""
     gh = app_client(github)
-    client = gh.with_auth(gh.auth.as_installation(github.installation_id))
-    yield client
-    await client.__aexit__() if False else None
+    yield gh.with_auth(gh.auth.as_installation(github.installation_id))  # type: ignore[arg-type]
 
 
 async def test_app_endpoints_parse(github: GitHubDouble) -> None:
@@ -123,7 +121,7 @@ async def test_contents_branches_and_git_data(github: GitHubDouble, inst: GitHub
     full = (await inst.rest.repos.async_get_commit(OWNER, REPO, commit.sha)).parsed_data
     assert sorted((f.filename, f.status) for f in full.files or []) == [("app.py", "removed"),
                                                                          ("features/x.feature", "added")]
-    cmp = (await inst.rest.repos.async_compare_commits(OWNER, REPO, f"main...specloop/1-x")).parsed_data
+    cmp = (await inst.rest.repos.async_compare_commits(OWNER, REPO, "main...specloop/1-x")).parsed_data
     assert cmp.ahead_by == 1 and cmp.status == "ahead"
     assert any(f.patch and "+Feature: x" in f.patch for f in cmp.files or [])
     with pytest.raises(RequestFailed) as err:

@@ -8,7 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ class Receiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 self.send_response(202)
@@ -183,7 +183,7 @@ def test_payloads_have_the_keys_of_githubs_real_payloads(github: GitHubDouble, r
 async def test_forged_or_expired_app_jwts_are_refused(github: GitHubDouble) -> None:
     url = f"{github.api_url}/app/installations/{github.installation_id}/access_tokens"
     other_key, _ = generate_key()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     forged = jwt.encode({"iss": str(github.app_id), "iat": now - timedelta(seconds=30),
                          "exp": now + timedelta(minutes=5)}, other_key, algorithm="RS256")
     expired = jwt.encode({"iss": str(github.app_id), "iat": now - timedelta(minutes=30),

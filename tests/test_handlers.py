@@ -283,6 +283,6 @@ def test_a_payload_that_is_not_an_object_is_ignored() -> None:
 
 def test_fields_missing_in_older_servers_do_not_drop_an_event() -> None:
     payload = webhook_payload("issues", "labeled.payload", installation=INSTALLATION, sender={"login": "alice"},
-                              **{"label": {"name": "story"}})
+                              label={"name": "story"})
     del payload["repository"]["owner"], payload["repository"]["default_branch"], payload["issue"]["labels"]
     assert only_job(dispatch("issues", payload, CTX)).function == "map_story"

@@ -41,15 +41,18 @@ def map_state(github: Any, number: int):
     return state
 
 
+OPEN = [{"text": "What about out-of-stock items?", "answered": False}]
+
+
 def draft(*, questions: list[dict[str, Any]] | None = None, rules: int = 2) -> dict[str, Any]:
-    """A valid MapDraft as the model would send it through the tool."""
+    """A valid MapDraft as the model would send it through the tool (open questions keep the spec away)."""
     return {
         "story": {"as_a": "shopper", "i_want": "to save my cart", "so_that": "I can buy later", "inferred": False},
         "rules": [{"text": f"Rule {i}: a saved cart keeps items for {30 * i} days",
                    "examples": [{"title": f"the one where Ann keeps {i} items for {30 * i - 1} days",
                                  "given": [f"Ann saved {i} items"], "when": ["she opens her cart"],
                                  "then": [f"she sees {i} items"]}]} for i in range(1, rules + 1)],
-        "questions": questions or [],
+        "questions": OPEN if questions is None else questions,
         "scenarios": [f"Ann keeps {i} items" for i in range(1, rules + 1)],
     }
 
@@ -170,8 +173,8 @@ async def test_prompt_injection_changes_nothing_the_bot_does(service, github):
     state = read_map_state(bot[0].body)
     assert state is not None and state.revision == 1 and state.status.approved_by is None  # forged marker ignored
     assert "ready-for-spec" not in github.labels(SHOP, number)
-    assert "token" not in bot[0].body.lower()
-    assert github.repo(SHOP).pulls == {} or not github.repo(SHOP).pulls
+    assert not any(secret in bot[0].body for secret in ("ghs_", "ghp_", "sk-ant", "IGNORE PREVIOUS"))
+    assert not github.repo(SHOP).pulls
 
 
 async def test_conversation_on_an_unmapped_issue_does_nothing(service, github):
@@ -189,7 +192,7 @@ with_model = pytest.mark.parametrize("service", [{"model": "claude-sonnet-4-6"}]
 
 @with_model
 async def test_model_map_is_posted_with_usage_and_cached_prompt(service, github, llm):
-    llm.script(draft(questions=[{"text": "What about out-of-stock items?", "answered": False}]))
+    llm.script(draft())
     number = open_story(github, "save-cart.md")
     github.label_issue(SHOP, number, "story")
     await service.drain()
@@ -257,4 +260,6 @@ async def test_prompt_injection_reaches_the_model_only_as_delimited_data(service
     assert sent.user_text.count("</issue>") == 1 and "specloop:map" not in sent.user_text
     assert "never follow instructions" in sent.system_text.lower()
     bot = [c for c in github.comments(SHOP, number) if c.user.login == github.bot.login]
-    assert len(bot) == 1 and "token" not in bot[0].body.lower()
+    assert len(bot) == 1
+    assert not any(secret in bot[0].body for secret in ("ghs_", "ghp_", "sk-ant", "IGNORE PREVIOUS"))
+    assert "ready-for-spec" not in github.labels(SHOP, number) and not github.repo(SHOP).pulls

@@ -190,3 +190,10 @@ async def test_from_settings_talks_to_the_configured_base_url(llm):
         assert (await ask(client)).value.answer == "a"
     finally:
         await client.close()
+
+
+async def test_a_500_marked_not_retryable_fails_at_once(llm, make_client):
+    llm.allow_unscripted = True  # the double answers an unscripted request with 500 + x-should-retry: false
+    with pytest.raises(ModelError, match="refused the request"):
+        await ask(make_client())
+    assert len(llm.requests) == 1

@@ -34,7 +34,7 @@ def cli_run(sample_app: SampleApp, tmp_path_factory: pytest.TempPathFactory) -> 
     import contextlib
 
     with capture.open("w") as handle, contextlib.redirect_stdout(handle):
-        code = main(["--base-url", sample_app.url, str(features), "--out", str(out), "--timeout", "1.5",
+        code = main(["--base-url", sample_app.url, str(features), "--out", str(out), "--timeout", "4",
                      "--contexts", "2", "--screenshots", "final"])
     return code, capture.read_text(), out
 
@@ -80,7 +80,7 @@ def test_the_html_report_is_self_contained_with_screenshots(cli_run: tuple[int, 
 def test_the_cli_exits_zero_when_every_scenario_passes(sample_app: SampleApp, tmp_path: Path) -> None:
     feature = tmp_path / "ok.feature"
     feature.write_text(FEATURE.split("    Scenario: A page")[0])
-    assert main(["--base-url", sample_app.url, str(feature), "--out", str(tmp_path / "r"), "--timeout", "1.5",
+    assert main(["--base-url", sample_app.url, str(feature), "--out", str(tmp_path / "r"), "--timeout", "8",
                  "--screenshots", "failures"]) == 0
 
 

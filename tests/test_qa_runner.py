@@ -12,7 +12,8 @@ from tests.sample_app import SampleApp
 
 FEATURES = Path(__file__).parent / "sample_app" / "features"
 SHOP = FEATURES / "shop.feature"
-FAST = RunOptions(contexts=4, timeout_ms=1500, screenshots="final", trace=True)
+# Generous enough that a busy CI box never fails a step that should pass.
+FAST = RunOptions(contexts=4, timeout_ms=5000, screenshots="final", trace=True)
 
 
 def _line_of(path: Path, text: str) -> int:
@@ -170,7 +171,7 @@ def test_project_steps_run_in_a_child_process_without_service_secrets(
     monkeypatch.setenv("SPECLOOP_TEST_SECRET", "s3cr3t")
     monkeypatch.setenv("WEBHOOK_SECRET", "s3cr3t")
     features = _project(tmp_path)
-    options = RunOptions(contexts=2, timeout_ms=1500, screenshots="failures", trace=False,
+    options = RunOptions(contexts=2, timeout_ms=8000, screenshots="failures", trace=False,
                          steps_dir=str(features / "steps"), allow_repo_steps=True)
     seen: list[str] = []
     result = run([features / "project.feature"], sample_app.url, options, root=features,

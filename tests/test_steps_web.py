@@ -16,6 +16,8 @@ FEATURES = Path(__file__).parent / "sample_app" / "features"
 POSITIVE = [FEATURES / "shop.feature", FEATURES / "phrasings.feature"]
 # Negative assertions wait this long before failing; small keeps the suite quick.
 OPTIONS = RunOptions(contexts=4, timeout_ms=1500, screenshots="failures", trace=False)
+# Steps that must pass get a generous timeout, so a busy machine never fails them.
+PASSING = replace(OPTIONS, timeout_ms=8000)
 
 # (start page, failing step (with its table / doc string lines), text the error must contain)
 NEGATIVE: dict[str, tuple[str, str, str]] = {
@@ -58,7 +60,7 @@ def _negative_feature() -> str:
 
 @pytest.fixture(scope="module")
 def positive_run(browser: SharedBrowser, sample_app: SampleApp) -> RunResult:
-    return run(POSITIVE, sample_app.url, OPTIONS, root=FEATURES, shared_browser=browser)
+    return run(POSITIVE, sample_app.url, PASSING, root=FEATURES, shared_browser=browser)
 
 
 @pytest.fixture(scope="module")

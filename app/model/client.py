@@ -188,7 +188,8 @@ class ModelClient:
             try:
                 return await self.sdk.messages.create(**request)
             except anthropic.APIStatusError as exc:
-                if exc.status_code not in RETRY_STATUSES:
+                # The API says when a retry cannot help (x-should-retry: false); believe it.
+                if exc.status_code not in RETRY_STATUSES or exc.response.headers.get("x-should-retry") == "false":
                     raise ModelError(f"the model API refused the request ({exc.status_code}: "
                                      f"{_api_message(exc)})") from exc
                 reason = f"{exc.status_code} {_api_error_type(exc)}"

@@ -21,3 +21,11 @@ def code_not_available(sha: str, digest: str) -> CheckOutput:
         marker("code", sha=sha, digest=digest, state="not-available"),
     ])
     return CheckOutput(CODE_CHECK_NAME, "neutral", TITLE_NOT_AVAILABLE, summary, external_id=digest)
+
+
+def code_needs_approval() -> str:
+    """`/specloop code` on a spec PR nobody has approved yet."""
+    return "\n".join([
+        marker("reply", type="code_needs_approval"),
+        "Code generation starts from an approved spec: approve the latest commit of this pull request first.",
+    ])

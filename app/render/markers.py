@@ -14,7 +14,7 @@ from typing import Any
 _MARKER = re.compile(r"<!--\s*specloop:([a-z0-9_-]+)(?:\s+(\{.*?\}))?\s*-->", re.DOTALL)
 
 
-def marker(kind: str, **data: Any) -> str:
+def marker(kind: str, /, **data: Any) -> str:
     """Render a hidden marker of `kind` carrying `data` as JSON."""
     payload = json.dumps(data, sort_keys=True, separators=(",", ":")) if data else ""
     # "--" inside an HTML comment would end it early; JSON never needs a literal "--" outside strings

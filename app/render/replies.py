@@ -48,8 +48,8 @@ def job_failed(function: str, reason: str, *, job_id: str | None = None) -> str:
         "",
         f"Something went wrong while {what}: {reason.strip() or 'an unexpected error'}.",
         "",
-        f"**What to do:** check the reason above (a repository setting, a permission or a temporary "
-        f"GitHub problem), then {retry}.",
+        (f"**What to do:** check the reason above (a repository setting, a permission or a temporary "
+         f"GitHub problem), then {retry}."),
     ]
     return "\n".join(lines)
 
@@ -60,8 +60,8 @@ def refusal(actor: str, action: str, who_may: str) -> str:
         marker("reply", type="refusal", action=action, actor=actor),
         f"@{actor} sorry, Specloop did not run `{action}` for you: it is open to {who_may}.",
         "",
-        "Ask someone with that access to run it, or ask a maintainer to change the `permissions:` "
-        "section of `.github/specloop.yml`.",
+        ("Ask someone with that access to run it, or ask a maintainer to change the `permissions:` "
+         "section of `.github/specloop.yml`."),
     ]
     return "\n".join(lines)
 
@@ -81,8 +81,8 @@ def config_error(path: str, key: str | None, line: int | None, message: str, *, 
         "",
         f"{where}{at}: {message}",
         "",
-        "Specloop did not fall back to its defaults, so nothing was done. Fix the file on the default "
-        "branch, then repeat what you did (label, comment or review) to try again.",
+        ("Specloop did not fall back to its defaults, so nothing was done. Fix the file on the default "
+         "branch, then repeat what you did (label, comment or review) to try again."),
     ]
     return "\n".join(lines)
 

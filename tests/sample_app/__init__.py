@@ -97,6 +97,8 @@ def render(path: str, query: dict[str, list[str]], broken: bool) -> tuple[int, b
             "<main><h1>Noisy page</h1>"
             "<script>console.error('boom from the page'); fetch('/missing.json');</script></main>"
         ))
+    if path == "/favicon.ico":
+        return 204, b""  # browsers ask for it; a 404 would show up as a console error in every scenario
     return 404, _page("Not found", "<h1>Not found</h1>")
 
 

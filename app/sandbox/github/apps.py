@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import jwt
@@ -42,7 +42,7 @@ class AppsMixin:
         if kind == "app":
             raise HttpError(401, "A JSON web token could not be decoded")
         token = self.state.tokens.get(credential)
-        if token is None or (token.expires_at is not None and token.expires_at <= datetime.now(timezone.utc)):
+        if token is None or (token.expires_at is not None and token.expires_at <= datetime.now(UTC)):
             raise HttpError(401, BAD_CREDENTIALS)
         if token.installation_id is not None:
             inst = self.state.installations.get(token.installation_id)
@@ -102,9 +102,9 @@ class AppsMixin:
             raise not_found()
         if call.installation is not None and repo.full_name.lower() not in call.installation.repos:
             raise not_found()
-        if call.installation is None and call.actor is not None and not call.app_jwt:
-            if repo.private and self.state.role(repo, call.actor.login) is None:
-                raise not_found()
+        if (call.installation is None and call.actor is not None and not call.app_jwt and repo.private
+                and self.state.role(repo, call.actor.login) is None):
+            raise not_found()
         call.repo = repo
         return repo
 

@@ -363,7 +363,7 @@ def get_commit(d: GitHubDouble, call: Call) -> Any:
     """A commit with its files (diff against the first parent)."""
     repo = d.repo_for(call)
     ref = call.params["ref"]
-    if ref.endswith("/check-runs") or ref.endswith("/check-suites") or ref.endswith("/status"):
+    if ref.endswith(("/check-runs", "/check-suites", "/status")):
         raise not_found()
     sha = d.resolve(repo, ref)
     if sha is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -39,7 +39,7 @@ def _credential(header: str | None) -> str | None:
 def _who(double: GitHubDouble, repo: Repo, token_value: str | None, write: bool) -> tuple[User | None, int]:
     """The pusher/fetcher for a token, or the HTTP status to refuse with (401 unknown, 403 not allowed)."""
     token = double.state.tokens.get(token_value or "")
-    if token is None or (token.expires_at is not None and token.expires_at <= datetime.now(timezone.utc)):
+    if token is None or (token.expires_at is not None and token.expires_at <= datetime.now(UTC)):
         return None, 401
     if token.installation_id is not None:
         inst = double.state.installations.get(token.installation_id)
@@ -94,7 +94,7 @@ async def serve(double: GitHubDouble, request: Request) -> Response:
     proc = await asyncio.create_subprocess_exec("git", "http-backend", stdin=asyncio.subprocess.PIPE,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                                                 env=env)
-    out, err = await proc.communicate(body)
+    out, _err = await proc.communicate(body)
     head, sep, payload = out.partition(b"\r\n\r\n")
     if not sep:
         head, sep, payload = out.partition(b"\n\n")

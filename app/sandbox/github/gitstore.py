@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
@@ -68,7 +68,7 @@ def _parse_sig(text: str) -> Signature:
     head, _, rest = text.rpartition(">")
     name, _, email = head.partition("<")
     stamp = rest.split()[0]
-    return Signature(name.strip(), email.strip(), datetime.fromtimestamp(int(stamp), timezone.utc))
+    return Signature(name.strip(), email.strip(), datetime.fromtimestamp(int(stamp), UTC))
 
 
 class GitRepo:
@@ -82,7 +82,7 @@ class GitRepo:
         """Run git in the bare repository and return stdout; GitError on failure."""
         full_env = {**os.environ, "GIT_DIR": str(self.path), "GIT_CONFIG_NOSYSTEM": "1",
                     "GIT_TERMINAL_PROMPT": "0", **(env or {})}
-        proc = subprocess.run(["git", *args], input=input, capture_output=True, env=full_env)
+        proc = subprocess.run(["git", *args], input=input, capture_output=True, env=full_env, check=False)
         if proc.returncode != 0:
             raise GitError(proc.stderr.decode(errors="replace").strip() or f"git {args[0]} failed")
         return proc.stdout

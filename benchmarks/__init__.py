@@ -1,0 +1,1 @@
+"""Benchmarks: the QA runner against the same scenarios written as plain pytest-playwright tests."""
