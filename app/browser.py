@@ -8,7 +8,7 @@ import shutil
 import threading
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 T = TypeVar("T")
 
@@ -124,7 +124,7 @@ class SharedBrowser:
                 self._thread.join(timeout=10)
         self._loop.close()
 
-    def __enter__(self) -> SharedBrowser:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -8,10 +8,10 @@ trusted (anyone can paste a marker into their own comment).
 from __future__ import annotations
 
 import logging
-from urllib.parse import quote
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from githubkit.exception import RequestFailed
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -14,10 +15,12 @@ from urllib.parse import parse_qs
 import uvicorn
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from redis.exceptions import RedisError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app import artifact_routes, setup_flow
 from app.logs import log_context
 from app.queue import JobRequest, enqueue_delivery, queue_depth
 from app.redis_server import ManagedRedis, resolve_redis_url
@@ -33,6 +36,8 @@ SETUP_MODE_REASON = "Specloop is not registered yet; open /setup"
 REDIS_DOWN_REASON = "Redis is unreachable; the delivery was not queued (redeliver it once Redis is back)"
 # Errors that mean "Redis is not there right now": answer 503 so GitHub shows a failed, redeliverable delivery.
 REDIS_ERRORS = (RedisError, OSError, TimeoutError)
+# GitHub gives up on a delivery after 10 s; a Redis that hangs must not hold the answer that long.
+REDIS_DEADLINE_SECONDS = 5.0
 
 
 def _reply(status_code: int, **body: Any) -> JSONResponse:
@@ -159,7 +164,8 @@ async def _handle_webhook(request: Request, settings: Settings, event: str, deli
         return _reply(202, status="ignored", reason=ignored_reason or f"nothing to do for {event}")
 
     try:
-        accepted = await enqueue_delivery(request.app.state.redis, delivery, jobs)
+        accepted = await asyncio.wait_for(enqueue_delivery(request.app.state.redis, delivery, jobs),
+                                          REDIS_DEADLINE_SECONDS)
     except REDIS_ERRORS as error:
         log.warning("could not enqueue: Redis unreachable", extra={"error": str(error)})
         return _reply(503, reason=REDIS_DOWN_REASON)
@@ -201,18 +207,38 @@ async def healthz(request: Request) -> JSONResponse:
     redis: ArqRedis = request.app.state.redis
     mode = "setup" if settings.setup_mode else "ready"
     try:
-        await redis.ping()
-        depths = await queue_depth(redis)
+        await asyncio.wait_for(redis.ping(), REDIS_DEADLINE_SECONDS)
+        depths = await asyncio.wait_for(queue_depth(redis), REDIS_DEADLINE_SECONDS)
     except REDIS_ERRORS as error:
         return _reply(503, status="unavailable", redis=f"unreachable: {type(error).__name__}", mode=mode)
     return _reply(200, status="ok", redis="ok", queues=depths, mode=mode)
+
+
+class SetupModeGate:
+    """In setup mode only /setup, its callback, /healthz and the webhook (which answers 503) are served."""
+
+    OPEN_PATHS = frozenset({"/setup", setup_flow.CALLBACK_PATH, "/healthz", WEBHOOK_PATH})
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, or answer it here while no App is registered."""
+        if scope["type"] == "http" and scope["path"] not in self.OPEN_PATHS:
+            settings: Settings = scope["app"].state.settings
+            if settings.setup_mode:
+                # an operator opening the bare host name is sent where the work is
+                response: Response = (RedirectResponse("/setup", status_code=307) if scope["path"] == "/"
+                                      else _reply(503, reason=SETUP_MODE_REASON))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings, *, redis: ArqRedis | None = None) -> FastAPI:
     """The web service. Without `redis`, the lifespan connects to REDIS_URL or a managed redis-server."""
     # The factory is the outermost wiring, the one place app/ may import handlers/ (see architecture.md).
     import handlers
-    from app import setup_flow
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -239,18 +265,9 @@ def create_app(settings: Settings, *, redis: ArqRedis | None = None) -> FastAPI:
     app.add_api_route(WEBHOOK_PATH, handle_webhook, methods=["POST"])
     app.add_api_route("/healthz", healthz, methods=["GET"])
     app.include_router(setup_flow.router)
-    _include_artifact_routes(app)
+    app.include_router(artifact_routes.router)
+    app.add_middleware(SetupModeGate)
     return app
-
-
-def _include_artifact_routes(app: FastAPI) -> None:
-    try:
-        from app.artifact_routes import router
-    except ImportError:
-        # Guard while app/artifact_routes.py is being written by its owner; remove once it exists.
-        log.warning("app.artifact_routes is not available; screenshot URLs will 404")
-        return
-    app.include_router(router)
 
 
 class BackgroundServer:

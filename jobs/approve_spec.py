@@ -40,9 +40,19 @@ GENERATE_CODE = "generate_code"
 
 def generate_code_request(installation_id: int, repo: str, number: int, sha: str, digest: str) -> JobRequest:
     """The code generation job for an approved commit; its id is keyed on the SHA, so arq refuses a second."""
-    return JobRequest(function=GENERATE_CODE, queue="heavy", story=story_of(repo, number),
-                      kwargs={"installation_id": int(installation_id), "repo": repo, "number": int(number),
-                              "sha": sha, "digest": digest, "delivery": f"approved-{sha}"})
+    return JobRequest(
+        function=GENERATE_CODE,
+        queue="heavy",
+        story=story_of(repo, number),
+        kwargs={
+            "installation_id": int(installation_id),
+            "repo": repo,
+            "number": int(number),
+            "sha": sha,
+            "digest": digest,
+            "delivery": f"approved-{sha}",
+        },
+    )
 
 
 async def _reviews(gh: GH, repo: str, number: int) -> list[dict[str, Any]]:
@@ -50,8 +60,9 @@ async def _reviews(gh: GH, repo: str, number: int) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     page = 1
     while True:
-        batch = await get_json(gh, "GET", f"/repos/{repo}/pulls/{number}/reviews",
-                               params={"per_page": 100, "page": page})
+        batch = await get_json(
+            gh, "GET", f"/repos/{repo}/pulls/{number}/reviews", params={"per_page": 100, "page": page}
+        )
         found += batch
         if len(batch) < 100:
             return found
@@ -71,7 +82,9 @@ async def may_approve(gh: GH, repo: str, login: str, config: RepoConfig) -> bool
     return may(await role_of(gh, owner, name, login), "approve", config.permission_table)
 
 
-async def approvals_of(gh: GH, repo: str, number: int, sha: str, config: RepoConfig, bot_login: str) -> list[str]:
+async def approvals_of(
+    gh: GH, repo: str, number: int, sha: str, config: RepoConfig, bot_login: str
+) -> list[str]:
     """Distinct people allowed to approve whose latest deciding review approves commit `sha`."""
     latest: dict[str, dict[str, Any]] = {}
     for review in await _reviews(gh, repo, number):
@@ -81,16 +94,28 @@ async def approvals_of(gh: GH, repo: str, number: int, sha: str, config: RepoCon
         latest[str(review["user"]["login"]).lower()] = review
     counted = []
     for login, review in sorted(latest.items()):
-        if str(review.get("state", "")).upper() == "APPROVED" and review.get("commit_id") == sha \
-                and await may_approve(gh, repo, str(review["user"]["login"]), config):
+        if (
+            str(review.get("state", "")).upper() == "APPROVED"
+            and review.get("commit_id") == sha
+            and await may_approve(gh, repo, str(review["user"]["login"]), config)
+        ):
             counted.append(str(review["user"]["login"]))
     return counted
 
 
 @with_client
-async def approve_spec(ctx: dict[str, Any], *, installation_id: int, repo: str, number: int, review_id: int,
-                       sha: str, reviewer: str | None = None, delivery: str | None = None,
-                       **_: Any) -> dict[str, Any]:
+async def approve_spec(
+    ctx: dict[str, Any],
+    *,
+    installation_id: int,
+    repo: str,
+    number: int,
+    review_id: int,
+    sha: str,
+    reviewer: str | None = None,
+    delivery: str | None = None,
+    **_: Any,
+) -> dict[str, Any]:
     """Open the gate for an approving review of the current head; enqueue code generation exactly once."""
     d = deps(ctx)
     gh = d.github.installation(int(installation_id))
@@ -109,13 +134,27 @@ async def approve_spec(ctx: dict[str, Any], *, installation_id: int, repo: str, 
         return {"status": "pull request closed"}
     if is_fork(pull):
         # fork heads are someone else's repository: the gate would approve code Specloop cannot guard
-        await post_comment(gh, repo, number, approval_not_counted_reply(
-            login, "this pull request comes from a fork, and the gate only opens for spec branches in this repository"))
+        await post_comment(
+            gh,
+            repo,
+            number,
+            approval_not_counted_reply(
+                login,
+                "this pull request comes from a fork, and the gate only opens for spec branches in this repository",
+            ),
+        )
         return {"status": "fork"}
     if review.get("commit_id") != head or sha != head:
-        await post_comment(gh, repo, number, approval_not_counted_reply(
-            login, f"it approves commit {str(review.get('commit_id'))[:7]}, but the head is now {head[:7]}; "
-                   "please review and approve the latest commit"))
+        await post_comment(
+            gh,
+            repo,
+            number,
+            approval_not_counted_reply(
+                login,
+                f"it approves commit {str(review.get('commit_id'))[:7]}, but the head is now {head[:7]}; "
+                "please review and approve the latest commit",
+            ),
+        )
         return {"status": "stale", "head": head}
     recorded = recorded_fingerprint(pull)
     if recorded is not None and recorded.sha == head:
@@ -125,12 +164,22 @@ async def approve_spec(ctx: dict[str, Any], *, installation_id: int, repo: str, 
         return {"status": "reviewer may not approve", "reviewer": login}
     approvers = await approvals_of(gh, repo, number, head, config, bot_login)
     if len(approvers) < config.approval_count:
-        return {"status": "waiting for more approvals", "approvals": len(approvers),
-                "needed": config.approval_count}
+        return {
+            "status": "waiting for more approvals",
+            "approvals": len(approvers),
+            "needed": config.approval_count,
+        }
     state = await read_spec(gh, repo, head, config)
     if state.has_errors or not state.parsed:
-        await post_comment(gh, repo, number, approval_not_counted_reply(
-            login, f"the spec at {head[:7]} has errors (see the `specloop/spec` check); fix them and approve again"))
+        await post_comment(
+            gh,
+            repo,
+            number,
+            approval_not_counted_reply(
+                login,
+                f"the spec at {head[:7]} has errors (see the `specloop/spec` check); fix them and approve again",
+            ),
+        )
         return {"status": "spec has errors"}
 
     fingerprint = Fingerprint.of(head, login, state.manifest)
@@ -138,18 +187,28 @@ async def approve_spec(ctx: dict[str, Any], *, installation_id: int, repo: str, 
     await gh.arequest("PATCH", f"/repos/{repo}/pulls/{number}", json={"body": body})
     pull["body"] = body
     await post_spec_check(gh, repo, pull, state, approved=fingerprint)
-    await update_status(gh, repo, spec_pr_data(pull).get("issue"), bot_login=bot_login, approved_by=login,
-                        approved_sha=head)
-    queued = await enqueue(d.redis, generate_code_request(int(installation_id), repo, number, head,
-                                                          fingerprint.digest))
+    await update_status(
+        gh, repo, spec_pr_data(pull).get("issue"), bot_login=bot_login, approved_by=login, approved_sha=head
+    )
+    queued = await enqueue(
+        d.redis, generate_code_request(int(installation_id), repo, number, head, fingerprint.digest)
+    )
     log.info("gate opened", extra={"sha": head, "approver": login, "queued": queued})
     return {"status": "approved", "sha": head, "digest": fingerprint.digest, "queued": queued}
 
 
 @with_client
-async def close_gate(ctx: dict[str, Any], *, installation_id: int, repo: str, number: int,
-                     reason: str = "dismissed", actor: str | None = None, delivery: str | None = None,
-                     **_: Any) -> dict[str, Any]:
+async def close_gate(
+    ctx: dict[str, Any],
+    *,
+    installation_id: int,
+    repo: str,
+    number: int,
+    reason: str = "dismissed",
+    actor: str | None = None,
+    delivery: str | None = None,
+    **_: Any,
+) -> dict[str, Any]:
     """A person dismissed a review: close the gate unless the approvals that opened it still stand."""
     d = deps(ctx)
     gh = d.github.installation(int(installation_id))

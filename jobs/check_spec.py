@@ -65,7 +65,7 @@ def with_client(job: JobFn) -> JobFn:
 
 
 def split_repo(repo: str) -> tuple[str, str]:
-    """"owner/name" -> ("owner", "name")."""
+    """ "owner/name" -> ("owner", "name")."""
     owner, name = repo.split("/", 1)
     return owner, name
 
@@ -84,7 +84,10 @@ def is_fork(pull: dict[str, Any]) -> bool:
     """Whether the PR's head lives in another repository (a fork), or in a deleted one."""
     head_repo = (pull.get("head") or {}).get("repo") or {}
     base_repo = (pull.get("base") or {}).get("repo") or {}
-    return not head_repo or str(head_repo.get("full_name", "")).lower() != str(base_repo.get("full_name", "")).lower()
+    return (
+        not head_repo
+        or str(head_repo.get("full_name", "")).lower() != str(base_repo.get("full_name", "")).lower()
+    )
 
 
 def recorded_fingerprint(pull: dict[str, Any]) -> Fingerprint | None:
@@ -106,8 +109,11 @@ async def spec_files_at(gh: GH, repo: str, sha: str, features_dir: str) -> dict[
         if entry.get("type") != "blob" or not is_spec_file(path, features_dir):
             continue
         blob = await get_json(gh, "GET", f"/repos/{repo}/git/blobs/{entry['sha']}")
-        raw = base64.b64decode(blob.get("content") or "") if blob.get("encoding") == "base64" \
+        raw = (
+            base64.b64decode(blob.get("content") or "")
+            if blob.get("encoding") == "base64"
             else str(blob.get("content") or "").encode("utf-8")
+        )
         files[path] = raw.decode("utf-8", errors="replace")
     return files
 
@@ -154,15 +160,21 @@ async def read_spec(gh: GH, repo: str, sha: str, config: RepoConfig) -> SpecStat
     return evaluate(sha, await spec_files_at(gh, repo, sha, config.features_dir), config)
 
 
-async def publish_check(gh: GH, repo: str, sha: str, out: CheckOutput, *, details_url: str | None = None) -> int:
+async def publish_check(
+    gh: GH, repo: str, sha: str, out: CheckOutput, *, details_url: str | None = None
+) -> int:
     """Create or update the check run `out.name` on `sha`; annotations in batches of 50, never twice.
 
     GitHub appends annotations on every update, so a re-check of the same commit (same files, same
     findings) updates the title, summary and conclusion but sends the annotations only if the existing
     run has none yet.
     """
-    runs = await get_json(gh, "GET", f"/repos/{repo}/commits/{sha}/check-runs",
-                          params={"check_name": out.name, "filter": "latest"})
+    runs = await get_json(
+        gh,
+        "GET",
+        f"/repos/{repo}/commits/{sha}/check-runs",
+        params={"check_name": out.name, "filter": "latest"},
+    )
     existing = next(iter(runs.get("check_runs") or []), None)
     batches = out.batches()
     if existing and int((existing.get("output") or {}).get("annotations_count") or 0) > 0:
@@ -177,19 +189,32 @@ async def publish_check(gh: GH, repo: str, sha: str, out: CheckOutput, *, detail
         run_id = int(existing["id"])
         await gh.arequest("PATCH", f"/repos/{repo}/check-runs/{run_id}", json=first)
     else:
-        created = await get_json(gh, "POST", f"/repos/{repo}/check-runs",
-                                 json={"name": out.name, "head_sha": sha, **first})
+        created = await get_json(
+            gh, "POST", f"/repos/{repo}/check-runs", json={"name": out.name, "head_sha": sha, **first}
+        )
         run_id = int(created["id"])
     for batch in batches[1:]:
         await gh.arequest("PATCH", f"/repos/{repo}/check-runs/{run_id}", json={"output": out.output(batch)})
     return run_id
 
 
-async def post_spec_check(gh: GH, repo: str, pull: dict[str, Any], state: SpecState, *,
-                          approved: Fingerprint | None = None, changed: list[str] | None = None) -> int:
+async def post_spec_check(
+    gh: GH,
+    repo: str,
+    pull: dict[str, Any],
+    state: SpecState,
+    *,
+    approved: Fingerprint | None = None,
+    changed: list[str] | None = None,
+) -> int:
     """The `specloop/spec` check for `state.sha` on this PR."""
-    out = render_spec_check(state.findings, sha=state.sha, approved=approved, changed=changed or [],
-                            scenario_count=state.scenario_count)
+    out = render_spec_check(
+        state.findings,
+        sha=state.sha,
+        approved=approved,
+        changed=changed or [],
+        scenario_count=state.scenario_count,
+    )
     url = f"{pull.get('html_url', '')}/files" if pull.get("html_url") else None
     return await publish_check(gh, repo, state.sha, out, details_url=url)
 
@@ -210,21 +235,45 @@ async def update_status(gh: GH, repo: str, issue: int | None, *, bot_login: str,
         log.warning("could not update the story status", extra={"error": repr(error)})
 
 
-async def close_gate_for(gh: GH, repo: str, pull: dict[str, Any], approved: Fingerprint, *, reason: str,
-                         bot_login: str, files: list[str] | None = None, actor: str | None = None) -> None:
-    """Remove the recorded approval from the PR body and say why on the PR (the check is posted by the caller)."""
+async def close_gate_for(
+    gh: GH,
+    repo: str,
+    pull: dict[str, Any],
+    approved: Fingerprint,
+    *,
+    reason: str,
+    bot_login: str,
+    files: list[str] | None = None,
+    actor: str | None = None,
+) -> None:
+    """Remove the recorded approval from the PR body and say why (the caller posts the check)."""
     number = int(pull["number"])
     body = with_approval(pull.get("body") or "", None)
     await gh.arequest("PATCH", f"/repos/{repo}/pulls/{number}", json={"body": body})
     pull["body"] = body
-    await post_comment(gh, repo, number,
-                       gate_closed_comment(reason, files=files or [], actor=actor, approved_sha=approved.sha))
-    await update_status(gh, repo, spec_pr_data(pull).get("issue"), bot_login=bot_login, approved_by=None,
-                        approved_sha=None)
+    await post_comment(
+        gh,
+        repo,
+        number,
+        gate_closed_comment(reason, files=files or [], actor=actor, approved_sha=approved.sha),
+    )
+    await update_status(
+        gh, repo, spec_pr_data(pull).get("issue"), bot_login=bot_login, approved_by=None, approved_sha=None
+    )
 
 
-async def run_check(d: Any, gh: GH, repo: str, number: int, sha: str, config: RepoConfig, *,
-                    installation_id: int, bot_login: str, delivery: str | None = None) -> dict[str, Any]:
+async def run_check(
+    d: Any,
+    gh: GH,
+    repo: str,
+    number: int,
+    sha: str,
+    config: RepoConfig,
+    *,
+    installation_id: int,
+    bot_login: str,
+    delivery: str | None = None,
+) -> dict[str, Any]:
     """The whole check of commit `sha` on spec PR `number` (shared by check_spec and the bot's own pushes)."""
     pull = await get_pull(gh, repo, number)
     state = await read_spec(gh, repo, sha, config)
@@ -236,28 +285,59 @@ async def run_check(d: Any, gh: GH, repo: str, number: int, sha: str, config: Re
     changed = approved.changed(state.manifest)
     if changed:
         if sha == head:  # only the head decides the gate; an older commit's check is history
-            await close_gate_for(gh, repo, pull, approved, reason="changed", files=changed, bot_login=bot_login)
+            await close_gate_for(
+                gh, repo, pull, approved, reason="changed", files=changed, bot_login=bot_login
+            )
         await post_spec_check(gh, repo, pull, state, changed=changed)
         return {"status": "gate closed", "changed": changed}
     await post_spec_check(gh, repo, pull, state, approved=approved)
     if sha == head and sha != approved.sha:
         # a push after approval that left the spec alone is code: run the approved scenarios on it
-        await enqueue(d.redis, JobRequest(
-            function="run_qa", queue="heavy", story=story_of(repo, number),
-            kwargs={"installation_id": int(installation_id), "repo": repo, "number": int(number), "sha": sha,
-                    "base_url": None, "delivery": delivery or f"check:{sha}"},
-            key=f"qa:{sha}"))
+        await enqueue(
+            d.redis,
+            JobRequest(
+                function="run_qa",
+                queue="heavy",
+                story=story_of(repo, number),
+                kwargs={
+                    "installation_id": int(installation_id),
+                    "repo": repo,
+                    "number": int(number),
+                    "sha": sha,
+                    "base_url": None,
+                    "delivery": delivery or f"check:{sha}",
+                },
+                key=f"qa:{sha}",
+            ),
+        )
         return {"status": "approved; qa queued"}
     return {"status": "approved"}
 
 
 @with_client
-async def check_spec(ctx: dict[str, Any], *, installation_id: int, repo: str, number: int, sha: str,
-                     delivery: str | None = None, **_: Any) -> dict[str, Any]:
+async def check_spec(
+    ctx: dict[str, Any],
+    *,
+    installation_id: int,
+    repo: str,
+    number: int,
+    sha: str,
+    delivery: str | None = None,
+    **_: Any,
+) -> dict[str, Any]:
     """Validate the spec at `sha`, post `specloop/spec`, re-close the gate or start QA for code pushes."""
     d = deps(ctx)
     gh = d.github.installation(int(installation_id))
     owner, name = split_repo(repo)
     config = await load_repo_config(gh, owner, name)
-    return await run_check(d, gh, repo, int(number), sha, config, installation_id=int(installation_id),
-                           bot_login=f"{d.settings.app_slug}[bot]", delivery=delivery)
+    return await run_check(
+        d,
+        gh,
+        repo,
+        int(number),
+        sha,
+        config,
+        installation_id=int(installation_id),
+        bot_login=f"{d.settings.app_slug}[bot]",
+        delivery=delivery,
+    )

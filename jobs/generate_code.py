@@ -15,8 +15,17 @@ from jobs.check_spec import get_json, get_pull, publish_check, recorded_fingerpr
 
 
 @with_client
-async def generate_code(ctx: dict[str, Any], *, installation_id: int, repo: str, number: int, sha: str | None,
-                        digest: str | None = "", delivery: str | None = None, **_: Any) -> dict[str, Any]:
+async def generate_code(
+    ctx: dict[str, Any],
+    *,
+    installation_id: int,
+    repo: str,
+    number: int,
+    sha: str | None,
+    digest: str | None = "",
+    delivery: str | None = None,
+    **_: Any,
+) -> dict[str, Any]:
     """Post the neutral "code generation not available yet" check run on the approved commit."""
     gh = deps(ctx).github.installation(int(installation_id))
     if not sha:  # `/specloop code` names no commit: use the approved one, if any
@@ -25,8 +34,12 @@ async def generate_code(ctx: dict[str, Any], *, installation_id: int, repo: str,
             await post_comment(gh, repo, number, code_needs_approval())
             return {"status": "not approved"}
         sha, digest = approved.sha, approved.digest
-    runs = await get_json(gh, "GET", f"/repos/{repo}/commits/{sha}/check-runs",
-                          params={"check_name": CODE_CHECK_NAME, "filter": "latest"})
+    runs = await get_json(
+        gh,
+        "GET",
+        f"/repos/{repo}/commits/{sha}/check-runs",
+        params={"check_name": CODE_CHECK_NAME, "filter": "latest"},
+    )
     if runs.get("check_runs"):
         return {"status": "already reported", "sha": sha}
     run_id = await publish_check(gh, repo, sha, code_not_available(sha, digest or ""))

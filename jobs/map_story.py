@@ -23,7 +23,7 @@ from app.context import deps
 from app.domain.example_map import ExampleMap, Readiness
 from app.domain.map_revision import apply_answers, revise
 from app.domain.offline_mapper import build_map, suggest_split, ticked_question_ids
-from app.domain.story import Comment, IssueStory, read_story
+from app.domain.story import Comment, read_story
 from app.model.client import BudgetExceeded, ModelError
 from app.model.mapper import model_map
 from app.model.usage import Budget
@@ -108,7 +108,7 @@ async def map_story(ctx: dict[str, Any], *, installation_id: int, repo: str, num
     except (ModelError, BudgetExceeded) as error:
         log.warning("mapping failed", extra={"error": str(error)[:300]})
         body = replies.map_failed(str(error), budget=isinstance(error, BudgetExceeded), has_map=found is not None)
-        await upsert_comment(gh, repo, number, "reply", body, bot_login=bot_login, match={"reply": "map_failed"})
+        await upsert_comment(gh, repo, number, "reply", body, bot_login=bot_login, match={"kind": "map_failed"})
         return {"status": "model failed", "reason": str(error)}
 
     if len(new_map.rules) > max_rules and not new_map.split_suggestion:
@@ -122,7 +122,7 @@ async def map_story(ctx: dict[str, Any], *, installation_id: int, repo: str, num
     )
     comment = await upsert_comment(gh, repo, number, KIND, body, bot_login=bot_login, existing=found)
     # An earlier "could not update the map" reply is stale now; remove it rather than leave noise.
-    stale = await find_comment(gh, repo, number, "reply", bot_login=bot_login, match={"reply": "map_failed"},
+    stale = await find_comment(gh, repo, number, "reply", bot_login=bot_login, match={"kind": "map_failed"},
                                comments=raw_comments)
     if stale is not None:
         await gh.arequest("DELETE", f"/repos/{repo}/issues/comments/{stale.id}")

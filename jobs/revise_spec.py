@@ -51,21 +51,31 @@ def _from_person(item: dict[str, Any], bot_login: str) -> bool:
     return user.get("type") != "Bot" and str(user.get("login", "")).lower() != bot_login.lower()
 
 
-async def review_comments(gh: GH, repo: str, number: int, review_id: int | None,
-                          bot_login: str) -> list[dict[str, Any]]:
+async def review_comments(
+    gh: GH, repo: str, number: int, review_id: int | None, bot_login: str
+) -> list[dict[str, Any]]:
     """What the reviewers asked: the review's body and its line comments (all open requests for a command)."""
     if review_id:
         review = await get_json(gh, "GET", f"/repos/{repo}/pulls/{number}/reviews/{review_id}")
         reviews = [review]
         line_comments = await _pages(gh, f"/repos/{repo}/pulls/{number}/reviews/{review_id}/comments")
     else:
-        reviews = [r for r in await _pages(gh, f"/repos/{repo}/pulls/{number}/reviews")
-                   if str(r.get("state", "")).upper() == "CHANGES_REQUESTED"]
+        reviews = [
+            r
+            for r in await _pages(gh, f"/repos/{repo}/pulls/{number}/reviews")
+            if str(r.get("state", "")).upper() == "CHANGES_REQUESTED"
+        ]
         line_comments = await _pages(gh, f"/repos/{repo}/pulls/{number}/comments")
-    comments = [{"body": r["body"], "path": None, "line": None} for r in reviews
-                if (r.get("body") or "").strip() and _from_person(r, bot_login)]
-    comments += [{"body": c.get("body", ""), "path": c.get("path"), "line": c.get("line") or c.get("original_line")}
-                 for c in line_comments if (c.get("body") or "").strip() and _from_person(c, bot_login)]
+    comments = [
+        {"body": r["body"], "path": None, "line": None}
+        for r in reviews
+        if (r.get("body") or "").strip() and _from_person(r, bot_login)
+    ]
+    comments += [
+        {"body": c.get("body", ""), "path": c.get("path"), "line": c.get("line") or c.get("original_line")}
+        for c in line_comments
+        if (c.get("body") or "").strip() and _from_person(c, bot_login)
+    ]
     return comments
 
 
@@ -79,9 +89,17 @@ async def already_revised(gh: GH, repo: str, number: int, review_id: int | None)
 
 
 @with_client
-async def revise_spec(ctx: dict[str, Any], *, installation_id: int, repo: str, number: int,
-                      actor: str | None = None, review_id: int | None = None, delivery: str | None = None,
-                      **_: Any) -> dict[str, Any]:
+async def revise_spec(
+    ctx: dict[str, Any],
+    *,
+    installation_id: int,
+    repo: str,
+    number: int,
+    actor: str | None = None,
+    review_id: int | None = None,
+    delivery: str | None = None,
+    **_: Any,
+) -> dict[str, Any]:
     """Ask the model to revise the feature from the review and push one commit that answers it."""
     d = deps(ctx)
     gh = d.github.installation(int(installation_id))
@@ -113,8 +131,15 @@ async def revise_spec(ctx: dict[str, Any], *, installation_id: int, repo: str, n
         return {"status": "no feature file"}
     issue = data.get("issue")
     try:
-        drafted = await revise_feature(d.model, files[path], comments, issue_number=issue, uri=path,
-                                       story=story_of(repo, issue or number), installation_id=int(installation_id))
+        drafted = await revise_feature(
+            d.model,
+            files[path],
+            comments,
+            issue_number=issue,
+            uri=path,
+            story=story_of(repo, issue or number),
+            installation_id=int(installation_id),
+        )
     except SpecWriteError as error:
         await post_comment(gh, repo, number, spec_invalid_reply(path, error.errors))
         return {"status": "invalid revision"}
@@ -122,13 +147,36 @@ async def revise_spec(ctx: dict[str, Any], *, installation_id: int, repo: str, n
         await post_comment(gh, repo, number, revision_unchanged_reply(drafted.summary))
         return {"status": "unchanged"}
     trailer = f"\n\n{REVIEW_TRAILER}: {review_id}" if review_id else ""
-    sha = await commit_files(gh, repo, branch=str(pull["head"]["ref"]), parent=head, files={path: drafted.text},
-                             message=f"Revise spec from review comments{trailer}", create_branch=False)
-    await gh.arequest("PATCH", f"/repos/{repo}/pulls/{number}",
-                      json={"body": with_written(pull.get("body"), sha256_hex(drafted.text))})
+    sha = await commit_files(
+        gh,
+        repo,
+        branch=str(pull["head"]["ref"]),
+        parent=head,
+        files={path: drafted.text},
+        message=f"Revise spec from review comments{trailer}",
+        create_branch=False,
+    )
+    await gh.arequest(
+        "PATCH",
+        f"/repos/{repo}/pulls/{number}",
+        json={"body": with_written(pull.get("body"), sha256_hex(drafted.text))},
+    )
     # the app's own push is not acted on by the router, so the new commit is checked here
-    await run_check(d, gh, repo, number, sha, config, installation_id=int(installation_id), bot_login=bot_login,
-                    delivery=delivery)
-    await post_comment(gh, repo, number, revision_reply(sha, drafted.summary, drafted.answers,
-                                                        [str(c["body"]) for c in comments]))
+    await run_check(
+        d,
+        gh,
+        repo,
+        number,
+        sha,
+        config,
+        installation_id=int(installation_id),
+        bot_login=bot_login,
+        delivery=delivery,
+    )
+    await post_comment(
+        gh,
+        repo,
+        number,
+        revision_reply(sha, drafted.summary, drafted.answers, [str(c["body"]) for c in comments]),
+    )
     return {"status": "revised", "sha": sha}

@@ -136,8 +136,9 @@ async def start_app(qa: QaConfig, checkout: Path, *, branch: str, pr: int) -> St
     env = {**scrubbed_env(), **{str(k): str(v) for k, v in (getattr(qa, "env", None) or {}).items()},
            "PORT": str(port)}
     assert qa.start is not None
-    process = subprocess.Popen(
-        qa.start, shell=True, cwd=checkout, env=env, text=True, start_new_session=True,
+    # `qa.start` is a shell command line by design (the repository's own start script).
+    process: subprocess.Popen[str] = await asyncio.to_thread(
+        subprocess.Popen, qa.start, shell=True, cwd=checkout, env=env, text=True, start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1,
     )
     output: deque[str] = deque(maxlen=START_OUTPUT_LINES)
@@ -208,7 +209,7 @@ async def _run_with_progress(gh: GH, repo: str, run_id: int, sha: str, files: li
         if not task.done() and len(finished) != posted:
             posted = len(finished)
             counts: dict[str, int] = {}
-            for scenario in list(finished):
+            for scenario in finished[:]:  # a snapshot: the runner thread appends
                 counts[scenario.status] = counts.get(scenario.status, 0) + 1
             await update_check(gh, repo, run_id, render_qa_progress(posted, total[0], counts,
                                                                     base_url=base_url, sha=sha))

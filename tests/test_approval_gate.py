@@ -6,6 +6,7 @@ import pickle
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
 from app.context import DEPS_KEY
 from app.domain.fingerprint import Fingerprint
@@ -15,7 +16,7 @@ from app.render.spec_pr import GATE_CLOSED
 from jobs.approve_spec import approve_spec, close_gate
 from jobs.check_spec import check_spec
 from jobs.write_spec import write_spec
-from tests.test_spec_pr import PATH, SHOP, mapped_issue, spec_check, spec_pulls
+from tests.test_spec_pr import PATH, SHOP, mapped_issue, open_spec_pr, spec_check, spec_pulls
 
 
 @pytest.fixture
@@ -24,8 +25,15 @@ async def spec_pr(github: Any, core_deps: Any) -> dict[str, Any]:
     ctx = {DEPS_KEY: core_deps}
     installation_id = github.installation_for(github.repo(SHOP)).id
     issue = mapped_issue(github)
-    await write_spec(ctx, installation_id=installation_id, repo=SHOP, number=issue, actor="alice",
-                     regenerate=False, delivery="d-write")
+    await write_spec(
+        ctx,
+        installation_id=installation_id,
+        repo=SHOP,
+        number=issue,
+        actor="alice",
+        regenerate=False,
+        delivery="d-write",
+    )
     (pull,) = spec_pulls(github, issue)
     return {"ctx": ctx, "installation_id": installation_id, "issue": issue, "number": pull.number}
 
@@ -34,14 +42,22 @@ def pr(github: Any, spec: dict[str, Any]) -> Any:
     return github.pull(SHOP, spec["number"])
 
 
-async def approve(github: Any, spec: dict[str, Any], by: str = "bob", *, sha: str | None = None,
-                  delivery: str = "d-review") -> dict[str, Any]:
+async def approve(
+    github: Any, spec: dict[str, Any], by: str = "bob", *, sha: str | None = None, delivery: str = "d-review"
+) -> dict[str, Any]:
     """A person approves (on `sha`, default the head) and the approve_spec job runs for that review."""
     commit = sha or pr(github, spec).head_sha
     review_id = github.submit_review(SHOP, spec["number"], "APPROVED", by=by, commit_id=commit)
-    return await approve_spec(spec["ctx"], installation_id=spec["installation_id"], repo=SHOP,
-                              number=spec["number"], review_id=review_id, sha=commit, reviewer=by,
-                              delivery=delivery)
+    return await approve_spec(
+        spec["ctx"],
+        installation_id=spec["installation_id"],
+        repo=SHOP,
+        number=spec["number"],
+        review_id=review_id,
+        sha=commit,
+        reviewer=by,
+        delivery=delivery,
+    )
 
 
 async def code_jobs(core_deps: Any) -> list[dict[str, Any]]:
@@ -60,7 +76,8 @@ def recorded(github: Any, spec: dict[str, Any]) -> Fingerprint | None:
 
 
 async def test_a_valid_approval_records_the_fingerprint_and_enqueues_one_code_generation(
-        github: Any, core_deps: Any, spec_pr: dict[str, Any]) -> None:
+    github: Any, core_deps: Any, spec_pr: dict[str, Any]
+) -> None:
     head = pr(github, spec_pr).head_sha
     result = await approve(github, spec_pr)
     assert result["status"] == "approved"
@@ -74,13 +91,21 @@ async def test_a_valid_approval_records_the_fingerprint_and_enqueues_one_code_ge
 
 
 async def test_the_same_approval_delivered_twice_enqueues_code_generation_once(
-        github: Any, core_deps: Any, spec_pr: dict[str, Any]) -> None:
+    github: Any, core_deps: Any, spec_pr: dict[str, Any]
+) -> None:
     head = pr(github, spec_pr).head_sha
     review_id = github.submit_review(SHOP, spec_pr["number"], "APPROVED", by="bob", commit_id=head)
     for delivery in ("first-delivery", "second-delivery"):
-        await approve_spec(spec_pr["ctx"], installation_id=spec_pr["installation_id"], repo=SHOP,
-                           number=spec_pr["number"], review_id=review_id, sha=head, reviewer="bob",
-                           delivery=delivery)
+        await approve_spec(
+            spec_pr["ctx"],
+            installation_id=spec_pr["installation_id"],
+            repo=SHOP,
+            number=spec_pr["number"],
+            review_id=review_id,
+            sha=head,
+            reviewer="bob",
+            delivery=delivery,
+        )
     assert len(await code_jobs(core_deps)) == 1
     assert (await approve(github, spec_pr, by="alice"))["status"] == "already approved"
     assert len(await code_jobs(core_deps)) == 1
@@ -88,25 +113,29 @@ async def test_the_same_approval_delivered_twice_enqueues_code_generation_once(
 
 @pytest.mark.parametrize("who", ["rita", "tina", "mallory"])
 async def test_an_approval_by_someone_without_write_access_starts_nothing(
-        github: Any, core_deps: Any, spec_pr: dict[str, Any], who: str) -> None:
+    github: Any, core_deps: Any, spec_pr: dict[str, Any], who: str
+) -> None:
     result = await approve(github, spec_pr, by=who)
     assert result["status"] == "reviewer may not approve"
     assert recorded(github, spec_pr) is None and await code_jobs(core_deps) == []
 
 
-async def test_an_approval_by_the_app_itself_starts_nothing(github: Any, core_deps: Any,
-                                                             spec_pr: dict[str, Any]) -> None:
+async def test_an_approval_by_the_app_itself_starts_nothing(
+    github: Any, core_deps: Any, spec_pr: dict[str, Any]
+) -> None:
     result = await approve(github, spec_pr, by=github.bot.login)
     assert result["status"] == "the app's own review does not count"
     assert recorded(github, spec_pr) is None and await code_jobs(core_deps) == []
 
 
-async def test_an_approval_on_a_stale_commit_starts_nothing(github: Any, core_deps: Any,
-                                                            spec_pr: dict[str, Any]) -> None:
+async def test_an_approval_on_a_stale_commit_starts_nothing(
+    github: Any, core_deps: Any, spec_pr: dict[str, Any]
+) -> None:
     old = pr(github, spec_pr).head_sha
     text = github.file(SHOP, PATH, ref=pr(github, spec_pr).head_ref)
-    github.push_files(SHOP, pr(github, spec_pr).head_ref, {PATH: text.replace("Wrong password", "Try again")},
-                      by="bob")
+    github.push_files(
+        SHOP, pr(github, spec_pr).head_ref, {PATH: text.replace("Wrong password", "Try again")}, by="bob"
+    )
     result = await approve(github, spec_pr, sha=old)
     assert result["status"] == "stale"
     assert recorded(github, spec_pr) is None and await code_jobs(core_deps) == []
@@ -115,24 +144,40 @@ async def test_an_approval_on_a_stale_commit_starts_nothing(github: Any, core_de
 
 async def test_an_approval_on_a_fork_starts_nothing(github: Any, core_deps: Any) -> None:
     ctx = {DEPS_KEY: core_deps}
-    github.push_files(SHOP, "specloop/9-from-a-fork", {PATH: "Feature: x\n  Scenario: y\n    Then z\n"}, by="mallory")
+    github.push_files(
+        SHOP, "specloop/9-from-a-fork", {PATH: "Feature: x\n  Scenario: y\n    Then z\n"}, by="mallory"
+    )
     number = github.open_pull(SHOP, "specloop/9-from-a-fork", title="Spec: fork", by="mallory", fork=True)
     head = github.pull(SHOP, number).head_sha
     review_id = github.submit_review(SHOP, number, "APPROVED", by="bob", commit_id=head)
-    result = await approve_spec(ctx, installation_id=github.installation_for(github.repo(SHOP)).id, repo=SHOP,
-                                number=number, review_id=review_id, sha=head, reviewer="bob", delivery="d")
+    result = await approve_spec(
+        ctx,
+        installation_id=github.installation_for(github.repo(SHOP)).id,
+        repo=SHOP,
+        number=number,
+        review_id=review_id,
+        sha=head,
+        reviewer="bob",
+        delivery="d",
+    )
     assert result["status"] == "fork"
     assert await code_jobs(core_deps) == []
 
 
-async def test_a_spec_with_errors_cannot_be_approved(github: Any, core_deps: Any, spec_pr: dict[str, Any]) -> None:
-    github.push_files(SHOP, pr(github, spec_pr).head_ref, {PATH: "Feature: broken\n  Scenario: empty\n"}, by="bob")
+async def test_a_spec_with_errors_cannot_be_approved(
+    github: Any, core_deps: Any, spec_pr: dict[str, Any]
+) -> None:
+    github.push_files(
+        SHOP, pr(github, spec_pr).head_ref, {PATH: "Feature: broken\n  Scenario: empty\n"}, by="bob"
+    )
     result = await approve(github, spec_pr)
     assert result["status"] == "spec has errors"
     assert recorded(github, spec_pr) is None and await code_jobs(core_deps) == []
 
 
-async def test_two_approvals_are_needed_when_configured(github: Any, core_deps: Any, spec_pr: dict[str, Any]) -> None:
+async def test_two_approvals_are_needed_when_configured(
+    github: Any, core_deps: Any, spec_pr: dict[str, Any]
+) -> None:
     github.push_files(SHOP, "main", {".github/specloop.yml": "approval_count: 2\n"}, by="alice")
     assert (await approve(github, spec_pr, by="bob"))["status"] == "waiting for more approvals"
     assert await code_jobs(core_deps) == []
@@ -140,44 +185,71 @@ async def test_two_approvals_are_needed_when_configured(github: Any, core_deps: 
     assert len(await code_jobs(core_deps)) == 1
 
 
-async def test_a_configured_approver_without_write_access_may_approve(github: Any, core_deps: Any,
-                                                                      spec_pr: dict[str, Any]) -> None:
+async def test_a_configured_approver_without_write_access_may_approve(
+    github: Any, core_deps: Any, spec_pr: dict[str, Any]
+) -> None:
     github.push_files(SHOP, "main", {".github/specloop.yml": "approvers: [tina]\n"}, by="alice")
     assert (await approve(github, spec_pr, by="tina"))["status"] == "approved"
     assert len(await code_jobs(core_deps)) == 1
 
 
-async def test_a_person_dismissing_the_approval_closes_the_gate(github: Any, core_deps: Any,
-                                                                spec_pr: dict[str, Any]) -> None:
+async def test_a_person_dismissing_the_approval_closes_the_gate(
+    github: Any, core_deps: Any, spec_pr: dict[str, Any]
+) -> None:
     head = pr(github, spec_pr).head_sha
     await approve(github, spec_pr)
     (review,) = [r for r in github.reviews(SHOP, spec_pr["number"]) if r.state == "APPROVED"]
     github.dismiss_review(SHOP, spec_pr["number"], review.id, by="alice")
-    result = await close_gate(spec_pr["ctx"], installation_id=spec_pr["installation_id"], repo=SHOP,
-                              number=spec_pr["number"], reason="dismissed", actor="alice", delivery="d-dismiss")
+    result = await close_gate(
+        spec_pr["ctx"],
+        installation_id=spec_pr["installation_id"],
+        repo=SHOP,
+        number=spec_pr["number"],
+        reason="dismissed",
+        actor="alice",
+        delivery="d-dismiss",
+    )
     assert result["status"] == "gate closed"
     assert recorded(github, spec_pr) is None
     assert spec_check(github, head).conclusion == "action_required"
-    assert any(GATE_CLOSED in c.body and "@alice dismissed" in c.body for c in github.comments(SHOP, spec_pr["number"]))
+    assert any(
+        GATE_CLOSED in c.body and "@alice dismissed" in c.body
+        for c in github.comments(SHOP, spec_pr["number"])
+    )
 
 
-async def test_the_apps_own_dismissal_does_not_close_the_gate(github: Any, core_deps: Any,
-                                                              spec_pr: dict[str, Any]) -> None:
+async def test_the_apps_own_dismissal_does_not_close_the_gate(
+    github: Any, core_deps: Any, spec_pr: dict[str, Any]
+) -> None:
     await approve(github, spec_pr)
-    result = await close_gate(spec_pr["ctx"], installation_id=spec_pr["installation_id"], repo=SHOP,
-                              number=spec_pr["number"], reason="dismissed", actor=github.bot.login, delivery="d")
+    result = await close_gate(
+        spec_pr["ctx"],
+        installation_id=spec_pr["installation_id"],
+        repo=SHOP,
+        number=spec_pr["number"],
+        reason="dismissed",
+        actor=github.bot.login,
+        delivery="d",
+    )
     assert result["status"] == "the app's own dismissal does not close the gate"
     assert recorded(github, spec_pr) is not None
 
 
 async def test_a_feature_change_after_approval_closes_the_gate_naming_the_file(
-        github: Any, core_deps: Any, spec_pr: dict[str, Any]) -> None:
+    github: Any, core_deps: Any, spec_pr: dict[str, Any]
+) -> None:
     await approve(github, spec_pr)
     branch = pr(github, spec_pr).head_ref
     text = github.file(SHOP, PATH, ref=branch)
     sha = github.push_files(SHOP, branch, {PATH: text.replace("Wrong password", "Try again")}, by="bob")
-    result = await check_spec(spec_pr["ctx"], installation_id=spec_pr["installation_id"], repo=SHOP,
-                              number=spec_pr["number"], sha=sha, delivery="d-push")
+    result = await check_spec(
+        spec_pr["ctx"],
+        installation_id=spec_pr["installation_id"],
+        repo=SHOP,
+        number=spec_pr["number"],
+        sha=sha,
+        delivery="d-push",
+    )
     assert result == {"status": "gate closed", "changed": [PATH]}
     assert recorded(github, spec_pr) is None
     check = spec_check(github, sha)
@@ -185,14 +257,54 @@ async def test_a_feature_change_after_approval_closes_the_gate_naming_the_file(
     assert any(GATE_CLOSED in c.body and PATH in c.body for c in github.comments(SHOP, spec_pr["number"]))
 
 
-async def test_a_code_push_after_approval_keeps_the_gate_and_starts_qa(github: Any, core_deps: Any,
-                                                                      spec_pr: dict[str, Any]) -> None:
+async def test_a_code_push_after_approval_keeps_the_gate_and_starts_qa(
+    github: Any, core_deps: Any, spec_pr: dict[str, Any]
+) -> None:
     await approve(github, spec_pr)
     sha = github.push_files(SHOP, pr(github, spec_pr).head_ref, {"app.py": "print('code')\n"}, by="bob")
-    result = await check_spec(spec_pr["ctx"], installation_id=spec_pr["installation_id"], repo=SHOP,
-                              number=spec_pr["number"], sha=sha, delivery="d-code")
+    result = await check_spec(
+        spec_pr["ctx"],
+        installation_id=spec_pr["installation_id"],
+        repo=SHOP,
+        number=spec_pr["number"],
+        sha=sha,
+        delivery="d-code",
+    )
     assert result["status"] == "approved; qa queued"
     assert recorded(github, spec_pr) is not None
     assert spec_check(github, sha).conclusion == "success"
     queued = [j.decode() for j in await core_deps.redis.zrange(QUEUES["heavy"], 0, -1)]
-    assert [j for j in queued if j.startswith("run_qa:")] == [f"run_qa:{SHOP}#{spec_pr['number']}:d-code:qa:{sha}"]
+    assert [j for j in queued if j.startswith("run_qa:")] == [
+        f"run_qa:{SHOP}#{spec_pr['number']}:d-code:qa:{sha}"
+    ]
+
+
+async def test_an_approval_delivered_twice_through_the_service_generates_code_once(
+    github: Any, service: Any
+) -> None:
+    _, pull = await open_spec_pr(github, service)
+    github.submit_review(SHOP, pull.number, "APPROVED", by="bob", commit_id=pull.head_sha)
+    delivery = github.deliveries_for("pull_request_review", "submitted")[-1]
+    # the same review again under a new delivery id: the web layer's GUID dedupe cannot catch this one
+    github.deliver_raw("pull_request_review", delivery.payload)
+    assert (await service.drain())["failed"] == 0
+    fingerprint = Fingerprint.from_data(find_marker(github.issue(SHOP, pull.number).body, "fingerprint"))
+    assert fingerprint is not None and fingerprint.sha == pull.head_sha
+    (code,) = github.check_runs(SHOP, head_sha=pull.head_sha, name="specloop/code")
+    assert (code.conclusion, code.external_id) == ("neutral", fingerprint.digest)
+    assert "not available" in code.output["title"]
+    redis = Redis.from_url(service.redis_url)
+    try:
+        assert len([k async for k in redis.scan_iter(match="arq:result:generate_code:*")]) == 1
+    finally:
+        await redis.aclose()
+
+
+async def test_a_readers_approval_through_the_service_is_refused_politely(github: Any, service: Any) -> None:
+    _, pull = await open_spec_pr(github, service)
+    github.submit_review(SHOP, pull.number, "APPROVED", by="rita", commit_id=pull.head_sha)
+    assert (await service.drain())["failed"] == 0
+    assert find_marker(github.issue(SHOP, pull.number).body, "fingerprint") is None
+    assert github.check_runs(SHOP, head_sha=pull.head_sha, name="specloop/code") == []
+    assert spec_check(github, pull.head_sha).conclusion == "action_required"
+    assert any("@rita" in c.body for c in github.comments(SHOP, pull.number))

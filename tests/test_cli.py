@@ -120,3 +120,9 @@ def test_an_unknown_queue_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -
 def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main([]) == 2
     assert "usage: specloop" in capsys.readouterr().err
+
+
+def test_qa_hands_its_own_arguments_to_the_qa_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "none.feature"
+    assert cli.main(["qa", "--base-url", "http://127.0.0.1:1", str(missing)]) == 2
+    assert f"specloop qa: {missing}: no such file or folder" in capsys.readouterr().err

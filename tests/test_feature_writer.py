@@ -20,20 +20,44 @@ def sign_in_map() -> ExampleMap:
     """A map as a team would write it: free-text steps, a shared setup, an example without steps."""
     login = 'the user visits "/login"'
     return ExampleMap(
-        story=Story(title="Sign in with email", as_a="registered user", i_want="to sign in with my email",
-                    so_that="I can see my orders"),
+        story=Story(
+            title="Sign in with email",
+            as_a="registered user",
+            i_want="to sign in with my email",
+            so_that="I can see my orders",
+        ),
         rules=[
-            Rule(id="R1", text="A correct password signs you in", examples=[
-                Example(id="E1", title="the one where ana@example.com uses s3cret", given=[login],
-                        when=['I fill in "Email" with "ana@example.com"', 'enters "s3cret" in the "Password" field',
-                              'clicks "Sign in"'],
-                        then=['I should see "Welcome, Ana"', "the user is redirected to /orders"]),
-            ]),
-            Rule(id="R2", text="A wrong password is refused", examples=[
-                Example(id="E2", title="the one where Ana types wr0ng?", given=[login],
-                        when=['press the "Sign in" button'], then=['the page shows "Wrong password"']),
-                Example(id="E3", title="the one where Ana types wr0ng?", given=[login], when=["waits"]),
-            ]),
+            Rule(
+                id="R1",
+                text="A correct password signs you in",
+                examples=[
+                    Example(
+                        id="E1",
+                        title="the one where ana@example.com uses s3cret",
+                        given=[login],
+                        when=[
+                            'I fill in "Email" with "ana@example.com"',
+                            'enters "s3cret" in the "Password" field',
+                            'clicks "Sign in"',
+                        ],
+                        then=['I should see "Welcome, Ana"', "the user is redirected to /orders"],
+                    ),
+                ],
+            ),
+            Rule(
+                id="R2",
+                text="A wrong password is refused",
+                examples=[
+                    Example(
+                        id="E2",
+                        title="the one where Ana types wr0ng?",
+                        given=[login],
+                        when=['press the "Sign in" button'],
+                        then=['the page shows "Wrong password"'],
+                    ),
+                    Example(id="E3", title="the one where Ana types wr0ng?", given=[login], when=["waits"]),
+                ],
+            ),
         ],
     )
 
@@ -45,11 +69,16 @@ def test_feature_has_tag_narrative_rules_and_examples_and_parses() -> None:
     assert parsed.tags == ["@issue-7"]
     assert parsed.name == "Sign in with email"
     assert [line.strip() for line in parsed.description.splitlines()] == [
-        "As a registered user", "I want to sign in with my email", "So that I can see my orders"]
+        "As a registered user",
+        "I want to sign in with my email",
+        "So that I can see my orders",
+    ]
     assert parsed.rules() == ["A correct password signs you in", "A wrong password is refused"]
     assert [(s.rule, s.keyword) for s in parsed.scenarios()] == [
-        ("A correct password signs you in", "Example"), ("A wrong password is refused", "Example"),
-        ("A wrong password is refused", "Example")]
+        ("A correct password signs you in", "Example"),
+        ("A wrong password is refused", "Example"),
+        ("A wrong password is refused", "Example"),
+    ]
     assert len(parsed.pickles) == 3
 
 
@@ -65,20 +94,29 @@ def test_free_text_steps_are_phrased_in_the_web_vocabulary() -> None:
     parsed = parse_feature(write_feature(sign_in_map(), 7), "f.feature")
     assert isinstance(parsed, ParsedFeature)
     assert [s.text for s in parsed.scenarios()[0].steps] == [
-        'I fill in "Email" with "ana@example.com"', 'I fill in "Password" with "s3cret"', 'I press "Sign in"',
-        'I should see "Welcome, Ana"', 'I should be on "/orders"']
+        'I fill in "Email" with "ana@example.com"',
+        'I fill in "Password" with "s3cret"',
+        'I press "Sign in"',
+        'I should see "Welcome, Ana"',
+        'I should be on "/orders"',
+    ]
 
 
-@pytest.mark.parametrize(("free", "kind", "phrased"), [
-    ("I visit /cart", "Given", 'I am on "/cart"'),
-    ("Given I am on /cart", "When", 'I go to "/cart"'),
-    ('she selects "Blue" from the "Colour" dropdown', "When", 'I select "Blue" from "Colour"'),
-    ('follows the "Help" link', "When", 'I follow "Help"'),
-    ('ticks the "Remember me" checkbox', "When", 'I check "Remember me"'),
-    ('"Out of stock" is not shown', "Then", 'I should not see "Out of stock"'),
-    ("the basket total is 12 EUR", "Then", "the basket total is 12 EUR"),
-])
-def test_one_free_text_step_is_phrased_where_a_vocabulary_step_fits(free: str, kind: str, phrased: str) -> None:
+@pytest.mark.parametrize(
+    ("free", "kind", "phrased"),
+    [
+        ("I visit /cart", "Given", 'I am on "/cart"'),
+        ("Given I am on /cart", "When", 'I go to "/cart"'),
+        ('she selects "Blue" from the "Colour" dropdown', "When", 'I select "Blue" from "Colour"'),
+        ('follows the "Help" link', "When", 'I follow "Help"'),
+        ('ticks the "Remember me" checkbox', "When", 'I check "Remember me"'),
+        ('"Out of stock" is not shown', "Then", 'I should not see "Out of stock"'),
+        ("the basket total is 12 EUR", "Then", "the basket total is 12 EUR"),
+    ],
+)
+def test_one_free_text_step_is_phrased_where_a_vocabulary_step_fits(
+    free: str, kind: str, phrased: str
+) -> None:
     assert to_web_step(free, kind) == phrased
 
 
@@ -87,7 +125,9 @@ def test_output_passes_the_lint_and_uses_only_known_steps_where_it_can() -> None
     assert not has_errors(findings), findings
     undefined = [f for f in findings if f.code == "step-undefined"]
     # only the example the team gave no vocabulary steps for needs step definitions
-    assert {f.line for f in undefined} and all("waits" in f.message or "refused" in f.message for f in undefined)
+    assert {f.line for f in undefined} and all(
+        "waits" in f.message or "refused" in f.message for f in undefined
+    )
 
 
 def test_duplicate_titles_and_trailing_questions_are_made_lint_clean() -> None:
@@ -98,20 +138,32 @@ def test_duplicate_titles_and_trailing_questions_are_made_lint_clean() -> None:
 
 
 def test_a_rule_without_examples_becomes_one_scenario_stating_it() -> None:
-    example_map = ExampleMap(story=Story(title="Export", as_a="accountant"),
-                             rules=[Rule(id="R1", text="Exports hold one row per order")])
+    example_map = ExampleMap(
+        story=Story(title="Export", as_a="accountant"),
+        rules=[Rule(id="R1", text="Exports hold one row per order")],
+    )
     text = write_feature(example_map, 3)
     assert "  As an accountant\n" in text
     parsed = parse_feature(text, "f.feature")
     assert isinstance(parsed, ParsedFeature)
     (scenario,) = parsed.scenarios()
     assert (scenario.rule, scenario.name, [s.text for s in scenario.steps]) == (
-        "Exports hold one row per order", "Exports hold one row per order", ["exports hold one row per order"])
+        "Exports hold one row per order",
+        "Exports hold one row per order",
+        ["exports hold one row per order"],
+    )
     assert not has_errors(check_feature(text, "f.feature"))
 
 
-@pytest.mark.parametrize(("role", "line"), [("user", "As a user"), ("admin", "As an admin"),
-                                            ("As an editor", "As an editor"), ("shopper", "As a shopper")])
+@pytest.mark.parametrize(
+    ("role", "line"),
+    [
+        ("user", "As a user"),
+        ("admin", "As an admin"),
+        ("As an editor", "As an editor"),
+        ("shopper", "As a shopper"),
+    ],
+)
 def test_narrative_uses_the_right_article(role: str, line: str) -> None:
     assert narrative(ExampleMap(story=Story(title="t", as_a=role))) == [line]
 

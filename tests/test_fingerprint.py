@@ -17,7 +17,11 @@ FILES = {
 
 def test_manifest_covers_feature_files_and_step_definitions_only() -> None:
     manifest = build_manifest(FILES, "features")
-    assert sorted(manifest) == ["features/admin/users.feature", "features/login.feature", "features/steps/cart.py"]
+    assert sorted(manifest) == [
+        "features/admin/users.feature",
+        "features/login.feature",
+        "features/steps/cart.py",
+    ]
     assert len(manifest["features/login.feature"]) == 64
 
 
@@ -33,13 +37,18 @@ def test_diff_names_changed_added_and_removed_files() -> None:
     del after_files["features/steps/cart.py"]
     after_files["app/main.py"] = "code changes do not count"
     assert diff(before, build_manifest(after_files)) == [
-        "features/login.feature", "features/new.feature", "features/steps/cart.py"]
+        "features/login.feature",
+        "features/new.feature",
+        "features/steps/cart.py",
+    ]
 
 
 def test_digest_does_not_depend_on_order_but_on_content() -> None:
     manifest = build_manifest(FILES)
     assert manifest_digest(dict(reversed(list(manifest.items())))) == manifest_digest(manifest)
-    assert manifest_digest(build_manifest(dict(FILES, **{"features/login.feature": "x"}))) != manifest_digest(manifest)
+    assert manifest_digest(build_manifest(dict(FILES, **{"features/login.feature": "x"}))) != manifest_digest(
+        manifest
+    )
 
 
 def test_fingerprint_round_trips_through_a_hidden_marker() -> None:

@@ -43,7 +43,7 @@ def test_good_feature_parses_and_compiles(feature: Path) -> None:
 
 
 def test_end_of_file_errors_have_no_column() -> None:
-    errors = parse_feature("Feature: x\n  Scenario: y\n    Given a\n    \"\"\"\n    open", "eof.feature")
+    errors = parse_feature('Feature: x\n  Scenario: y\n    Given a\n    """\n    open', "eof.feature")
     assert isinstance(errors, list)
     assert errors[-1].column is None
     assert "end of file" in errors[-1].message
@@ -51,15 +51,18 @@ def test_end_of_file_errors_have_no_column() -> None:
 
 def test_pickles_expand_outline_rows_and_include_background() -> None:
     text = (
-        "@issue-3\nFeature: Login\n  Background:\n    Given I am on \"/login\"\n\n"
-        "  Rule: passwords\n    Scenario Outline: wrong <pw>\n      When I fill in \"Password\" with \"<pw>\"\n"
-        "      Then I should see \"Wrong\"\n      Examples:\n        | pw |\n        | a  |\n        | b  |\n"
+        '@issue-3\nFeature: Login\n  Background:\n    Given I am on "/login"\n\n'
+        '  Rule: passwords\n    Scenario Outline: wrong <pw>\n      When I fill in "Password" with "<pw>"\n'
+        '      Then I should see "Wrong"\n      Examples:\n        | pw |\n        | a  |\n        | b  |\n'
     )
     parsed = parse_feature(text, "features/login.feature")
     assert isinstance(parsed, ParsedFeature)
     assert len(parsed.pickles) == 2
-    assert [s["text"] for s in parsed.pickles[0]["steps"]] == ['I am on "/login"', 'I fill in "Password" with "a"',
-                                                                'I should see "Wrong"']
+    assert [s["text"] for s in parsed.pickles[0]["steps"]] == [
+        'I am on "/login"',
+        'I fill in "Password" with "a"',
+        'I should see "Wrong"',
+    ]
     (scenario,) = parsed.scenarios()
     assert scenario.rule == "passwords"
     assert scenario.examples_rows == 2

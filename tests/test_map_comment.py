@@ -27,7 +27,7 @@ def sample(questions: bool = True) -> ExampleMap:
 def test_cards_are_emoji_with_words_and_questions_are_a_task_list():
     body = render_map_comment(sample(), revision=1, offline=True)
     assert "🟨 Story" in body and "🟦 R1 · rule:" in body and "🟩 **E1 · example:** the one where" in body
-    assert re.search(r"^- \[ \] 🟥 \*\*Q1\*\* · question: What about out-of-stock items\?$", body, re.M)
+    assert re.search(r"^- \[ \] 🟥 \*\*Q1\*\* · question: What about out-of-stock items\?$", body, re.MULTILINE)
     assert "**As a** shopper, **I want** to save my cart, **so that** I can buy later." in body
     assert "1. Ann's 2 items are still there on day 29" in body
 

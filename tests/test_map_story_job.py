@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from app.model.usage import STORY_KEY, MICRO
+from app.model.usage import MICRO, STORY_KEY
 from app.queue import QUEUES
 from app.render.map_comment import read_map_state
 from app.render.markers import find_marker
@@ -149,19 +149,33 @@ async def test_ticking_a_question_in_the_map_comment_answers_it(service, github)
     assert await spec_jobs(service.redis_url)  # spec.auto: the ready map goes on to the spec
 
 
+async def map_runs(redis_url: str) -> int:
+    """How many map_story jobs ran (arq keeps each finished job's result under its id)."""
+    redis = Redis.from_url(redis_url)
+    try:
+        return len(await redis.keys("arq:result:map_story:*"))
+    finally:
+        await redis.aclose()
+
+
 async def test_five_quick_replies_cause_one_remap(service, github):
     number = open_story(github, "save-cart.md")
     github.label_issue(SHOP, number, "story")
     await service.drain()
-    before = sum(1 for d in github.deliveries if d.event == "issue_comment")
+    assert await map_runs(service.redis_url) == 1
     for i in range(5):
         github.comment(SHOP, number, f"Thinking out loud, note {i}.", by="bob")
     await service.drain()
-    runs = [r for r in service.results if r["complete"]]
-    assert sum(1 for d in github.deliveries if d.event == "issue_comment") - before >= 5
-    edits = [r for r in github.requests if r.method == "PATCH" and "/issues/comments/" in r.path]
-    assert len(edits) <= 1  # nothing changed, so at most one edit; and one map_story ran for five replies
-    assert runs[-1]["complete"] == 1
+    assert await map_runs(service.redis_url) == 2
+    assert len(bot_comments(github, number)) == 1
+
+
+async def test_a_person_adding_ready_for_spec_requests_the_spec(service, github):
+    number = open_story(github, "save-cart.md")
+    github.label_issue(SHOP, number, "ready-for-spec", by="tina")
+    await service.drain()
+    assert [j for j in await spec_jobs(service.redis_url) if j.endswith(":label")]
+    assert bot_comments(github, number) == []  # no map: this label asks for the spec, not a map
 
 
 async def test_prompt_injection_changes_nothing_the_bot_does(service, github):

@@ -10,7 +10,15 @@ from redis.asyncio import Redis
 from app.model.client import ModelClient, ModelError, tool_name_for
 from app.model.usage import Budget, BudgetExceeded, UsageLedger, price_of
 from app.render.markers import marker
-from app.sandbox.messages_api import Malformed, Slow, Text, bad_tool_input, overloaded, rate_limited, server_error
+from app.sandbox.messages_api import (
+    Malformed,
+    Slow,
+    Text,
+    bad_tool_input,
+    overloaded,
+    rate_limited,
+    server_error,
+)
 from app.settings import Settings
 
 

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from app.domain.example_map import Readiness
+from app.domain.example_map import Question, Readiness
 from app.domain.map_revision import revise
 from app.domain.offline_mapper import build_map, find_answers, suggest_split, ticked_question_ids
 from app.domain.story import Comment, IssueStory, read_story
-from app.domain.example_map import Question
 
 STORIES = Path(__file__).parent / "fixtures" / "stories"
 
@@ -45,6 +44,9 @@ def test_save_cart_keeps_its_open_question_and_values():
     assert example_map.readiness(6) is Readiness.OPEN_QUESTIONS
     signed_in = next(e for r in example_map.rules for e in r.examples if "two items" in e.title)
     assert 'I am signed in as "ann@example.com"' in signed_in.given
+    # the guest example illustrates the sign-in rule, not the one that happens to share "save" and "cart"
+    rule = next(r for r in example_map.rules if r.text == "Only signed-in shoppers can save a cart")
+    assert [e.title for e in rule.examples] == ["the one where a guest tries to save a cart"]
 
 
 def test_headings_become_rules_when_there_is_no_criteria_list():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -31,8 +32,6 @@ def cli_run(sample_app: SampleApp, tmp_path_factory: pytest.TempPathFactory) -> 
     (features / "smoke.feature").write_text(FEATURE)
     out = folder / "reports"
     capture = folder / "stdout.txt"
-    import contextlib
-
     with capture.open("w") as handle, contextlib.redirect_stdout(handle):
         code = main(["--base-url", sample_app.url, str(features), "--out", str(out), "--timeout", "4",
                      "--contexts", "2", "--screenshots", "final"])

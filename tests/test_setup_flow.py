@@ -153,6 +153,16 @@ def test_only_setup_and_healthz_answer_in_setup_mode(make_service: Any) -> None:
     assert hook.json()["reason"] == "Specloop is not registered yet; open /setup"
 
 
+def test_other_routes_are_closed_in_setup_mode_and_the_root_leads_to_setup(make_service: Any) -> None:
+    service = make_service()
+    closed = httpx.get(service.url + "/artifacts/some/screenshot.png")
+    assert closed.status_code == 503
+    assert closed.json()["reason"] == "Specloop is not registered yet; open /setup"
+    root = httpx.get(service.url + "/", follow_redirects=False)
+    assert root.status_code == 307
+    assert root.headers["location"] == "/setup"
+
+
 def test_setup_answers_404_once_registered(make_service: Any) -> None:
     service = make_service(app_id=12, webhook_secret="a-registered-secret")
     for path in ("/setup", "/setup/callback?code=x&state=y"):

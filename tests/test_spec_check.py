@@ -18,8 +18,11 @@ BAD = sorted((Path(__file__).parent / "fixtures" / "gherkin" / "bad").glob("*.fe
 
 def expected(feature: Path) -> list[tuple[int, int | None]]:
     """(line, column) of each error the Gherkin project says its parser reports for `feature`."""
-    rows = [json.loads(line)["parseError"]["source"]["location"]
-            for line in feature.with_name(feature.name + ".errors.ndjson").read_text().splitlines() if line.strip()]
+    rows = [
+        json.loads(line)["parseError"]["source"]["location"]
+        for line in feature.with_name(feature.name + ".errors.ndjson").read_text().splitlines()
+        if line.strip()
+    ]
     return [(row["line"], row.get("column")) for row in rows]
 
 
@@ -29,35 +32,63 @@ async def written(github: Any, core_deps: Any) -> dict[str, Any]:
     ctx = {DEPS_KEY: core_deps}
     installation_id = github.installation_for(github.repo(SHOP)).id
     issue = mapped_issue(github)
-    await write_spec(ctx, installation_id=installation_id, repo=SHOP, number=issue, actor="alice",
-                     regenerate=False, delivery="d")
+    await write_spec(
+        ctx,
+        installation_id=installation_id,
+        repo=SHOP,
+        number=issue,
+        actor="alice",
+        regenerate=False,
+        delivery="d",
+    )
     (pull,) = spec_pulls(github, issue)
     return {"ctx": ctx, "installation_id": installation_id, "pull": pull}
 
 
-@pytest.mark.parametrize("feature", BAD, ids=lambda p: p.stem)
 async def test_a_broken_feature_pushed_by_a_reviewer_is_annotated_at_the_parsers_line_and_column(
-        github: Any, written: dict[str, Any], feature: Path) -> None:
+    github: Any, written: dict[str, Any]
+) -> None:
+    """Every failing file of the Gherkin project's test data, pushed in turn (one PR keeps the test fast)."""
     pull = written["pull"]
-    sha = github.push_files(SHOP, pull.head_ref, {PATH: feature.read_text(encoding="utf-8")}, by="bob")
-    await check_spec(written["ctx"], installation_id=written["installation_id"], repo=SHOP, number=pull.number,
-                     sha=sha, delivery="d-push")
-    check = spec_check(github, sha)
-    assert check.conclusion == "failure"
-    parse = [a for a in check.annotations if a["title"] == "Gherkin parse error"]
-    assert [(a["path"], a["start_line"], a.get("start_column")) for a in parse] == [
-        (PATH, line, column) for line, column in expected(feature)]
-    assert all(a["annotation_level"] == "failure" and a["end_line"] == a["start_line"] for a in parse)
+    assert BAD, "the Gherkin bad fixtures are missing"
+    for feature in BAD:
+        sha = github.push_files(SHOP, pull.head_ref, {PATH: feature.read_text(encoding="utf-8")}, by="bob")
+        await check_spec(
+            written["ctx"],
+            installation_id=written["installation_id"],
+            repo=SHOP,
+            number=pull.number,
+            sha=sha,
+            delivery=f"d-{feature.stem}",
+        )
+        check = spec_check(github, sha)
+        assert check.conclusion == "failure", feature.name
+        parse = [a for a in check.annotations if a["title"] == "Gherkin parse error"]
+        assert [(a["path"], a["start_line"], a.get("start_column")) for a in parse] == [
+            (PATH, line, column) for line, column in expected(feature)
+        ], feature.name
+        assert all(a["annotation_level"] == "failure" and a["end_line"] == a["start_line"] for a in parse)
+        # GitHub takes columns only on one-line annotations, and end-of-file errors have none
+        assert all(("end_column" in a) == (a.get("start_column") is not None) for a in parse), feature.name
 
 
-async def test_more_than_fifty_findings_are_sent_in_batches_and_not_repeated(github: Any,
-                                                                             written: dict[str, Any]) -> None:
+async def test_more_than_fifty_findings_are_sent_in_batches_and_not_repeated(
+    github: Any, written: dict[str, Any]
+) -> None:
     pull = written["pull"]
-    scenarios = "".join(f"    Example: e{i}\n      When I press \"x\"\n" for i in range(60))  # 60 without a Then
+    scenarios = "".join(
+        f'    Example: e{i}\n      When I press "x"\n' for i in range(60)
+    )  # 60 without a Then
     sha = github.push_files(SHOP, pull.head_ref, {PATH: f"Feature: big\n  Rule: r\n{scenarios}"}, by="bob")
     for delivery in ("d1", "d2"):  # a re-check of the same commit must not append the annotations again
-        await check_spec(written["ctx"], installation_id=written["installation_id"], repo=SHOP,
-                         number=pull.number, sha=sha, delivery=delivery)
+        await check_spec(
+            written["ctx"],
+            installation_id=written["installation_id"],
+            repo=SHOP,
+            number=pull.number,
+            sha=sha,
+            delivery=delivery,
+        )
     check = spec_check(github, sha)
     assert len(github.check_runs(SHOP, head_sha=sha, name="specloop/spec")) == 1
     assert len([a for a in check.annotations if a["title"] == "spec lint: no-then"]) == 60
@@ -67,8 +98,12 @@ async def test_more_than_fifty_findings_are_sent_in_batches_and_not_repeated(git
 
 async def test_a_reviewers_push_is_checked_through_the_webhook(github: Any, service: Any) -> None:
     _, pull = await open_spec_pr(github, service)
-    sha = github.push_files(SHOP, pull.head_ref, {PATH: "Feature: x\n  Scenario: y\n    Given a\n   | a | b |\n   | c |\n"},
-                            by="bob")
+    sha = github.push_files(
+        SHOP,
+        pull.head_ref,
+        {PATH: "Feature: x\n  Scenario: y\n    Given a\n   | a | b |\n   | c |\n"},
+        by="bob",
+    )
     assert (await service.drain())["failed"] == 0
     check = spec_check(github, sha)
     assert check.conclusion == "failure"

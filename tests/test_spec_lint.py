@@ -47,13 +47,19 @@ def test_duplicate_scenario_names_are_flagged_on_the_second() -> None:
 def test_scenario_without_then_is_an_error_but_and_after_then_counts() -> None:
     no_then = GOOD.replace('      Then I should see "Welcome"\n', "")
     assert (4, "no-then") in _codes(no_then)
-    and_then = GOOD.replace('      Then I should see "Welcome"\n', '      Then I should see "A"\n      And I should see "B"\n')
+    and_then = GOOD.replace(
+        '      Then I should see "Welcome"\n', '      Then I should see "A"\n      And I should see "B"\n'
+    )
     assert "no-then" not in [c for _, c in _codes(and_then)]
 
 
 @pytest.mark.parametrize(
     ("line", "column"),
-    [("      # TODO: which page", 9), ("  What happens when the email is unknown?", 41), ("    TBD by product", 5)],
+    [
+        ("      # TODO: which page", 9),
+        ("  What happens when the email is unknown?", 41),
+        ("    TBD by product", 5),
+    ],
 )
 def test_questions_left_in_the_spec_are_errors_at_their_column(line: str, column: int) -> None:
     text = GOOD.replace("Feature: Sign in\n", f"Feature: Sign in\n{line}\n")
@@ -62,8 +68,10 @@ def test_questions_left_in_the_spec_are_errors_at_their_column(line: str, column
 
 
 def test_question_marks_inside_doc_strings_and_quotes_are_not_questions() -> None:
-    text = GOOD.replace('      Then I should see "Welcome"\n',
-                        '      Then I should see "Really?"\n      And the page says:\n        """\n        Sure?\n        """\n')
+    text = GOOD.replace(
+        '      Then I should see "Welcome"\n',
+        '      Then I should see "Really?"\n      And the page says:\n        """\n        Sure?\n        """\n',
+    )
     assert "open-question" not in [c for _, c in _codes(text)]
 
 
@@ -79,7 +87,7 @@ def test_file_without_feature_or_scenarios_is_an_error() -> None:
 
 
 def test_steps_the_runner_does_not_know_need_a_step_definition() -> None:
-    text = GOOD.replace('      When I press "Sign in"\n', '      When the moon turns blue\n')
+    text = GOOD.replace('      When I press "Sign in"\n', "      When the moon turns blue\n")
     findings = [f for f in check_feature(text, "f.feature") if f.code == "step-undefined"]
     assert [(f.line, f.column, f.level) for f in findings] == [(6, 7, "warning")]
     assert NEEDS_STEP_DEFINITION in findings[0].message
@@ -93,12 +101,14 @@ def test_repository_step_definitions_are_read_without_running_them() -> None:
         "@step('the moon turns {colour}')\nasync def moon(page, colour):\n    pass\n"
     )
     registry = static_step_registry({"features/steps/moon.py": source})
-    text = GOOD.replace('      When I press "Sign in"\n', '      When the moon turns blue\n')
+    text = GOOD.replace('      When I press "Sign in"\n', "      When the moon turns blue\n")
     assert not [f for f in check_feature(text, "f.feature", extra=registry) if f.code.startswith("step-")]
     assert "RAN" not in os.environ
 
 
 def test_a_step_two_definitions_match_is_flagged_as_ambiguous() -> None:
-    registry = static_step_registry({"features/steps/dup.py": "@step('I press \"{b}\"')\ndef p(b):\n    pass\n"})
+    registry = static_step_registry(
+        {"features/steps/dup.py": "@step('I press \"{b}\"')\ndef p(b):\n    pass\n"}
+    )
     findings = [f for f in check_feature(GOOD, "f.feature", extra=registry) if f.code == "step-ambiguous"]
     assert [f.line for f in findings] == [6]

@@ -6,7 +6,7 @@ from typing import Any
 
 from app.domain.example_map import Example, ExampleMap, Rule, Story
 from app.domain.gherkin import ParsedFeature, parse_feature
-from app.render.map_comment import render_map_comment, read_map_state
+from app.render.map_comment import read_map_state, render_map_comment
 from app.render.markers import find_marker
 from app.render.spec_pr import HUMAN_EDIT, NO_MAP
 
@@ -19,25 +19,55 @@ def sign_in_map(extra_then: str | None = None) -> ExampleMap:
     """A ready map with steps in free text the writer phrases in the web vocabulary."""
     then = ['I should see "Welcome, Ana"'] + ([extra_then] if extra_then else [])
     return ExampleMap(
-        story=Story(title="Sign in with email", as_a="registered user", i_want="to sign in with my email",
-                    so_that="I can see my orders"),
+        story=Story(
+            title="Sign in with email",
+            as_a="registered user",
+            i_want="to sign in with my email",
+            so_that="I can see my orders",
+        ),
         rules=[
-            Rule(id="R1", text="A correct password signs you in", examples=[
-                Example(id="E1", title="the one where Ana uses s3cret", given=['I visit "/login"'],
-                        when=['I fill in "Email" with "ana@example.com"', 'I fill in "Password" with "s3cret"',
-                              'I press "Sign in"'], then=then)]),
-            Rule(id="R2", text="A wrong password is refused", examples=[
-                Example(id="E2", title="the one where Ana types wr0ng", given=['I visit "/login"'],
+            Rule(
+                id="R1",
+                text="A correct password signs you in",
+                examples=[
+                    Example(
+                        id="E1",
+                        title="the one where Ana uses s3cret",
+                        given=['I visit "/login"'],
+                        when=[
+                            'I fill in "Email" with "ana@example.com"',
+                            'I fill in "Password" with "s3cret"',
+                            'I press "Sign in"',
+                        ],
+                        then=then,
+                    )
+                ],
+            ),
+            Rule(
+                id="R2",
+                text="A wrong password is refused",
+                examples=[
+                    Example(
+                        id="E2",
+                        title="the one where Ana types wr0ng",
+                        given=['I visit "/login"'],
                         when=['I fill in "Password" with "wr0ng"', 'I press "Sign in"'],
-                        then=['I should see "Wrong password"'])]),
+                        then=['I should see "Wrong password"'],
+                    )
+                ],
+            ),
         ],
     )
 
 
 def mapped_issue(github: Any, example_map: ExampleMap | None = None, *, by: str = "alice") -> int:
     """An issue carrying the bot's map comment (as the map job leaves it) -> the issue number."""
-    number = int(github.open_issue(SHOP, "Sign in with email", "As a registered user I want to sign in.", by=by))
-    github.comment(SHOP, number, render_map_comment(example_map or sign_in_map(), revision=1), by=github.bot.login)
+    number = int(
+        github.open_issue(SHOP, "Sign in with email", "As a registered user I want to sign in.", by=by)
+    )
+    github.comment(
+        SHOP, number, render_map_comment(example_map or sign_in_map(), revision=1), by=github.bot.login
+    )
     return number
 
 
@@ -99,8 +129,11 @@ async def test_the_same_command_twice_gives_one_branch_and_one_pr(github: Any, s
     github.comment(SHOP, number, "/specloop spec", by="alice")
     assert (await service.drain())["failed"] == 0
     assert len(spec_pulls(github, number)) == 1
-    branches = [p for p in github.repo(SHOP).git.branches() if p.startswith(f"specloop/{number}-")] \
-        if hasattr(github.repo(SHOP).git, "branches") else [pull.head_ref]
+    branches = (
+        [p for p in github.repo(SHOP).git.branches() if p.startswith(f"specloop/{number}-")]
+        if hasattr(github.repo(SHOP).git, "branches")
+        else [pull.head_ref]
+    )
     assert branches == [pull.head_ref]
     assert spec_pulls(github, number)[0].head_sha == first_head  # nothing changed, nothing committed
 
@@ -109,23 +142,35 @@ async def test_a_new_map_revision_updates_the_same_pr_with_a_new_commit(github: 
     number, pull = await open_spec_pr(github, service)
     first_head = pull.head_sha
     (comment,) = [c for c in github.comments(SHOP, number) if find_marker(c.body, "map") is not None]
-    github.edit_comment(SHOP, comment.id, render_map_comment(sign_in_map('I should be on "/orders"'), revision=2),
-                        by=github.bot.login)
+    github.edit_comment(
+        SHOP,
+        comment.id,
+        render_map_comment(sign_in_map('I should be on "/orders"'), revision=2),
+        by=github.bot.login,
+    )
     github.comment(SHOP, number, "/specloop spec", by="alice")
     assert (await service.drain())["failed"] == 0
     (again,) = spec_pulls(github, number)
     assert again.number == pull.number and again.head_sha != first_head
-    assert 'Then I should see "Welcome, Ana"\n      And I should be on "/orders"' in github.file(SHOP, PATH, ref=again.head_ref)
+    assert 'Then I should see "Welcome, Ana"\n      And I should be on "/orders"' in github.file(
+        SHOP, PATH, ref=again.head_ref
+    )
 
 
-async def test_a_persons_edit_on_the_branch_is_kept_and_the_bot_replies_with_its_diff(github: Any, service: Any) -> None:
+async def test_a_persons_edit_on_the_branch_is_kept_and_the_bot_replies_with_its_diff(
+    github: Any, service: Any
+) -> None:
     number, pull = await open_spec_pr(github, service)
     edited = github.file(SHOP, PATH, ref=pull.head_ref).replace("Welcome, Ana", "Hello, Ana")
     github.push_files(SHOP, pull.head_ref, {PATH: edited}, by="bob")
     assert (await service.drain())["failed"] == 0
     (comment,) = [c for c in github.comments(SHOP, number) if find_marker(c.body, "map") is not None]
-    github.edit_comment(SHOP, comment.id, render_map_comment(sign_in_map('I should be on "/orders"'), revision=2),
-                        by=github.bot.login)
+    github.edit_comment(
+        SHOP,
+        comment.id,
+        render_map_comment(sign_in_map('I should be on "/orders"'), revision=2),
+        by=github.bot.login,
+    )
     github.comment(SHOP, number, "/specloop spec", by="alice")
     assert (await service.drain())["failed"] == 0
     assert github.file(SHOP, PATH, ref=pull.head_ref) == edited

@@ -52,9 +52,16 @@ def parsed() -> ParsedFeature:
 
 
 def view(**overrides: object) -> SpecPrView:
-    data: dict[str, object] = dict(issue_number=7, story_title="Sign in", branch="specloop/7-sign-in",
-                                   features=[parsed()], map_url="https://github.test/o/r/issues/7#issuecomment-1",
-                                   map_revision=3, rule_count=2, example_count=2)
+    data: dict[str, object] = {
+        "issue_number": 7,
+        "story_title": "Sign in",
+        "branch": "specloop/7-sign-in",
+        "features": [parsed()],
+        "map_url": "https://github.test/o/r/issues/7#issuecomment-1",
+        "map_revision": 3,
+        "rule_count": 2,
+        "example_count": 2,
+    }
     data.update(overrides)
     return SpecPrView(**data)  # type: ignore[arg-type]
 
@@ -69,11 +76,17 @@ def test_pr_title_names_the_story() -> None:
 
 def test_pr_body_shows_scenarios_by_rule_the_map_link_next_steps_and_closes_the_issue() -> None:
     body = render_spec_pr_body(view())
-    assert find_marker(body, "spec-pr") == {"issue": 7, "branch": "specloop/7-sign-in",
-                                            "paths": ["features/sign-in.feature"]}
+    assert find_marker(body, "spec-pr") == {
+        "issue": 7,
+        "branch": "specloop/7-sign-in",
+        "paths": ["features/sign-in.feature"],
+    }
     assert body.index("**Rule: right password**") < body.index("**Rule: wrong password**")
-    assert "| the one where Ana signs in | **When** I press \"Sign in\"<br>**Then** I should see \"Welcome \\| Ana\" |" in body
-    assert "Background: **Given** I am on \"/login\"" in body
+    assert (
+        '| the one where Ana signs in | **When** I press "Sign in"<br>**Then** I should see "Welcome \\| Ana" |'
+        in body
+    )
+    assert 'Background: **Given** I am on "/login"' in body
     assert "(https://github.test/o/r/issues/7#issuecomment-1) (revision 3)" in body
     assert "### What happens after approval" in body
     assert "\nCloses #7\n" in body
@@ -81,7 +94,9 @@ def test_pr_body_shows_scenarios_by_rule_the_map_link_next_steps_and_closes_the_
 
 
 def test_recording_an_approval_adds_the_fingerprint_marker_and_keeps_human_edits() -> None:
-    edited = render_spec_pr_body(view()).replace("### Scenarios", "Reviewer note: looks good\n\n### Scenarios")
+    edited = render_spec_pr_body(view()).replace(
+        "### Scenarios", "Reviewer note: looks good\n\n### Scenarios"
+    )
     approved = with_approval(edited, fingerprint())
     assert Fingerprint.from_data(find_marker(approved, "fingerprint")) == fingerprint()
     assert "Reviewer note: looks good" in approved
@@ -92,15 +107,22 @@ def test_recording_an_approval_adds_the_fingerprint_marker_and_keeps_human_edits
 
 
 def test_a_pasted_fingerprint_marker_does_not_survive_a_cleared_approval() -> None:
-    body = render_spec_pr_body(view()).replace("### Scenarios", with_approval("", fingerprint()) + "\n### Scenarios")
+    body = render_spec_pr_body(view()).replace(
+        "### Scenarios", with_approval("", fingerprint()) + "\n### Scenarios"
+    )
     assert find_marker(with_approval(body, None), "fingerprint") is None
 
 
 def test_huge_spec_keeps_the_body_under_githubs_limit() -> None:
     rules = "".join(
-        f"  Rule: rule {r}\n" + "".join(
-            f"    Example: example {r}-{e} {'x' * 80}\n      When I press \"{'b' * 60}\"\n"
-            f"      Then I should see \"{'t' * 60}\"\n" for e in range(20)) for r in range(40))
+        f"  Rule: rule {r}\n"
+        + "".join(
+            f'    Example: example {r}-{e} {"x" * 80}\n      When I press "{"b" * 60}"\n'
+            f'      Then I should see "{"t" * 60}"\n'
+            for e in range(20)
+        )
+        for r in range(40)
+    )
     big = parse_feature("Feature: big\n" + rules, "features/big.feature")
     assert isinstance(big, ParsedFeature)
     body = with_approval(render_spec_pr_body(view(features=[big])), fingerprint())
@@ -109,8 +131,9 @@ def test_huge_spec_keeps_the_body_under_githubs_limit() -> None:
 
 
 def test_check_waits_for_approval_when_the_spec_is_valid() -> None:
-    out = render_spec_check({"features/sign-in.feature": check_feature(FEATURE, "f")}, sha="a" * 40,
-                            scenario_count=2)
+    out = render_spec_check(
+        {"features/sign-in.feature": check_feature(FEATURE, "f")}, sha="a" * 40, scenario_count=2
+    )
     assert (out.name, out.conclusion, out.title) == (SPEC_CHECK_NAME, "action_required", TITLE_WAITING)
     assert "aaaaaaa" in out.summary
 
@@ -120,10 +143,24 @@ def test_check_fails_with_annotations_on_errors() -> None:
     out = render_spec_check({"features/x.feature": findings}, sha="a" * 40)
     assert (out.conclusion, out.title) == ("failure", TITLE_INVALID)
     assert out.annotations == [
-        {"path": "features/x.feature", "start_line": 4, "end_line": 4, "start_column": 7, "end_column": 7,
-         "annotation_level": "failure", "title": "Gherkin parse error", "message": "boom"},
-        {"path": "features/x.feature", "start_line": 9, "end_line": 9, "annotation_level": "warning",
-         "title": "spec lint: too-long", "message": "meh"},
+        {
+            "path": "features/x.feature",
+            "start_line": 4,
+            "end_line": 4,
+            "start_column": 7,
+            "end_column": 7,
+            "annotation_level": "failure",
+            "title": "Gherkin parse error",
+            "message": "boom",
+        },
+        {
+            "path": "features/x.feature",
+            "start_line": 9,
+            "end_line": 9,
+            "annotation_level": "warning",
+            "title": "spec lint: too-long",
+            "message": "meh",
+        },
     ]
 
 
@@ -140,7 +177,9 @@ def test_approved_check_succeeds_and_carries_the_fingerprint() -> None:
 
 
 def test_changed_spec_after_approval_names_the_files() -> None:
-    out = render_spec_check({"features/sign-in.feature": []}, sha="d" * 40, changed=["features/sign-in.feature"])
+    out = render_spec_check(
+        {"features/sign-in.feature": []}, sha="d" * 40, changed=["features/sign-in.feature"]
+    )
     assert (out.conclusion, out.title) == ("action_required", TITLE_CHANGED)
     assert "`features/sign-in.feature`" in out.summary
 
@@ -154,7 +193,9 @@ def test_annotations_go_out_in_batches_of_fifty_each_repeating_title_and_summary
     out = render_spec_check({"f.feature": findings}, sha="a" * 40)
     batches = out.batches()
     assert [len(b) for b in batches] == [MAX_ANNOTATIONS_PER_REQUEST, MAX_ANNOTATIONS_PER_REQUEST, 20]
-    assert all(out.output(b)["title"] == out.title and out.output(b)["summary"] == out.summary for b in batches)
+    assert all(
+        out.output(b)["title"] == out.title and out.output(b)["summary"] == out.summary for b in batches
+    )
 
 
 @pytest.mark.parametrize("feature", sorted(BAD.glob("*.feature")), ids=lambda p: p.stem)

@@ -97,3 +97,10 @@ def test_the_snippet_for_an_undefined_step_is_a_definition_that_matches_it(tmp_p
     assert match.status == "matched"
     assert sorted(match.args.values(), key=str) == [3, "green tea"]
     assert code.startswith("from playwright.async_api import expect")
+
+
+def test_docs_steps_md_lists_every_built_in_phrasing_with_an_example() -> None:
+    docs = (Path(__file__).parent.parent / "docs" / "steps.md").read_text()
+    missing = [d.pattern for d in BUILTIN if f"`{d.pattern}`" not in docs]
+    assert missing == []
+    assert all(d.example.splitlines()[0] in docs for d in BUILTIN)

@@ -29,32 +29,62 @@ def _t(pattern: str, template: str) -> tuple[re.Pattern[str], str]:
 
 _SHOWN = r"(?:shown|displayed|visible)"
 _TRANSLATIONS: list[tuple[re.Pattern[str], str]] = [
-    _t(rf"^{_SUBJ}(?:should be|am|is|are|gets?|was|were)\s+(?:redirected|sent|taken)\s+to\s+"
-       rf"(?:the\s+page\s+)?{_PATH}\s*$", 'I should be on "{path}"'),
+    _t(
+        rf"^{_SUBJ}(?:should be|am|is|are|gets?|was|were)\s+(?:redirected|sent|taken)\s+to\s+"
+        rf"(?:the\s+page\s+)?{_PATH}\s*$",
+        'I should be on "{path}"',
+    ),
     _t(rf"^{_SUBJ}should be on\s+(?:the\s+page\s+)?{_PATH}\s*$", 'I should be on "{path}"'),
     _t(rf"^{_SUBJ}(?:am|is|are)\s+on\s+(?:the\s+page\s+)?{_PATH}\s*$", 'I am on "{path}"'),
-    _t(rf"^{_SUBJ}(?:visits?|opens?|goes to|go to|navigates? to|browses? to)\s+(?:the\s+page\s+)?{_PATH}\s*$",
-       'I go to "{path}"'),
-    _t(rf"^{_SUBJ}(?:fills? in|enters?|types?)\s+{_V.format('label')}\s+with\s+{_V.format('value')}\s*$",
-       'I fill in "{label}" with "{value}"'),
-    _t(rf"^{_SUBJ}(?:fills? in|enters?|types?)\s+{_V.format('value')}\s+(?:in|into|as|for)\s+(?:the\s+)?"
-       rf"{_V.format('label')}(?:\s+field)?\s*$", 'I fill in "{label}" with "{value}"'),
-    _t(rf"^{_SUBJ}(?:selects?|chooses?|picks?)\s+{_V.format('option')}\s+(?:from|in)\s+(?:the\s+)?"
-       rf"{_V.format('label')}(?:\s+(?:list|menu|dropdown))?\s*$", 'I select "{option}" from "{label}"'),
-    _t(rf"^{_SUBJ}(?:follows?(?:\s+the)?|clicks? (?:on )?the link)\s+{_V.format('link')}(?:\s+link)?\s*$",
-       'I follow "{link}"'),
-    _t(rf"^{_SUBJ}(?:press(?:es)?|clicks?(?: on)?|taps?|submits?)\s+(?:the\s+)?{_V.format('button')}"
-       r"(?:\s+button)?\s*$", 'I press "{button}"'),
-    _t(rf"^{_SUBJ}(?:checks?|ticks?)\s+(?:the\s+)?{_V.format('label')}(?:\s+(?:box|checkbox))?\s*$",
-       'I check "{label}"'),
-    _t(rf"^{_SUBJ}(?:unchecks?|unticks?)\s+(?:the\s+)?{_V.format('label')}(?:\s+(?:box|checkbox))?\s*$",
-       'I uncheck "{label}"'),
-    _t(rf"^{_SUBJ}(?:should not|shouldn't|does not|doesn't|do not|don't|cannot|can't)\s+see\s+"
-       rf"(?:the\s+(?:text|message)\s+)?{_V.format('text')}\s*$", 'I should not see "{text}"'),
-    _t(rf"^{_SUBJ}(?:should see|sees?|can see)\s+(?:the\s+(?:text|message)\s+)?{_V.format('text')}\s*$",
-       'I should see "{text}"'),
-    _t(rf"^(?:the\s+)?(?:page|screen|app|site|form)\s+(?:shows|displays|says|should show|should display)"
-       rf"\s+(?:the\s+(?:text|message)\s+)?{_V.format('text')}\s*$", 'I should see "{text}"'),
+    _t(
+        rf"^{_SUBJ}(?:visits?|opens?|goes to|go to|navigates? to|browses? to)\s+(?:the\s+page\s+)?{_PATH}\s*$",
+        'I go to "{path}"',
+    ),
+    _t(
+        rf"^{_SUBJ}(?:fills? in|enters?|types?)\s+{_V.format('label')}\s+with\s+{_V.format('value')}\s*$",
+        'I fill in "{label}" with "{value}"',
+    ),
+    _t(
+        rf"^{_SUBJ}(?:fills? in|enters?|types?)\s+{_V.format('value')}\s+(?:in|into|as|for)\s+(?:the\s+)?"
+        rf"{_V.format('label')}(?:\s+field)?\s*$",
+        'I fill in "{label}" with "{value}"',
+    ),
+    _t(
+        rf"^{_SUBJ}(?:selects?|chooses?|picks?)\s+{_V.format('option')}\s+(?:from|in)\s+(?:the\s+)?"
+        rf"{_V.format('label')}(?:\s+(?:list|menu|dropdown))?\s*$",
+        'I select "{option}" from "{label}"',
+    ),
+    _t(
+        rf"^{_SUBJ}(?:follows?(?:\s+the)?|clicks? (?:on )?the link)\s+{_V.format('link')}(?:\s+link)?\s*$",
+        'I follow "{link}"',
+    ),
+    _t(
+        rf"^{_SUBJ}(?:press(?:es)?|clicks?(?: on)?|taps?|submits?)\s+(?:the\s+)?{_V.format('button')}"
+        r"(?:\s+button)?\s*$",
+        'I press "{button}"',
+    ),
+    _t(
+        rf"^{_SUBJ}(?:checks?|ticks?)\s+(?:the\s+)?{_V.format('label')}(?:\s+(?:box|checkbox))?\s*$",
+        'I check "{label}"',
+    ),
+    _t(
+        rf"^{_SUBJ}(?:unchecks?|unticks?)\s+(?:the\s+)?{_V.format('label')}(?:\s+(?:box|checkbox))?\s*$",
+        'I uncheck "{label}"',
+    ),
+    _t(
+        rf"^{_SUBJ}(?:should not|shouldn't|does not|doesn't|do not|don't|cannot|can't)\s+see\s+"
+        rf"(?:the\s+(?:text|message)\s+)?{_V.format('text')}\s*$",
+        'I should not see "{text}"',
+    ),
+    _t(
+        rf"^{_SUBJ}(?:should see|sees?|can see)\s+(?:the\s+(?:text|message)\s+)?{_V.format('text')}\s*$",
+        'I should see "{text}"',
+    ),
+    _t(
+        rf"^(?:the\s+)?(?:page|screen|app|site|form)\s+(?:shows|displays|says|should show|should display)"
+        rf"\s+(?:the\s+(?:text|message)\s+)?{_V.format('text')}\s*$",
+        'I should see "{text}"',
+    ),
     _t(rf"^{_V.format('text')}\s+(?:is|should be)\s+{_SHOWN}\s*$", 'I should see "{text}"'),
     _t(rf"^{_V.format('text')}\s+(?:is not|isn't|should not be)\s+{_SHOWN}\s*$", 'I should not see "{text}"'),
 ]
@@ -75,7 +105,7 @@ def clean(text: str) -> str:
 
 
 def _lower_first(text: str) -> str:
-    """"A wrong password is refused" reads as a step after "Then"; "I", names in capitals, "API" stay."""
+    """ "A wrong password is refused" reads as a step after "Then"; "I", names in capitals, "API" stay."""
     first = text.split(" ", 1)[0]
     if not first or first == "I" or first[1:] != first[1:].lower():
         return text
@@ -101,7 +131,7 @@ def to_web_step(text: str, kind: str) -> str:
 def slugify(title: str, *, limit: int = 48) -> str:
     """A file- and branch-safe slug of a story title ("Sign in with email" -> "sign-in-with-email")."""
     slug = _SLUG.sub("-", title.lower()).strip("-")
-    return (slug[:limit].rstrip("-") or "story")
+    return slug[:limit].rstrip("-") or "story"
 
 
 def feature_path(features_dir: str, title: str) -> str:
@@ -175,7 +205,7 @@ def narrative(example_map: ExampleMap) -> list[str]:
             lowered = value.lower()
             for prefix in (label.lower() + " ", "as an "):
                 if lowered.startswith(prefix):
-                    value = value[len(prefix):]
+                    value = value[len(prefix) :]
                     break
             if label == "As a" and _vowel_sound(value):
                 label = "As an"
@@ -184,7 +214,7 @@ def narrative(example_map: ExampleMap) -> list[str]:
 
 
 def write_feature(example_map: ExampleMap, issue_number: int) -> str:
-    """The Gherkin feature for a map: @issue tag, narrative, Background, one Rule per rule, one Example each."""
+    """The feature for a map: @issue tag, narrative, Background, one Rule per rule, one Example each."""
     per_example = [
         (rule, example, _example_steps(example, rule))
         for rule in example_map.rules
@@ -193,7 +223,10 @@ def write_feature(example_map: ExampleMap, issue_number: int) -> str:
         for example in (rule.examples or [Example(id=f"{rule.id}-rule", title=clean(rule.text) or rule.id)])
     ]
     background = _common_given_prefix([steps for _, _, steps in per_example])
-    lines = [f"@issue-{issue_number}", f"Feature: {clean(example_map.story.title) or f'Issue {issue_number}'}"]
+    lines = [
+        f"@issue-{issue_number}",
+        f"Feature: {clean(example_map.story.title) or f'Issue {issue_number}'}",
+    ]
     lines += [f"{INDENT}{line}" for line in narrative(example_map)]
     if background:
         lines += ["", f"{INDENT}Background:"]
@@ -205,5 +238,5 @@ def write_feature(example_map: ExampleMap, issue_number: int) -> str:
             if r is not rule:
                 continue
             lines += ["", f"{INDENT * 2}Example: {_title(example, used)}"]
-            lines += _render_steps(steps[len(background):], INDENT * 3)
+            lines += _render_steps(steps[len(background) :], INDENT * 3)
     return "\n".join(lines) + "\n"

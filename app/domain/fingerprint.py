@@ -13,11 +13,11 @@ def _dir(features_dir: str) -> str:
 
 
 def is_spec_file(path: str, features_dir: str = "features") -> bool:
-    """Whether `path` belongs to the spec: a .feature under the features folder, or `<features>/steps/*.py`."""
+    """Whether `path` is spec: a .feature under the features folder, or `<features>/steps/*.py`."""
     root = _dir(features_dir) + "/"
     if not path.startswith(root):
         return False
-    rest = path[len(root):]
+    rest = path[len(root) :]
     if path.endswith(".feature"):
         return True
     # repository step definitions are executable spec: a change to them is a change to the contract
@@ -62,7 +62,12 @@ class Fingerprint:
 
     def to_data(self) -> dict[str, Any]:
         """Plain JSON-able data for the hidden `fingerprint` marker."""
-        return {"sha": self.sha, "approver": self.approver, "manifest": dict(self.manifest), "digest": self.digest}
+        return {
+            "sha": self.sha,
+            "approver": self.approver,
+            "manifest": dict(self.manifest),
+            "digest": self.digest,
+        }
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any] | None) -> Fingerprint | None:
@@ -71,8 +76,12 @@ class Fingerprint:
             return None
         try:
             manifest = {str(k): str(v) for k, v in dict(data["manifest"]).items()}
-            fingerprint = cls(sha=str(data["sha"]), approver=str(data.get("approver", "")), manifest=manifest,
-                              digest=str(data["digest"]))
+            fingerprint = cls(
+                sha=str(data["sha"]),
+                approver=str(data.get("approver", "")),
+                manifest=manifest,
+                digest=str(data["digest"]),
+            )
         except (KeyError, TypeError, ValueError):
             return None
         # a hand-edited marker whose digest no longer matches its manifest does not count as an approval

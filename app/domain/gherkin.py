@@ -104,8 +104,11 @@ class ParsedFeature:
                         rule_bg = _steps(rule_child["background"])
                     elif "scenario" in rule_child:
                         result.append(
-                            _scenario(rule_child["scenario"], str(rule.get("name", "")).strip(),
-                                      feature_bg + rule_bg)
+                            _scenario(
+                                rule_child["scenario"],
+                                str(rule.get("name", "")).strip(),
+                                feature_bg + rule_bg,
+                            )
                         )
         return result
 
@@ -174,8 +177,9 @@ def parse_feature(text: str, uri: str) -> ParsedFeature | list[GherkinError]:
         pickles = Compiler().compile(document_with_uri)  # type: ignore[arg-type]
     except ParserException as exc:
         return [_to_error(exc)]
-    return ParsedFeature(uri=uri, source=text, document=document_with_uri,
-                         pickles=[dict(pickle) for pickle in pickles])
+    return ParsedFeature(
+        uri=uri, source=text, document=document_with_uri, pickles=[dict(pickle) for pickle in pickles]
+    )
 
 
 def errors_of(text: str, uri: str) -> list[GherkinError]:

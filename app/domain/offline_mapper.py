@@ -68,36 +68,57 @@ def _words(text: str) -> set[str]:
     return {_stem(w) for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _WORD_STOP}
 
 
-def _coverage(rule: str, text: str) -> float:
-    """The share of the rule's content words that `text` mentions."""
+def _coverage(rule: str, text: str, weights: dict[str, float] | None = None) -> float:
+    """The (weighted) share of the rule's content words that `text` mentions."""
     words = _words(rule)
-    return len(words & _words(text)) / len(words) if words else 0.0
+    if not words:
+        return 0.0
+    weight = (lambda w: (weights or {}).get(w, 1.0))
+    return sum(weight(w) for w in words & _words(text)) / sum(weight(w) for w in words)
 
 
-def _fit(block: StepBlock, rule: Rule, heading: str | None) -> float:
+def _fit(block: StepBlock, rule: Rule, heading: str | None, weights: dict[str, float]) -> float:
     """How well a block illustrates a rule: its own section's rule, else what its title and steps say."""
     if block.section and heading and heading == block.section and rule.text == heading:
         return 2.0
     steps = " ".join([*block.given, *block.when, *block.then])
     if block.title:
         # The title says what the example is about; the steps mostly say how, so they weigh less.
-        return 0.6 * _coverage(rule.text, block.title) + 0.4 * _coverage(rule.text, steps)
-    return _coverage(rule.text, steps)
+        return 0.6 * _coverage(rule.text, block.title, weights) + 0.4 * _coverage(rule.text, steps, weights)
+    return _coverage(rule.text, steps, weights)
 
 
 def _assign(blocks: list[StepBlock], rules: list[Rule], headings: list[str | None]) -> list[int]:
-    """The rule index for each block: best pairs first, one example per rule, then the rest to their best."""
-    scores = {(b, r): _fit(block, rule, headings[r]) for b, block in enumerate(blocks)
-              for r, rule in enumerate(rules)}
+    """The rule index for each block: one example per rule first, the most clear-cut blocks first."""
+    # Words every rule shares ("cart", "link") say little about which rule a block illustrates.
+    counts: dict[str, int] = {}
+    for rule in rules:
+        for word in _words(rule.text):
+            counts[word] = counts.get(word, 0) + 1
+    weights = {word: 1.0 / count for word, count in counts.items()}
+    scores = [[_fit(block, rule, headings[r], weights) for r, rule in enumerate(rules)] for block in blocks]
     chosen: dict[int, int] = {}
-    taken: set[int] = set()
-    for (b, r), score in sorted(scores.items(), key=lambda item: (-item[1], item[0])):
-        if score > 0 and b not in chosen and r not in taken:
-            chosen[b] = r
-            taken.add(r)
+    free = set(range(len(rules)))
+    while free and len(chosen) < len(blocks):
+        best: tuple[float, float, int, int] | None = None
+        for b in range(len(blocks)):
+            if b in chosen:
+                continue
+            ranked = sorted(((scores[b][r], -r) for r in free), reverse=True)
+            top, r = ranked[0][0], -ranked[0][1]
+            margin = top - (ranked[1][0] if len(ranked) > 1 else 0.0)
+            candidate = (margin, top, -b, r)
+            if best is None or candidate > best:
+                best = candidate
+        assert best is not None
+        margin, top, b, r = best[0], best[1], -best[2], best[3]
+        if top <= 0:
+            break
+        chosen[b] = r
+        free.discard(r)
     for b in range(len(blocks)):
         if b not in chosen:
-            chosen[b] = max(range(len(rules)), key=lambda r: (scores[(b, r)], -r))
+            chosen[b] = max(range(len(rules)), key=lambda r: (scores[b][r], -r))
     return [chosen[b] for b in range(len(blocks))]
 
 
@@ -118,34 +139,27 @@ def find_answers(questions: list[Question], comments: list[Comment], ticked: set
     for comment in comments:
         if comment.is_bot:
             continue
-        lines = comment.body.splitlines()
-        quoted: Question | None = None
-        collected: list[str] = []
-
-        def flush() -> None:
-            if quoted is not None and collected and quoted.id not in answers:
-                answers[quoted.id] = clean(" ".join(collected))
-
-        for line in lines:
+        # Split the reply into segments: a quoted question followed by the lines that answer it.
+        segments: list[tuple[Question | None, list[str]]] = []
+        for line in comment.body.splitlines():
             stripped = line.strip()
             if stripped.startswith(">"):
-                flush()
                 quote = clean(stripped.lstrip("> "))
-                quoted = max(questions, key=lambda q: similarity(q.text, quote), default=None)
-                if quoted is not None and similarity(quoted.text, quote) < 0.6:
-                    quoted = None
-                collected = []
+                best = max(questions, key=lambda q: similarity(q.text, quote), default=None)
+                if best is not None and similarity(best.text, quote) < 0.6:
+                    best = None
+                segments.append((best, []))
                 continue
             reference = _ID_REFERENCE.match(stripped)
             if reference and reference.group(1).upper() in by_id:
-                flush()
-                quoted = None
-                qid = by_id[reference.group(1).upper()].id
-                answers.setdefault(qid, clean(reference.group("answer")))
+                answers.setdefault(by_id[reference.group(1).upper()].id, clean(reference.group("answer")))
+                segments.append((None, []))
                 continue
-            if quoted is not None and stripped:
-                collected.append(stripped)
-        flush()
+            if segments and stripped:
+                segments[-1][1].append(stripped)
+        for question, lines in segments:
+            if question is not None and lines and question.id not in answers:
+                answers[question.id] = clean(" ".join(lines))
     for qid in ticked or set():
         if qid in by_id and qid not in answers:
             answers[qid] = ""  # ticked without words: resolved, nothing to add to the rules

@@ -176,8 +176,8 @@ def html_report(result: RunResult, *, title: str = "Specloop QA report") -> str:
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>{esc(title)}: <span class='{verdict}'>{verdict}</span></h1>",
-        f"<p>{len(result.scenarios)} scenarios ({esc(counts or 'none')}) against <code>{esc(result.base_url)}</code>"
-        f" in {result.duration:.1f} s, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(result.started_at))}.</p>",
+        (f"<p>{len(result.scenarios)} scenarios ({esc(counts or 'none')}) against <code>{esc(result.base_url)}</code>"
+         f" in {result.duration:.1f} s, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(result.started_at))}.</p>"),
     ]
     for error in result.errors:
         where = f"{error.uri}:{error.line}" if error.line else error.uri

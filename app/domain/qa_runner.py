@@ -28,7 +28,15 @@ from gherkin.parser import Parser
 from gherkin.pickles.compiler import Compiler
 from gherkin.stream.id_generator import IdGenerator
 
-from app.domain.steps import StepContext, StepDefinitionError, StepFailure, StepRegistry, _short, match_step, snippet
+from app.domain.steps import (
+    StepContext,
+    StepDefinitionError,
+    StepFailure,
+    StepRegistry,
+    _short,
+    match_step,
+    snippet,
+)
 
 StepStatus = Literal["passed", "failed", "skipped", "undefined", "ambiguous"]
 ScreenshotPolicy = Literal["every_step", "failures", "final"]
@@ -309,7 +317,7 @@ async def _screenshot(page: Any, path: Path) -> str | None:
         path.parent.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=str(path), timeout=5000)
         return str(path)
-    except Exception:  # a crashed or closed page must not hide the step's own error
+    except Exception:  # noqa: BLE001 - a crashed or closed page must not hide the step's own error
         return None
 
 
@@ -378,7 +386,7 @@ async def _run_scenario(
             except TimeoutError:
                 step_result.status = "failed"
                 step_result.error = f"the step did not finish within {options.step_timeout_s():g} s"
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any error in a step (project code too) fails that step
                 step_result.status, step_result.error = "failed", f"{type(exc).__name__}: {_short(exc)}"
             step_result.duration = time.perf_counter() - step_started
             failed = failed or step_result.status == "failed"
@@ -391,7 +399,7 @@ async def _run_scenario(
             last_page_step.screenshot = await _screenshot(page, folder / "final.png")
         result.screenshots = [s.screenshot for s in result.steps if s.screenshot]
         result.status = _scenario_status(result.steps)
-    except Exception as exc:  # the browser itself failed: the scenario cannot pass
+    except Exception as exc:  # noqa: BLE001 - the browser itself failed: the scenario cannot pass
         result.status = "failed"
         result.error = f"{type(exc).__name__}: {_short(exc)}"
     finally:
@@ -406,7 +414,7 @@ async def _run_scenario(
                     else:
                         await context.tracing.stop()
                 await context.close()
-            except Exception:
+            except Exception:  # noqa: BLE001, S110 - closing a crashed context must not replace the result
                 pass
     result.duration = time.perf_counter() - started
     return result

@@ -63,8 +63,15 @@ def lint(
     findings: list[Finding] = []
     feature = parsed.feature
     if feature is None:
-        return [Finding(1, None, "error", "The file has no `Feature:`; every spec file describes one feature.",
-                        "no-feature")]
+        return [
+            Finding(
+                1,
+                None,
+                "error",
+                "The file has no `Feature:`; every spec file describes one feature.",
+                "no-feature",
+            )
+        ]
     scenarios = parsed.scenarios()
     if not scenarios:
         line = int(feature["location"]["line"])
@@ -84,23 +91,39 @@ def _scenario_findings(scenarios: list[ScenarioInfo], max_steps: int) -> list[Fi
         if not scenario.name:
             findings.append(Finding(*where, "error", f"{scenario.keyword} has no name.", "unnamed-scenario"))
         elif scenario.name.casefold() in seen:
-            findings.append(Finding(*where, "error",
-                                    f'Scenario name "{scenario.name}" is already used on line '
-                                    f"{seen[scenario.name.casefold()]}; names must be unique.",
-                                    "duplicate-name"))
+            findings.append(
+                Finding(
+                    *where,
+                    "error",
+                    f'Scenario name "{scenario.name}" is already used on line '
+                    f"{seen[scenario.name.casefold()]}; names must be unique.",
+                    "duplicate-name",
+                )
+            )
         else:
             seen[scenario.name.casefold()] = scenario.line
         if not scenario.steps:
             findings.append(Finding(*where, "error", f'"{label}" has no steps.', "empty-scenario"))
             continue
         if not _has_outcome(scenario):
-            findings.append(Finding(*where, "error",
-                                    f'"{label}" has no Then step: a scenario must say what should happen.',
-                                    "no-then"))
+            findings.append(
+                Finding(
+                    *where,
+                    "error",
+                    f'"{label}" has no Then step: a scenario must say what should happen.',
+                    "no-then",
+                )
+            )
         if len(scenario.steps) > max_steps:
-            findings.append(Finding(*where, "warning",
-                                    f'"{label}" has {len(scenario.steps)} steps (limit {max_steps}); '
-                                    "split it or move shared setup to a Background.", "too-long"))
+            findings.append(
+                Finding(
+                    *where,
+                    "warning",
+                    f'"{label}" has {len(scenario.steps)} steps (limit {max_steps}); '
+                    "split it or move shared setup to a Background.",
+                    "too-long",
+                )
+            )
     return findings
 
 
@@ -128,13 +151,25 @@ def _open_questions(source: str) -> list[Finding]:
         line = raw.rstrip()
         mark = _OPEN_MARK.search(line)
         if mark:
-            findings.append(Finding(number, mark.start() + 1, "error",
-                                    f'"{mark.group(1)}" left in the spec: answer it before approval.',
-                                    "open-question"))
+            findings.append(
+                Finding(
+                    number,
+                    mark.start() + 1,
+                    "error",
+                    f'"{mark.group(1)}" left in the spec: answer it before approval.',
+                    "open-question",
+                )
+            )
         elif line.endswith("?"):
-            findings.append(Finding(number, len(line), "error",
-                                    "A question is left in the spec: answer it (or turn it into an example) "
-                                    "before approval.", "open-question"))
+            findings.append(
+                Finding(
+                    number,
+                    len(line),
+                    "error",
+                    "A question is left in the spec: answer it (or turn it into an example) before approval.",
+                    "open-question",
+                )
+            )
     return findings
 
 
@@ -145,7 +180,10 @@ def _step_locations(document: dict[str, Any]) -> dict[str, tuple[int, int]]:
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             if "keywordType" in node and "text" in node and "id" in node:
-                locations[node["id"]] = (int(node["location"]["line"]), int(node["location"].get("column", 1)))
+                locations[node["id"]] = (
+                    int(node["location"]["line"]),
+                    int(node["location"].get("column", 1)),
+                )
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -182,9 +220,19 @@ def static_step_registry(files: Mapping[str, str]) -> StepRegistry:
                 if not (isinstance(decorator, ast.Call) and decorator.args):
                     continue
                 func = decorator.func
-                name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+                name = (
+                    func.id
+                    if isinstance(func, ast.Name)
+                    else func.attr
+                    if isinstance(func, ast.Attribute)
+                    else ""
+                )
                 pattern = decorator.args[0]
-                if name in _STEP_DECORATORS and isinstance(pattern, ast.Constant) and isinstance(pattern.value, str):
+                if (
+                    name in _STEP_DECORATORS
+                    and isinstance(pattern, ast.Constant)
+                    and isinstance(pattern.value, str)
+                ):
                     try:
                         registry.add(pattern.value, _noop, f"{path.rsplit('/', 1)[-1]}:{node.lineno}")
                     except StepDefinitionError:

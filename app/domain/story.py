@@ -184,7 +184,7 @@ def read_story(number: int, title: str, body: str | None, comments: list[Comment
         if item:
             text = clean(item.group("text"))
             if in_questions or _is_question(text):
-                questions.append(text if text.endswith("?") else text)
+                questions.append(text)
             elif section.heading and CRITERIA_HEADINGS.search(section.heading):
                 criteria.append((section.heading, text))
             else:

@@ -58,15 +58,25 @@ class FeatureRevision(BaseModel):
     """The model's answer when revising a spec: the new file and how each comment was answered."""
 
     feature: str = Field(description="The complete revised .feature file text.")
-    answers: list[str] = Field(default_factory=list, description="One short answer per review comment, in order.")
+    answers: list[str] = Field(
+        default_factory=list, description="One short answer per review comment, in order."
+    )
     summary: str = Field(default="", description="One or two sentences on what changed.")
 
 
 class StructuredModel(Protocol):
     """The part of app.model.client's model the spec jobs use."""
 
-    async def structured(self, *, schema: type[BaseModel], system: str, data: str, instruction: str,
-                         story: str, installation_id: int) -> Any: ...
+    async def structured(
+        self,
+        *,
+        schema: type[BaseModel],
+        system: str,
+        data: str,
+        instruction: str,
+        story: str,
+        installation_id: int,
+    ) -> Any: ...
 
 
 class SpecWriteError(Exception):
@@ -104,26 +114,48 @@ def _normalise(text: str, tag: str) -> str:
 
 def _repair_instruction(errors: list[GherkinError]) -> str:
     listed = "\n".join(f"- {e}" for e in errors)
-    return ("Your previous file did not parse with the official Gherkin parser. Errors:\n"
-            f"{listed}\nReply with the complete corrected file.")
+    return (
+        "Your previous file did not parse with the official Gherkin parser. Errors:\n"
+        f"{listed}\nReply with the complete corrected file."
+    )
 
 
-async def _ask_until_it_parses(model: StructuredModel, *, schema: type[BaseModel], system: str, data: str,
-                               instruction: str, story: str, installation_id: int, tag: str,
-                               uri: str) -> Drafted:
+async def _ask_until_it_parses(
+    model: StructuredModel,
+    *,
+    schema: type[BaseModel],
+    system: str,
+    data: str,
+    instruction: str,
+    story: str,
+    installation_id: int,
+    tag: str,
+    uri: str,
+) -> Drafted:
     """Ask once; on parse errors ask once more with the errors fed back; then give up with the errors."""
     usages: list[Any] = []
-    result = await model.structured(schema=schema, system=system, data=data, instruction=instruction,
-                                    story=story, installation_id=installation_id)
+    result = await model.structured(
+        schema=schema,
+        system=system,
+        data=data,
+        instruction=instruction,
+        story=story,
+        installation_id=installation_id,
+    )
     usages.append(getattr(result, "usage", None))
     text = _normalise(result.value.feature, tag)
     parsed = parse_feature(text, uri)
     repaired = False
     if isinstance(parsed, list):
         repair_data = f"{data}\n\n<previous_file>\n{text}</previous_file>"
-        result = await model.structured(schema=schema, system=system, data=repair_data,
-                                        instruction=_repair_instruction(parsed), story=story,
-                                        installation_id=installation_id)
+        result = await model.structured(
+            schema=schema,
+            system=system,
+            data=repair_data,
+            instruction=_repair_instruction(parsed),
+            story=story,
+            installation_id=installation_id,
+        )
         usages.append(getattr(result, "usage", None))
         text = _normalise(result.value.feature, tag)
         parsed = parse_feature(text, uri)
@@ -131,28 +163,65 @@ async def _ask_until_it_parses(model: StructuredModel, *, schema: type[BaseModel
         if isinstance(parsed, list):
             raise SpecWriteError(parsed, text)
     value = result.value
-    return Drafted(text=text, parsed=parsed, repaired=repaired, usages=usages,
-                   answers=list(getattr(value, "answers", []) or []), summary=str(getattr(value, "summary", "")))
+    return Drafted(
+        text=text,
+        parsed=parsed,
+        repaired=repaired,
+        usages=usages,
+        answers=list(getattr(value, "answers", []) or []),
+        summary=str(getattr(value, "summary", "")),
+    )
 
 
-async def draft_feature(model: StructuredModel, example_map: ExampleMap, *, issue_number: int, uri: str,
-                        story: str, installation_id: int) -> Drafted:
+async def draft_feature(
+    model: StructuredModel,
+    example_map: ExampleMap,
+    *,
+    issue_number: int,
+    uri: str,
+    story: str,
+    installation_id: int,
+) -> Drafted:
     """A model-written feature for the map, parsed; raises SpecWriteError, ModelError or BudgetExceeded."""
     tag = f"@issue-{issue_number}"
     data = strip_markers(example_map.model_dump_json(indent=1))
     return await _ask_until_it_parses(
-        model, schema=FeatureDraft, system=SPEC_SYSTEM, data=data,
+        model,
+        schema=FeatureDraft,
+        system=SPEC_SYSTEM,
+        data=data,
         instruction=f"Write the feature file for this example map. Tag it {tag}.",
-        story=story, installation_id=installation_id, tag=tag, uri=uri)
+        story=story,
+        installation_id=installation_id,
+        tag=tag,
+        uri=uri,
+    )
 
 
-async def revise_feature(model: StructuredModel, current: str, comments: list[dict[str, Any]], *,
-                         issue_number: int | None, uri: str, story: str, installation_id: int) -> Drafted:
+async def revise_feature(
+    model: StructuredModel,
+    current: str,
+    comments: list[dict[str, Any]],
+    *,
+    issue_number: int | None,
+    uri: str,
+    story: str,
+    installation_id: int,
+) -> Drafted:
     """A model revision of `current` answering `comments` ({"body", "line", "path"}), parsed."""
     tag = f"@issue-{issue_number}" if issue_number else ""
-    cleaned = [{k: strip_markers(str(v)) if isinstance(v, str) else v for k, v in c.items()} for c in comments]
+    cleaned = [
+        {k: strip_markers(str(v)) if isinstance(v, str) else v for k, v in c.items()} for c in comments
+    ]
     data = json.dumps({"file": uri, "current": current, "comments": cleaned}, indent=1)
     return await _ask_until_it_parses(
-        model, schema=FeatureRevision, system=REVISE_SYSTEM, data=data,
+        model,
+        schema=FeatureRevision,
+        system=REVISE_SYSTEM,
+        data=data,
         instruction="Revise the feature file so that it answers every review comment.",
-        story=story, installation_id=installation_id, tag=tag, uri=uri)
+        story=story,
+        installation_id=installation_id,
+        tag=tag,
+        uri=uri,
+    )

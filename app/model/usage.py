@@ -156,5 +156,5 @@ class UsageLedger:
         if today >= budget.daily_usd:
             raise BudgetExceeded(
                 f"this installation has used ${today:.2f} of model time today (UTC), its daily budget is "
-                f"${budget.daily_usd:.2f}; it resets at midnight UTC, or raise `budget.daily_usd`"
+                f"${budget.daily_usd:.2f}; it resets at midnight UTC, or raise `budget.installation_daily_usd`"
             )

@@ -100,8 +100,8 @@ def _story(example_map: ExampleMap) -> list[str]:
     narrative.append(f"**so that** {_inline(story.so_that)}" if story.so_that else "**so that** _(not stated)_")
     lines.append(", ".join(narrative[:2]) + ", " + narrative[2] + ".")
     if story.inferred:
-        lines += ["", "_Inferred: the issue does not say \"As a / I want / so that\" itself; edit the issue "
-                      "to correct it._"]
+        lines += ["", ("_Inferred: the issue does not say \"As a / I want / so that\" itself; edit the issue "
+                      "to correct it._")]
     return lines
 
 
@@ -120,21 +120,21 @@ def readiness_lines(example_map: ExampleMap, readiness: Readiness, max_rules: in
     if readiness is Readiness.OPEN_QUESTIONS:
         count = len(example_map.open_questions())
         plural = "s" if count != 1 else ""
-        return [f"**Readiness: 🟥 has {count} open question{plural}.** Answer in a reply (quote the question, or "
+        return [(f"**Readiness: 🟥 has {count} open question{plural}.** Answer in a reply (quote the question, or "
                 "start a line with its id, e.g. `Q1: ...`) or tick it below; the map updates itself. "
-                "`/specloop spec` proceeds anyway."]
+                "`/specloop spec` proceeds anyway.")]
     if readiness is Readiness.TOO_BIG:
-        lines = [f"**Readiness: 📏 too big.** {len(example_map.rules)} rules, more than the {max_rules} that fit "
-                 "one story. Consider splitting it:"]
+        lines = [(f"**Readiness: 📏 too big.** {len(example_map.rules)} rules, more than the {max_rules} that fit "
+                 "one story. Consider splitting it:")]
         lines += [f"- {_inline(part)}" for part in example_map.split_suggestion] or ["- (group the rules by theme)"]
         return lines
     bare = [r for r in example_map.rules if not r.examples]
     if not example_map.rules:
-        return ["**Readiness: 🟦 no rules yet.** Add acceptance criteria (a list under an \"Acceptance "
-                "criteria\" heading) or describe the rules in a reply."]
+        return [("**Readiness: 🟦 no rules yet.** Add acceptance criteria (a list under an \"Acceptance "
+                "criteria\" heading) or describe the rules in a reply.")]
     names = ", ".join(f"{r.id}" for r in bare)
-    return [f"**Readiness: 🟦 a rule without examples** ({names}). Add a concrete example for it "
-            "(Given / When / Then with real values) in a reply or in the issue."]
+    return [(f"**Readiness: 🟦 a rule without examples** ({names}). Add a concrete example for it "
+            "(Given / When / Then with real values) in a reply or in the issue.")]
 
 
 def _rules(example_map: ExampleMap, shown: int, steps: bool) -> list[str]:
@@ -156,8 +156,8 @@ def _rules(example_map: ExampleMap, shown: int, steps: bool) -> list[str]:
         lines.append("")
     hidden = len(example_map.rules) - shown
     if hidden > 0:
-        lines += [f"_… and {hidden} more rule{'s' if hidden != 1 else ''}, not shown: the comment would be too "
-                  "long for GitHub. The story is probably too big._", ""]
+        lines += [(f"_… and {hidden} more rule{'s' if hidden != 1 else ''}, not shown: the comment would be too "
+                  "long for GitHub. The story is probably too big._"), ""]
     return lines
 
 
@@ -202,16 +202,16 @@ def _changes(revision: int, changes: list[Change], shown: int) -> list[str]:
 def _footer(usage: Any, model_name: str | None, offline: bool) -> list[str]:
     if offline or not model_name:
         return ["<details><summary>How this map was made</summary>", "",
-                "Built without a model, from the structure of the issue (acceptance criteria, Given/When/Then "
-                "lines, headings and questions). Set `ANTHROPIC_API_KEY` on the Specloop service for richer maps.",
+                ("Built without a model, from the structure of the issue (acceptance criteria, Given/When/Then "
+                "lines, headings and questions). Set `ANTHROPIC_API_KEY` on the Specloop service for richer maps."),
                 "", "</details>"]
     data = usage.as_dict() if hasattr(usage, "as_dict") else dict(usage or {})
     lines = ["<details><summary>Model and token usage</summary>", "", f"- model: `{model_name}`"]
     if data:
         lines += [
             f"- calls: {data.get('calls', 0)}",
-            f"- input tokens: {data.get('input_tokens', 0):,} (cache write {data.get('cache_creation_input_tokens', 0):,}, "
-            f"cache read {data.get('cache_read_input_tokens', 0):,})",
+            (f"- input tokens: {data.get('input_tokens', 0):,} (cache write {data.get('cache_creation_input_tokens', 0):,}, "
+            f"cache read {data.get('cache_read_input_tokens', 0):,})"),
             f"- output tokens: {data.get('output_tokens', 0):,}",
             f"- cost: ${float(data.get('cost_usd', 0.0)):.4f}",
         ]

@@ -119,11 +119,11 @@ def help_reply(actor: str | None = None, *, story_label: str = "story",
     """The command list, with the label that starts a story and who may run each command."""
     greeting = f"@{actor} " if actor else ""
     lines = [
-        marker("reply", reply="help"),
+        marker("reply", kind="help"),
         f"### {HELP_TITLE}",
         "",
-        f"{greeting}label an issue `{story_label}` and Specloop posts its example map; answer the questions "
-        "in the thread and the map updates itself. Commands go on a line of their own in a comment:",
+        (f"{greeting}label an issue `{story_label}` and Specloop posts its example map; answer the questions "
+        "in the thread and the map updates itself. Commands go on a line of their own in a comment:"),
         "",
         *_command_table(who_may),
     ]
@@ -141,7 +141,7 @@ def unknown_command_reply(actor: str | None, detail: str | None, *, who_may: dic
     else:
         problem = "that is not a command Specloop knows."
     lines = [
-        marker("reply", reply="unknown_command"),
+        marker("reply", kind="unknown_command"),
         f"{greeting}{problem} Here is what Specloop understands:",
         "",
         *_command_table(who_may),
@@ -155,11 +155,11 @@ def status_reply(actor: str | None, *, chain: str | None, readiness: str | None,
     greeting = f"@{actor} " if actor else ""
     if chain is None:
         return "\n".join([
-            marker("reply", reply="status"),
+            marker("reply", kind="status"),
             f"{greeting}this issue has no example map yet. Add the story label, or comment `/specloop map`.",
         ])
     where = f"[example map, revision {revision}]({map_url})" if map_url else f"example map (revision {revision})"
-    lines = [marker("reply", reply="status"), f"{greeting}where this story stands, from its {where}:", "", chain]
+    lines = [marker("reply", kind="status"), f"{greeting}where this story stands, from its {where}:", "", chain]
     if readiness:
         lines += ["", readiness]
     return "\n".join(lines)
@@ -171,7 +171,7 @@ def map_failed(reason: str, *, budget: bool = False, has_map: bool = False) -> s
             else "No example map was posted.")
     if budget:
         lines = [
-            marker("reply", reply="map_failed", budget=True),
+            marker("reply", kind="map_failed", budget=True),
             f"### {BUDGET_TITLE}",
             "",
             f"Specloop did not call the model: {reason.strip()}.",
@@ -180,7 +180,7 @@ def map_failed(reason: str, *, budget: bool = False, has_map: bool = False) -> s
         ]
     else:
         lines = [
-            marker("reply", reply="map_failed", budget=False),
+            marker("reply", kind="map_failed", budget=False),
             f"### {MAP_FAILED_TITLE}",
             "",
             f"The model did not produce a usable example map: {reason.strip()}",

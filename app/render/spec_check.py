@@ -37,7 +37,7 @@ class CheckOutput:
 
     def batches(self, size: int = MAX_ANNOTATIONS_PER_REQUEST) -> list[list[dict[str, Any]]]:
         """Annotations in request-sized batches; always at least one (possibly empty) batch."""
-        return [self.annotations[i:i + size] for i in range(0, len(self.annotations), size)] or [[]]
+        return [self.annotations[i : i + size] for i in range(0, len(self.annotations), size)] or [[]]
 
     def output(self, annotations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """The `output` object of one create/update call (each repeats title and summary, as GitHub asks)."""
@@ -106,31 +106,63 @@ def render_spec_check(
     errors = sum(1 for f in all_findings if f.level == "error")
     warnings = len(all_findings) - errors
     annotations = [annotation(path, f) for path in sorted(findings) for f in findings[path]]
-    counts = f"{len(findings)} feature files, {scenario_count} scenarios, {errors} errors, {warnings} warnings."
+    counts = (
+        f"{len(findings)} feature files, {scenario_count} scenarios, {errors} errors, {warnings} warnings."
+    )
     detail = _finding_lines(findings)
     text = detail[:MAX_SUMMARY]
     if not findings:
-        return CheckOutput(SPEC_CHECK_NAME, "failure", TITLE_NO_FEATURES,
-                           "This spec pull request has no `.feature` file under the features folder, so there "
-                           "is nothing to approve. Add the feature file (or comment `/specloop spec` on the "
-                           "issue to write it again).")
+        return CheckOutput(
+            SPEC_CHECK_NAME,
+            "failure",
+            TITLE_NO_FEATURES,
+            "This spec pull request has no `.feature` file under the features folder, so there "
+            "is nothing to approve. Add the feature file (or comment `/specloop spec` on the "
+            "issue to write it again).",
+        )
     if errors:
-        summary = "\n\n".join([f"**{errors} errors** must be fixed before this spec can be approved. {counts}",
-                               _file_table(findings)])
-        return CheckOutput(SPEC_CHECK_NAME, "failure", TITLE_INVALID, summary[:MAX_SUMMARY], text, annotations)
+        summary = "\n\n".join(
+            [
+                f"**{errors} errors** must be fixed before this spec can be approved. {counts}",
+                _file_table(findings),
+            ]
+        )
+        return CheckOutput(
+            SPEC_CHECK_NAME, "failure", TITLE_INVALID, summary[:MAX_SUMMARY], text, annotations
+        )
     if approved is not None:
-        summary = "\n\n".join([
-            f"Approved by @{approved.approver} on commit {approved.sha[:7]}. {counts}",
-            f"Fingerprint `{approved.digest}` over {len(approved.manifest)} files:",
-            "\n".join(f"- `{path}` `{digest[:12]}`" for path, digest in sorted(approved.manifest.items())),
-            marker("fingerprint", **approved.to_data()),
-        ])
-        return CheckOutput(SPEC_CHECK_NAME, "success", TITLE_APPROVED, summary[:MAX_SUMMARY], text, annotations,
-                           external_id=approved.digest)
+        summary = "\n\n".join(
+            [
+                f"Approved by @{approved.approver} on commit {approved.sha[:7]}. {counts}",
+                f"Fingerprint `{approved.digest}` over {len(approved.manifest)} files:",
+                "\n".join(
+                    f"- `{path}` `{digest[:12]}`" for path, digest in sorted(approved.manifest.items())
+                ),
+                marker("fingerprint", **approved.to_data()),
+            ]
+        )
+        return CheckOutput(
+            SPEC_CHECK_NAME,
+            "success",
+            TITLE_APPROVED,
+            summary[:MAX_SUMMARY],
+            text,
+            annotations,
+            external_id=approved.digest,
+        )
     lead = f"Commit {sha[:7]} is valid and waits for an approving review of this commit. {counts}"
     if changed:
-        lead = ("The approved specification was changed, so the approval no longer holds. Changed: "
-                + ", ".join(f"`{p}`" for p in changed) + f". Approve the new commit to continue. {counts}")
+        lead = (
+            "The approved specification was changed, so the approval no longer holds. Changed: "
+            + ", ".join(f"`{p}`" for p in changed)
+            + f". Approve the new commit to continue. {counts}"
+        )
     summary = "\n\n".join([lead, _file_table(findings)])
-    return CheckOutput(SPEC_CHECK_NAME, "action_required", TITLE_CHANGED if changed else TITLE_WAITING,
-                       summary[:MAX_SUMMARY], text, annotations)
+    return CheckOutput(
+        SPEC_CHECK_NAME,
+        "action_required",
+        TITLE_CHANGED if changed else TITLE_WAITING,
+        summary[:MAX_SUMMARY],
+        text,
+        annotations,
+    )

@@ -13,8 +13,10 @@ from app.render.markers import find_marker, marker, strip_markers
 # GitHub rejects PR bodies over 65,536 characters; keep a margin for the approval section
 MAX_BODY = 60_000
 APPROVAL_HEADING = "### Approval"
-NOT_APPROVED = ("**Not approved yet.** Approving the latest commit (as someone with write access) records "
-                "the fingerprint of the feature files below and starts code generation.")
+NOT_APPROVED = (
+    "**Not approved yet.** Approving the latest commit (as someone with write access) records "
+    "the fingerprint of the feature files below and starts code generation."
+)
 SPEC_PR_TITLE_PREFIX = "Spec: "
 
 
@@ -36,7 +38,9 @@ class SpecPrView:
     rule_count: int = 0
     example_count: int = 0
     written_by: str = "offline"  # "model" or "offline" (deterministic writer)
-    written_digest: str = ""  # sha256 of the file the bot wrote: a different file on the branch is a person's edit
+    written_digest: str = (
+        ""  # sha256 of the file the bot wrote: a different file on the branch is a person's edit
+    )
     findings_url: str | None = None
     extra_notes: list[str] = field(default_factory=list)
 
@@ -71,7 +75,10 @@ def scenario_tables(features: Sequence[ParsedFeature], *, limit: int = MAX_BODY 
     if len(text) > limit:
         # a huge spec still gets a readable, valid body; the file itself is in "Files changed"
         cut = text.rfind("\n", 0, limit)
-        text = text[: cut if cut > 0 else limit] + "\n\n_…the table is cut here; see the full file in Files changed._"
+        text = (
+            text[: cut if cut > 0 else limit]
+            + "\n\n_…the table is cut here; see the full file in Files changed._"
+        )
     return text
 
 
@@ -79,18 +86,22 @@ def approval_section(fingerprint: Fingerprint | None) -> str:
     """The last section of the body: approval state, and the hidden fingerprint marker when approved."""
     if fingerprint is None:
         return f"{APPROVAL_HEADING}\n\n{NOT_APPROVED}"
-    files = "\n".join(f"| `{path}` | `{digest[:12]}` |" for path, digest in sorted(fingerprint.manifest.items()))
-    return "\n".join([
-        APPROVAL_HEADING,
-        "",
-        f"**Approved** by @{fingerprint.approver} on commit {fingerprint.sha[:7]} "
-        f"(fingerprint `{fingerprint.digest[:12]}`). These files are now the contract: generated code may "
-        "not change them, and a push that changes one closes this gate until a new approval.",
-        "",
-        "| approved file | sha256 |\n|---|---|\n" + files if files else "_No feature files were found._",
-        "",
-        marker("fingerprint", **fingerprint.to_data()),
-    ])
+    files = "\n".join(
+        f"| `{path}` | `{digest[:12]}` |" for path, digest in sorted(fingerprint.manifest.items())
+    )
+    return "\n".join(
+        [
+            APPROVAL_HEADING,
+            "",
+            f"**Approved** by @{fingerprint.approver} on commit {fingerprint.sha[:7]} "
+            f"(fingerprint `{fingerprint.digest[:12]}`). These files are now the contract: generated code may "
+            "not change them, and a push that changes one closes this gate until a new approval.",
+            "",
+            "| approved file | sha256 |\n|---|---|\n" + files if files else "_No feature files were found._",
+            "",
+            marker("fingerprint", **fingerprint.to_data()),
+        ]
+    )
 
 
 def render_spec_pr_body(view: SpecPrView, fingerprint: Fingerprint | None = None) -> str:
@@ -98,11 +109,19 @@ def render_spec_pr_body(view: SpecPrView, fingerprint: Fingerprint | None = None
     paths = [f.uri for f in view.features]
     source = f"[example map]({view.map_url})" if view.map_url else "example map"
     revision = f" (revision {view.map_revision})" if view.map_revision else ""
-    how = ("written by the model from the map" if view.written_by == "model"
-           else "rendered from the map without a model (deterministic writer)")
+    how = (
+        "written by the model from the map"
+        if view.written_by == "model"
+        else "rendered from the map without a model (deterministic writer)"
+    )
     lines = [
-        marker("spec-pr", issue=view.issue_number, branch=view.branch, paths=paths,
-               **({"written": view.written_digest} if view.written_digest else {})),
+        marker(
+            "spec-pr",
+            issue=view.issue_number,
+            branch=view.branch,
+            paths=paths,
+            **({"written": view.written_digest} if view.written_digest else {}),
+        ),
         f"## Executable specification for #{view.issue_number}: {_cell(view.story_title)}",
         "",
         "This pull request proposes the behaviour of the story as Gherkin scenarios. Read them like code: "
@@ -161,73 +180,99 @@ def _reply(kind: str, lines: list[str], **data: object) -> str:
 
 def no_map_reply(issue_number: int) -> str:
     """`/specloop spec` on an issue that was never mapped."""
-    return _reply("spec_no_map", [
-        f"Specloop did not write a spec: {NO_MAP}.",
-        "",
-        "Add the `story` label (or comment `/specloop map`) so Specloop maps the story first; the spec is "
-        "written from the map's rules and examples.",
-    ], issue=issue_number)
+    return _reply(
+        "spec_no_map",
+        [
+            f"Specloop did not write a spec: {NO_MAP}.",
+            "",
+            "Add the `story` label (or comment `/specloop map`) so Specloop maps the story first; the spec is "
+            "written from the map's rules and examples.",
+        ],
+        issue=issue_number,
+    )
 
 
 def spec_invalid_reply(uri: str, errors: Sequence[object]) -> str:
     """The model's feature did not parse even after one repair: say so, with the parser's errors."""
     listed = [f"- `{_cell(str(e))}`" for e in errors][:20]
-    return _reply("spec_invalid", [
-        f"Specloop could not write a valid `{uri}`: the model's Gherkin did not parse, even after one repair "
-        "with the parser's errors fed back.",
-        "",
-        *listed,
-        "",
-        "Comment `/specloop spec` to try again, or write the feature file yourself on a `specloop/` branch.",
-    ], path=uri)
+    return _reply(
+        "spec_invalid",
+        [
+            f"Specloop could not write a valid `{uri}`: the model's Gherkin did not parse, even after one repair "
+            "with the parser's errors fed back.",
+            "",
+            *listed,
+            "",
+            "Comment `/specloop spec` to try again, or write the feature file yourself on a `specloop/` branch.",
+        ],
+        path=uri,
+    )
 
 
 def human_edit_reply(path: str, diff: str, *, limit: int = 50_000) -> str:
     """A person edited the feature on the branch: keep it, and show the diff the bot would have applied."""
     shown = diff if len(diff) <= limit else diff[:limit] + "\n… (diff cut)"
-    return _reply("spec_human_edit", [
-        f"`{path}` {HUMAN_EDIT}. This is the change Specloop would apply from the current example map:",
-        "",
-        "```diff",
-        shown.replace("```", "`\u200b``"),
-        "```",
-        "",
-        "To replace your edits with Specloop's version, comment `/specloop spec --regenerate` on the issue.",
-    ], path=path)
+    return _reply(
+        "spec_human_edit",
+        [
+            f"`{path}` {HUMAN_EDIT}. This is the change Specloop would apply from the current example map:",
+            "",
+            "```diff",
+            shown.replace("```", "`\u200b``"),
+            "```",
+            "",
+            "To replace your edits with Specloop's version, comment `/specloop spec --regenerate` on the issue.",
+        ],
+        path=path,
+    )
 
 
-def gate_closed_comment(reason: str, *, files: Sequence[str] = (), actor: str | None = None,
-                        approved_sha: str = "") -> str:
+def gate_closed_comment(
+    reason: str, *, files: Sequence[str] = (), actor: str | None = None, approved_sha: str = ""
+) -> str:
     """The gate closed again: a spec file changed after approval, or a person dismissed the approval."""
     if reason == "changed":
-        why = ("these spec files changed after the approval of commit "
-               f"{approved_sha[:7]}: " + ", ".join(f"`{f}`" for f in files))
+        why = f"these spec files changed after the approval of commit {approved_sha[:7]}: " + ", ".join(
+            f"`{f}`" for f in files
+        )
     elif reason == "dismissed":
         why = f"@{actor} dismissed the approval" if actor else "the approval was dismissed"
     else:
         why = reason
-    return _reply("gate_closed", [
-        f"**{GATE_CLOSED}:** {why}.",
-        "",
-        "Code generation will not use the old approval. Review the latest commit and approve it to continue.",
-    ], reason=reason, files=list(files))
+    return _reply(
+        "gate_closed",
+        [
+            f"**{GATE_CLOSED}:** {why}.",
+            "",
+            "Code generation will not use the old approval. Review the latest commit and approve it to continue.",
+        ],
+        reason=reason,
+        files=list(files),
+    )
 
 
 def approval_not_counted_reply(reviewer: str, why: str) -> str:
     """An approval that does not open the gate (older commit, fork, failing spec): say why, once."""
-    return _reply("approval_not_counted", [
-        f"@{reviewer} thanks for the review. It does not open the gate yet: {why}.",
-    ], reviewer=reviewer)
+    return _reply(
+        "approval_not_counted",
+        [
+            f"@{reviewer} thanks for the review. It does not open the gate yet: {why}.",
+        ],
+        reviewer=reviewer,
+    )
 
 
 def needs_model_reply(actor: str | None) -> str:
     """Revision asked for while the service runs without a model key."""
     who = f"@{actor} " if actor else ""
-    return _reply("revise_needs_model", [
-        f"{who}{NEEDS_MODEL}, and this Specloop runs without one (`ANTHROPIC_API_KEY` is not set).",
-        "",
-        "Edit the `.feature` file on this branch directly; every push is checked again.",
-    ])
+    return _reply(
+        "revise_needs_model",
+        [
+            f"{who}{NEEDS_MODEL}, and this Specloop runs without one (`ANTHROPIC_API_KEY` is not set).",
+            "",
+            "Edit the `.feature` file on this branch directly; every push is checked again.",
+        ],
+    )
 
 
 def revision_reply(sha: str, summary: str, answers: Sequence[str], comments: Sequence[str]) -> str:
@@ -243,10 +288,13 @@ def revision_reply(sha: str, summary: str, answers: Sequence[str], comments: Seq
 
 def revision_unchanged_reply(summary: str) -> str:
     """The model's revision left the file as it was: nothing pushed."""
-    return _reply("spec_revision_unchanged", [
-        "Specloop read the review but its revision left the feature file unchanged, so nothing was pushed.",
-        *([ "", _cell(summary)] if summary.strip() else []),
-    ])
+    return _reply(
+        "spec_revision_unchanged",
+        [
+            "Specloop read the review but its revision left the feature file unchanged, so nothing was pushed.",
+            *(["", _cell(summary)] if summary.strip() else []),
+        ],
+    )
 
 
 def with_written(body: str | None, digest: str) -> str:
@@ -256,5 +304,10 @@ def with_written(body: str | None, digest: str) -> str:
     if data is None:
         return text
     data["written"] = digest
-    return re.sub(r"<!--\s*specloop:spec-pr\b.*?-->", lambda _: marker("spec-pr", **data), text, count=1,
-                  flags=re.DOTALL)
+    return re.sub(
+        r"<!--\s*specloop:spec-pr\b.*?-->",
+        lambda _: marker("spec-pr", **data),
+        text,
+        count=1,
+        flags=re.DOTALL,
+    )
