@@ -39,9 +39,11 @@ class Settings(BaseSettings):
 
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None
-    model: str = "claude-sonnet-4-5"
+    model: str = "claude-sonnet-4-6"
     model_timeout: float = 120.0
     model_max_retries: int = 4
+    model_story_cap_usd: float = 2.0  # per-story model spend cap (repo config `budget` may lower it)
+    model_daily_budget_usd: float = 20.0  # per-installation daily model spend
 
     chromium_path: str | None = None
     artifacts_dir: Path | None = None

@@ -104,8 +104,8 @@ class ModelClient:
         sdk = AsyncAnthropic(api_key=key, base_url=settings.anthropic_base_url or None,
                              timeout=settings.model_timeout, max_retries=0)
         budget = Budget(
-            story_cap_usd=float(getattr(settings, "model_story_cap_usd", Budget.story_cap_usd)),
-            daily_usd=float(getattr(settings, "model_daily_budget_usd", Budget.daily_usd)),
+            story_cap_usd=settings.model_story_cap_usd,
+            daily_usd=settings.model_daily_budget_usd,
         )
         return cls(sdk, redis, model=settings.model, max_retries=settings.model_max_retries, budget=budget)
 
