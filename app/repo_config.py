@@ -64,6 +64,7 @@ class SpecConfig(Section):
     """Spec PRs."""
 
     auto: bool = True  # open the spec PR by itself once the map has no open questions
+    max_steps: int = Field(default=12, ge=1)  # scenario size limit the spec lint enforces
 
 
 class ModelConfig(Section):

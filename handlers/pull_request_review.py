@@ -11,7 +11,11 @@ router = Router()
 
 @router.on("pull_request_review", "submitted")
 def act_on_review(event: PullRequestReviewEvent, ctx: HandlerContext) -> list[JobRequest]:
-    """An approval records the gate (approve_spec); changes requested revise the spec."""
+    """An approval records the gate (approve_spec); changes requested revise the spec.
+
+    Approvals carry no worker-level permission: approve_spec checks the reviewer itself, because
+    approvers named in config may hold less than write access and approval_count needs the check.
+    """
     pr, review = event.pull_request, event.review
     if event.repository is None or not is_spec_branch(pr.head.ref):
         return []
@@ -21,7 +25,7 @@ def act_on_review(event: PullRequestReviewEvent, ctx: HandlerContext) -> list[Jo
     state = (review.state or "").lower()  # webhooks say "approved", the REST API "APPROVED"
     if state == "approved" and review.commit_id:
         return [job("approve_spec", ctx, **common, review_id=review.id, sha=review.commit_id,
-                    reviewer=reviewer, actor=reviewer, permission="approve")]
+                    reviewer=reviewer, actor=reviewer)]
     if state == "changes_requested":
         return [job("revise_spec", ctx, **common, review_id=review.id, actor=reviewer, permission="revise")]
     return []

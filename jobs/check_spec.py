@@ -19,7 +19,7 @@ from githubkit.exception import RequestFailed
 from app.context import deps
 from app.domain.fingerprint import Fingerprint, build_manifest, is_spec_file
 from app.domain.gherkin import ParsedFeature, parse_feature
-from app.domain.spec_lint import DEFAULT_MAX_STEPS, Finding, check_feature, static_step_registry
+from app.domain.spec_lint import Finding, check_feature, static_step_registry
 from app.github import post_comment
 from app.queue import JobRequest, enqueue, story_of
 from app.render.markers import find_marker
@@ -140,7 +140,7 @@ class SpecState:
 
 def max_steps(config: RepoConfig) -> int:
     """The scenario size limit (`spec.max_steps` when the config has it)."""
-    return int(getattr(config.spec, "max_steps", DEFAULT_MAX_STEPS) or DEFAULT_MAX_STEPS)
+    return config.spec.max_steps
 
 
 def evaluate(sha: str, files: dict[str, str], config: RepoConfig) -> SpecState:
