@@ -120,14 +120,19 @@ class ArtifactStore:
     def from_settings(settings: Settings) -> ArtifactStore:
         """The store the operator configured: an S3 bucket when ARTIFACT_BUCKET is set, else a folder."""
         secret = artifact_secret(settings)
-        bucket = getattr(settings, "artifact_bucket", None)
+        bucket = settings.artifact_bucket
         if bucket:
-            import boto3
+            try:
+                import boto3
+            except ImportError as error:  # the bucket store is an optional extra
+                raise RuntimeError(
+                    "ARTIFACT_BUCKET is set but boto3 is not installed: pip install 'specloop[s3]'"
+                ) from error
 
             client = boto3.client(
                 "s3",
-                endpoint_url=getattr(settings, "artifact_s3_endpoint", None) or None,
-                region_name=getattr(settings, "artifact_s3_region", None) or "us-east-1",
+                endpoint_url=settings.artifact_s3_endpoint or None,
+                region_name=settings.artifact_s3_region,
             )
             return S3ArtifactStore(client, bucket, secret, settings.public_url, settings.artifact_retention_days)
         return LocalArtifactStore(settings.artifacts_path, secret, settings.public_url,

@@ -48,7 +48,8 @@ class JobRequest(BaseModel):
     story: str  # "<owner>/<repo>#<number>"; jobs for one story run one at a time
     debounce: float = 0.0  # seconds to wait, merging further triggers for (story, function)
     permission: str | None = None  # permission-table action the worker checks for kwargs["actor"]
-    key: str | None = None  # extra job id part, for follow-ups (arq refuses a repeated id)
+    key: str | None = None  # what distinguishes this request from others of its function (a reply's command)
+    run: str | None = None  # fresh id part of a follow-up run (arq refuses a repeated id)
 
     @property
     def delivery(self) -> str:
@@ -57,9 +58,18 @@ class JobRequest(BaseModel):
 
     @property
     def job_id(self) -> str:
-        """`<function>:<story>:<delivery>`: what the job is about and which delivery caused it."""
-        base = f"{self.function}:{self.story}:{self.delivery}"
-        return f"{base}:{self.key}" if self.key else base
+        """`<function>:<story>:<delivery>[:<key>][:<run>]`: what the job is about and which delivery caused it."""
+        return ":".join(part for part in (self.function, self.story, self.delivery, self.key, self.run) if part)
+
+    @property
+    def merge_key(self) -> str:
+        """Follow-ups for a busy story merge on this: the function, plus the key when one is set.
+
+        Unkeyed triggers of one function are re-runs of the same idempotent work (re-map the story) and
+        one follow-up serves them all; a key says the request is its own thing (`/specloop help` versus
+        `/specloop status`, QA for another SHA), so keyed requests merge only with the same key.
+        """
+        return f"{self.function}:{self.key}" if self.key else self.function
 
     @property
     def queue_name(self) -> str:
@@ -68,7 +78,8 @@ class JobRequest(BaseModel):
 
     def arq_kwargs(self) -> dict[str, Any]:
         """The kwargs stored in the arq job: the job's own plus the wrapper's metadata."""
-        meta = {"story": self.story, "queue": self.queue, "permission": self.permission, "function": self.function}
+        meta = {"story": self.story, "queue": self.queue, "permission": self.permission, "function": self.function,
+                "key": self.key}
         return {**self.kwargs, META: meta}
 
 
@@ -148,7 +159,7 @@ async def delivery_seen(redis: Redis, delivery_id: str) -> bool:
 
 # --- per-story lock and merged follow-ups -------------------------------------------------------
 
-# Take the lock, or (atomically) record this request as the story's follow-up for its function.
+# Take the lock, or (atomically) record this request as the story's follow-up for its merge key.
 _ACQUIRE = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[4], ARGV[3]) end
@@ -178,24 +189,24 @@ class StoryLock:
 async def acquire_story(
     redis: Redis, story: str, owner: str, ttl_seconds: float, follow_up: JobRequest | None = None
 ) -> bool:
-    """Take the story lock for `owner`, or record `follow_up` (merged per function) and return False."""
+    """Take the story lock for `owner`, or record `follow_up` (merged per `merge_key`) and return False."""
     record = follow_up.model_dump_json() if follow_up is not None else ""
-    function = follow_up.function if follow_up is not None else ""
+    merge_key = follow_up.merge_key if follow_up is not None else ""
     got = await redis.eval(  # type: ignore[misc]
         _ACQUIRE, 2, LOCK_KEY.format(story), FOLLOW_UP_KEY.format(story),
-        owner, int(ttl_seconds * 1000), record, function,
+        owner, int(ttl_seconds * 1000), record, merge_key,
     )
     return bool(got)
 
 
 async def release_story(redis: Redis, story: str, owner: str) -> list[JobRequest]:
-    """Release the lock and enqueue one fresh-id follow-up per function triggered meanwhile."""
+    """Release the lock and enqueue one fresh-id follow-up per merge key triggered meanwhile."""
     raw = await redis.eval(_RELEASE, 2, LOCK_KEY.format(story), FOLLOW_UP_KEY.format(story), owner)  # type: ignore[misc]
     follow_ups: list[JobRequest] = []
     for item in raw or []:
         recorded = JobRequest.model_validate(json.loads(item))
         # arq keeps the finished job's result under its id, so the follow-up needs a fresh one
-        fresh = recorded.model_copy(update={"key": f"followup-{uuid.uuid4().hex[:8]}", "debounce": 0.0})
+        fresh = recorded.model_copy(update={"run": f"followup-{uuid.uuid4().hex[:8]}", "debounce": 0.0})
         await enqueue(redis, fresh)
         follow_ups.append(fresh)
     return follow_ups

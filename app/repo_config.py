@@ -92,6 +92,7 @@ class QaConfig(Section):
     contexts: int = Field(4, ge=1, le=32)
     screenshots: Literal["every_step", "failures", "final"] = "every_step"
     timeout_ms: int = Field(10_000, ge=100)  # per step
+    env: dict[str, str] = Field(default_factory=dict)  # extra environment for `qa.start`
 
     def accepts_environment(self, environment: str | None) -> bool:
         """Whether a deployment to `environment` should trigger QA."""

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     artifacts_dir: Path | None = None
     artifact_secret: SecretStr | None = None
     artifact_retention_days: int = 90
+    artifact_bucket: str | None = None  # S3-compatible bucket; unset = local folder (artifacts_dir)
+    artifact_s3_endpoint: str | None = None  # e.g. a MinIO or R2 endpoint; unset = AWS
+    artifact_s3_region: str = "us-east-1"
     allow_repo_code: bool = False
 
     debounce_seconds: float = 30.0

@@ -133,7 +133,7 @@ async def start_app(qa: QaConfig, checkout: Path, *, branch: str, pr: int) -> St
     """Run `qa.start` in the checkout (scrubbed environment plus `qa.env` and PORT) and wait until ready."""
     port = _free_port()
     base_url = format_base_url(qa.base_url, branch=branch, pr=pr) if qa.base_url else f"http://127.0.0.1:{port}"
-    env = {**scrubbed_env(), **{str(k): str(v) for k, v in (getattr(qa, "env", None) or {}).items()},
+    env = {**scrubbed_env(), **{str(k): str(v) for k, v in qa.env.items()},
            "PORT": str(port)}
     assert qa.start is not None
     # `qa.start` is a shell command line by design (the repository's own start script).

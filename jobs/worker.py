@@ -52,6 +52,9 @@ MAX_TRIES = 5
 JOB_TIMEOUTS = {"light": 300, "heavy": 1800}  # seconds; code generation and QA take minutes
 LOCK_MARGIN_SECONDS = 60  # the story lock outlives the job's timeout a little, then frees itself
 NO_OPEN_CHECK = {"reply", "drop_installation"}  # these run even on a closed issue
+# Replies only read the story and add a comment of their own: one waiting behind a half-hour code run,
+# or being merged with another command's reply, would leave a person's `/specloop help` unanswered.
+NO_LOCK = {"reply"}
 
 
 def load_jobs() -> dict[str, JobFunction]:
@@ -146,11 +149,13 @@ def wrap(name: str, function: JobFunction, queue: str = "light") -> JobFunction:
         repo, number = kwargs.get("repo"), kwargs.get("number")
         story = meta.get("story") or (story_of(repo, number) if repo else name)
         request = JobRequest(function=name, queue=meta.get("queue", queue), kwargs=kwargs, story=story,
-                             permission=meta.get("permission"))
+                             permission=meta.get("permission"), key=meta.get("key"))
         with log_context(delivery_id=kwargs.get("delivery"), job_id=job_id):
             try:
                 if request.permission and kwargs.get("actor") and repo and not await _permitted(d, request):
                     return {"status": "refused"}
+                if name in NO_LOCK:
+                    return await function(ctx, **kwargs)
                 timeout = JOB_TIMEOUTS.get(request.queue, 300) + LOCK_MARGIN_SECONDS
                 # a follow-up is already permitted, so it is recorded without the permission to check
                 follow_up = request.model_copy(update={"permission": None})

@@ -34,8 +34,8 @@ async def redis(redis_url: str) -> AsyncIterator[ArqRedis]:
 
 
 def request(function: str = "map_story", delivery: str = "d1", debounce: float = 0.0, story: str = STORY,
-            installation_id: int = 1, queue: str = "light") -> JobRequest:
-    return JobRequest(function=function, queue=queue, story=story, debounce=debounce,
+            installation_id: int = 1, queue: str = "light", key: str | None = None) -> JobRequest:
+    return JobRequest(function=function, queue=queue, story=story, debounce=debounce, key=key,
                       kwargs={"installation_id": installation_id, "repo": "octo-org/shop", "number": 12,
                               "delivery": delivery})
 
@@ -126,6 +126,17 @@ async def test_follow_ups_are_merged_per_function(redis: ArqRedis) -> None:
         await acquire_story(redis, STORY, "w3", 60, follow_up=request("map_story", "d3"))
     assert sorted(f.function for f in lock.follow_ups) == ["map_story", "write_spec"]
     assert len(await queued(redis)) == 2
+
+
+async def test_keyed_requests_for_a_busy_story_are_merged_only_with_the_same_key(redis: ArqRedis) -> None:
+    assert await acquire_story(redis, STORY, "runner", 60)
+    for n, key in enumerate(["help", "status", "unknown-frobnicate", "help"]):
+        await acquire_story(redis, STORY, f"w{n}", 60, follow_up=request("reply", f"d{n}", key=key))
+    await acquire_story(redis, STORY, "w5", 60, follow_up=request("map_story", "d5"))
+    follow_ups = await release_story(redis, STORY, "runner")
+    assert sorted(f.key or f.function for f in follow_ups) == ["help", "map_story", "status", "unknown-frobnicate"]
+    # the key stays in the id, next to the follow-up's fresh part
+    assert f"reply:{STORY}:d3:help:followup-" in " ".join(await queued(redis))
 
 
 async def test_follow_up_ids_are_fresh_each_time(redis: ArqRedis) -> None:

@@ -11,10 +11,10 @@ from githubkit.retry import RetryChainDecision
 
 from app.context import Deps, deps
 from app.github import GitHubApp, RetryShortRateLimit
-from app.queue import JobRequest, enqueue, enqueue_delivery
+from app.queue import JobRequest, acquire_story, enqueue, enqueue_delivery
 from app.render.markers import find_marker
 from jobs.worker import JOB_SOURCES, run_burst
-from tests.support.service import Shop, install_shop
+from tests.support.service import SHOP, Service, Shop, install_shop
 
 
 def story_job(shop: Shop, number: int, *, function: str = "map_story", delivery: str = "d1",
@@ -93,6 +93,32 @@ async def test_jobs_for_one_story_run_one_at_a_time_and_merge_into_one_follow_up
     await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": map_story})
     assert most == 1
     assert len(runs) == 2 and ":followup-" in runs[1]
+
+
+async def test_three_distinct_commands_sent_quickly_get_three_replies(service: Service, github: Any) -> None:
+    number = github.open_issue(SHOP, "A story")
+    for command in ("help", "status", "frobnicate"):
+        github.comment(SHOP, number, f"/specloop {command}", by="alice")
+    result = await service.drain()
+    assert result["failed"] == 0
+    replies = [find_marker(c.body, "reply") for c in github.comments(SHOP, number) if c.user.login == github.bot.login]
+    assert sorted(r["kind"] for r in replies if r) == ["help", "status", "unknown_command"]
+
+
+async def test_a_reply_is_not_kept_waiting_by_a_busy_story(github: Any, core_deps: Deps, redis_url: str) -> None:
+    shop = install_shop(github)
+    number = github.open_issue(shop.repo, "A story")
+    ran: list[str] = []
+
+    async def reply(ctx: dict[str, Any], **kwargs: Any) -> None:
+        ran.append(kwargs["delivery"])
+
+    redis = ArqRedis.from_url(redis_url)
+    assert await acquire_story(redis, f"{shop.repo}#{number}", "a long code run", 600)
+    await redis.aclose()
+    await put(redis_url, story_job(shop, number, function="reply"))
+    result = await run_burst(core_deps.settings, redis_url, core_deps, jobs={"reply": reply})
+    assert ran == ["d1"] and result["complete"] == 1
 
 
 async def test_a_person_without_access_gets_one_polite_refusal_and_nothing_runs(github: Any, core_deps: Deps,
