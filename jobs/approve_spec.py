@@ -14,7 +14,7 @@ from typing import Any
 from app.context import deps
 from app.domain.fingerprint import Fingerprint
 from app.github import post_comment
-from app.permissions import may, role_of
+from app.permissions import describe, may, role_of
 from app.queue import JobRequest, enqueue, story_of
 from app.render.spec_pr import approval_not_counted_reply, with_approval
 from app.repo_config import RepoConfig, load_repo_config
@@ -161,6 +161,12 @@ async def approve_spec(
         # a second delivery (or a second approver) of an already approved commit starts nothing new
         return {"status": "already approved", "sha": head}
     if not await may_approve(gh, repo, login, config):
+        who = describe("approve", config.permission_table)
+        if config.approvers:
+            who += " and the approvers named in `.github/specloop.yml`"
+        await post_comment(
+            gh, repo, number, approval_not_counted_reply(login, f"approvals that open the gate come from {who}")
+        )
         return {"status": "reviewer may not approve", "reviewer": login}
     approvers = await approvals_of(gh, repo, number, head, config, bot_login)
     if len(approvers) < config.approval_count:

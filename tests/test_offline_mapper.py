@@ -56,6 +56,14 @@ def test_headings_become_rules_when_there_is_no_criteria_list():
     assert example_map.questions[0].text == "Should we ask people to confirm their address by email?"
 
 
+def test_an_untitled_example_is_named_for_its_values_and_outcome_not_its_mechanics():
+    example_map = build_map(load("newsletter.md"))
+    assert [e.title for r in example_map.rules for e in r.examples] == [
+        'the one where "eve@example.com" is entered, and the page says "Thanks for subscribing"',
+        'the one where "not-an-email" is entered, and the page says "Please enter a valid email address"',
+    ]
+
+
 def test_a_rule_with_concrete_values_becomes_its_own_example():
     issue = read_story(1, "Carts", "## Acceptance criteria\n- A saved cart keeps its items for 30 days\n")
     rule = build_map(issue).rules[0]

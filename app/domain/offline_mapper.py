@@ -30,13 +30,32 @@ def has_values(text: str) -> bool:
     return bool(_VALUE.search(text))
 
 
+_FILL = re.compile(r'\bfill(?:s)? in "[^"]+" with "(?P<value>[^"]*)"', re.IGNORECASE)
+_SEE = re.compile(r'^I should (?P<not>not )?see "(?P<text>[^"]+)"', re.IGNORECASE)
+
+
+def _title_from_steps(block: StepBlock) -> str:
+    """A team's kind of title for an untitled block: the value it tries and what it sees.
+
+    `When I fill in "Email" with "eve@example.com"` ... `Then I should see "Thanks"` becomes
+    `"eve@example.com" is entered, and the page says "Thanks"`: the concrete values, not the mechanics.
+    """
+    first = block.when[0] if block.when else block.given[0] if block.given else block.then[0]
+    entered = next((m.group("value") for step in block.when if (m := _FILL.search(step))), None)
+    action = f'"{entered}" is entered' if entered is not None else clean(first).rstrip(".")
+    if not block.then:
+        return action
+    seen = _SEE.match(clean(block.then[0]))
+    if seen:
+        outcome = f'the page {"does not say" if seen.group("not") else "says"} "{seen.group("text")}"'
+    else:
+        outcome = clean(block.then[0]).rstrip(".")
+    return f"{action}, and {outcome}"
+
+
 def example_from_block(block: StepBlock) -> Example:
     """A green card from a Given/When/Then block: titled "the one where ..." with its own values."""
-    if block.title:
-        title = block.title
-    else:
-        title = block.when[0] if block.when else block.given[0] if block.given else block.then[0]
-    title = clean(title).rstrip(".")
+    title = clean(block.title if block.title else _title_from_steps(block)).rstrip(".")
     if not title.lower().startswith("the one"):
         first = title if title.startswith("I ") else title[:1].lower() + title[1:]
         title = f"the one where {first}"
