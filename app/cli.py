@@ -114,6 +114,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.qa_cli import main as qa_main
 
         return int(qa_main(args[1:]) or 0)
+    if args[:1] == ["demo"]:
+        # `specloop demo` has its own options too (--broken-app, --out, ...)
+        from app.demo import main as demo_main
+
+        try:
+            return int(demo_main(args[1:]) or 0)
+        except KeyboardInterrupt:
+            return 130
     try:
         parsed = _parser().parse_args(args)
     except SystemExit as exit_:  # --help or a usage error: argparse already printed it
@@ -123,10 +131,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(parsed.host, parsed.port)
         if parsed.command == "worker":
             return worker(parsed.queue)
-        if parsed.command == "demo":
-            from app.demo import main as demo_main
-
-            return int(demo_main() or 0)
     except KeyboardInterrupt:
         return 130
     return _fail(f"unknown command {parsed.command!r}")

@@ -4,11 +4,21 @@ Installation tokens live an hour. githubkit caches them through its cache strate
 strategy every worker shares them, and the cache entry expires `refresh_margin` before the token does,
 so a job never starts with a token about to lapse. Retries: githubkit's own, for 5xx and short rate-limit
 waits; a long `retry-after` is raised instead, so the worker defers the job rather than blocking.
+
+Connections: outside `async with`, githubkit builds (and closes) a new httpx client for every request,
+and each new client loads the system CA bundle again (tens of ms) and opens a new connection. Entering
+the client would fix that, but githubkit keeps the entered client in a ContextVar, which jobs running
+as other asyncio tasks would not see. So every client of one `GitHubApp` is given one shared transport
+(githubkit's `async_transport` option): an httpx connection pool whose SSL context is built once, that
+githubkit's per-request `aclose()` leaves open, and that `GitHubApp.aclose()` really closes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import urllib.request
+from collections.abc import AsyncGenerator
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +37,70 @@ log = logging.getLogger(__name__)
 CACHE_PREFIX = "specloop:gh"
 DEFAULT_REFRESH_MARGIN = timedelta(minutes=5)
 MAX_INLINE_RATE_LIMIT_WAIT = timedelta(seconds=10)
+# Idle connections are dropped a little before common servers' keep-alive timeouts (uvicorn's is 5 s),
+# so a request is not sent down a connection the server is closing at that moment.
+KEEPALIVE_EXPIRY_SECONDS = 4.0
+
+
+class SharedTransport(httpx.AsyncBaseTransport):
+    """One connection pool for all of an App's clients; closing a client leaves it open (see module doc)."""
+
+    def __init__(self, *, verify: Any = True, proxy: str | None = None) -> None:
+        self._verify = verify
+        self._proxy = proxy
+        self._pool: httpx.AsyncHTTPTransport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._keeper: AsyncGenerator[None, None] | None = None
+        self.pools_created = 0  # how many pools (and SSL contexts) were built; one per event loop
+
+    async def _current(self) -> httpx.AsyncHTTPTransport:
+        """The pool for the running event loop (a pool's connections belong to the loop that opened them)."""
+        loop = asyncio.get_running_loop()
+        if self._pool is None or self._loop is not loop:
+            pool = httpx.AsyncHTTPTransport(
+                verify=self._verify, proxy=self._proxy,
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20,
+                                    keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS),
+            )
+            # A pool nobody closed (a client dropped without aclose()) must not leave sockets to the
+            # garbage collector: an async generator parked in the loop closes it when the loop shuts
+            # down (asyncio.run / Runner call shutdown_asyncgens) or when this transport is collected.
+            keeper = _close_at_loop_end(pool)
+            await anext(keeper)
+            # a pool from another loop is left to that loop's own shutdown; it cannot be closed from here
+            self._pool, self._loop, self._keeper = pool, loop, keeper
+            self.pools_created += 1
+        return self._pool
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send `request` over a pooled connection."""
+        return await (await self._current()).handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Called by every per-request httpx client githubkit closes: keep the pool."""
+
+    async def close_pool(self) -> None:
+        """Close the pooled connections (the worker's shutdown); a later request opens a new pool."""
+        keeper, loop = self._keeper, self._loop
+        self._pool = self._loop = self._keeper = None
+        if keeper is not None and loop is asyncio.get_running_loop():
+            await keeper.aclose()
+
+
+async def _close_at_loop_end(pool: httpx.AsyncHTTPTransport) -> AsyncGenerator[None, None]:
+    """Wait (parked at `yield`) for the loop's shutdown or an explicit aclose(), then close `pool`."""
+    try:
+        yield
+    finally:
+        await pool.aclose()
+
+
+def _env_proxy(url: str) -> str | None:
+    """The proxy the environment names for `url` (httpx ignores the environment once given a transport)."""
+    parsed = httpx.URL(url)
+    if urllib.request.proxy_bypass(parsed.host):
+        return None
+    return urllib.request.getproxies().get(parsed.scheme)
 
 
 class _RefreshingCache(AsyncRedisCache):
@@ -89,6 +163,7 @@ class GitHubApp:
         self.redis = redis
         self.app_id = settings.app_id
         self._auth = AppAuthStrategy(settings.app_id, pem)
+        self.transport = SharedTransport(proxy=_env_proxy(settings.api_url))
         self.app = GitHub(
             self._auth,
             base_url=settings.api_url + "/",
@@ -97,11 +172,12 @@ class GitHubApp:
             http_cache=False,
             auto_retry=auto_retry if auto_retry is not None else retry_policy(),
             user_agent=f"{settings.app_slug}/specloop",
+            async_transport=self.transport,  # shared by installation clients too (with_auth copies the config)
         )
         self._installations: dict[int, GitHub[Any]] = {}
 
     def installation(self, installation_id: int) -> GitHub[Any]:
-        """The client acting as `installation_id` (its token is fetched and cached on first use)."""
+        """The client acting as `installation_id`, reusing the App's connections (token cached on first use)."""
         client = self._installations.get(installation_id)
         if client is None:
             client = self.app.with_auth(self._auth.as_installation(installation_id))
@@ -117,7 +193,7 @@ class GitHubApp:
         # signs the request; we keep the signature and never send the probe itself.
         flow = auth.async_auth_flow(probe)
         request = await flow.__anext__()
-        async with httpx.AsyncClient(timeout=client.config.timeout) as http:
+        async with httpx.AsyncClient(transport=self.transport, timeout=client.config.timeout) as http:
             while request is not probe:
                 response = await http.send(request)
                 request = await flow.asend(response)
@@ -126,6 +202,10 @@ class GitHubApp:
         if not header.startswith("token "):
             raise RuntimeError("could not obtain an installation token")
         return header.removeprefix("token ")
+
+    async def aclose(self) -> None:
+        """Close the pooled connections; the clients stay usable and would open new ones."""
+        await self.transport.close_pool()
 
     async def drop_installation(self, installation_id: int) -> int:
         """Forget the installation's cached tokens and client; returns how many cache entries went."""

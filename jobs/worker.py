@@ -29,6 +29,7 @@ from app.queue import META, QUEUES, JobRequest, story_lock, story_of
 from app.render import replies
 from app.repo_config import ConfigError, load_repo_config
 from app.settings import Settings
+from jobs.redeliver import DEFAULT_EVERY_MINUTES, redelivery_cron
 
 log = logging.getLogger(__name__)
 
@@ -217,18 +218,21 @@ def functions(queue: str = "light", jobs: dict[str, JobFunction] | None = None) 
 
 
 def worker_settings(settings: Settings, queue: str = "light", *, prebuilt: Deps | None = None,
-                    redis_url: str | None = None, jobs: dict[str, JobFunction] | None = None) -> dict[str, Any]:
-    """Keyword arguments for an arq `Worker` serving one queue (light or heavy)."""
+                    redis_url: str | None = None, jobs: dict[str, JobFunction] | None = None,
+                    cron_jobs: bool = True) -> dict[str, Any]:
+    """Keyword arguments for an arq `Worker` serving one queue (light or heavy); the light one runs the crons."""
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         ctx[DEPS_KEY] = prebuilt or await build_deps(settings, ctx["redis"])
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         built: Deps | None = ctx.get(DEPS_KEY)
-        if built is not None and prebuilt is None and built.model is not None:
-            closer = getattr(built.model, "aclose", None)
-            if closer is not None:
-                await closer()
+        if built is None or prebuilt is not None:
+            return  # prebuilt clients belong to whoever built them
+        await built.github.aclose()  # the pooled GitHub connections
+        closer = getattr(built.model, "aclose", None)
+        if closer is not None:
+            await closer()
 
     result: dict[str, Any] = {
         "functions": functions(queue, jobs),
@@ -241,6 +245,9 @@ def worker_settings(settings: Settings, queue: str = "light", *, prebuilt: Deps 
         # heavy jobs run browsers and models: fewer at once per worker process
         "max_jobs": 10 if queue == "light" else 2,
     }
+    if cron_jobs and queue == "light":
+        every = getattr(settings, "redeliver_every_minutes", DEFAULT_EVERY_MINUTES)
+        result["cron_jobs"] = redelivery_cron(int(every))
     if redis_url:
         result["redis_settings"] = RedisSettings.from_dsn(redis_url)
     return result
@@ -299,7 +306,9 @@ async def run_burst(settings: Settings, redis_url: str, deps: Deps | None = None
                 if not due:
                     continue
                 # max_burst_jobs: a burst worker would otherwise spin until deferred jobs come due
-                worker = Worker(**worker_settings(settings, queue, prebuilt=deps, redis_url=redis_url, jobs=jobs),
+                # no crons: a periodic job slipping into a test's drain would make it nondeterministic
+                worker = Worker(**worker_settings(settings, queue, prebuilt=deps, redis_url=redis_url, jobs=jobs,
+                                                  cron_jobs=False),
                                 burst=True, poll_delay=0, handle_signals=False, max_burst_jobs=due)
                 try:
                     await worker.main()

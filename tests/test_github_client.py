@@ -107,3 +107,25 @@ async def test_story_is_open_follows_the_issue_state(github: Any, core_deps: Any
     assert await story_is_open(gh, shop.repo, number)
     github.close_issue(shop.repo, number)
     assert not await story_is_open(gh, shop.repo, number)
+
+
+async def test_the_app_and_its_installation_clients_share_one_connection_pool(github: Any, core_deps: Any) -> None:
+    shop = install_shop(github)
+    github.open_issue(shop.repo, "A story")
+    other = github.install("octo-other", [])
+    app = core_deps.github
+    await get_issue(app, shop.installation_id)
+    await get_issue(app, shop.installation_id)
+    await app.installation_token(other)
+    await app.app.arequest("GET", "/app")
+    # one pool (and one SSL context) for every client, not one per request
+    assert app.transport.pools_created == 1
+
+
+async def test_a_closed_app_client_opens_a_new_pool_when_used_again(github: Any, core_deps: Any) -> None:
+    shop = install_shop(github)
+    github.open_issue(shop.repo, "A story")
+    await get_issue(core_deps.github, shop.installation_id)
+    await core_deps.github.aclose()
+    assert (await get_issue(core_deps.github, shop.installation_id))["title"] == "A story"
+    assert core_deps.github.transport.pools_created == 2

@@ -217,3 +217,10 @@ def test_code_check_is_a_neutral_not_available_yet() -> None:
     out = code_not_available("e" * 40, "f" * 64)
     assert (out.name, out.conclusion) == (CODE_CHECK_NAME, "neutral")
     assert "not available" in out.title and "eeeeeee" in out.summary
+
+
+def test_the_spec_check_summary_counts_in_words_people_read() -> None:
+    from app.render.spec_check import plural
+
+    assert [plural(1, "feature file"), plural(2, "error"), plural(0, "warning")] == [
+        "1 feature file", "2 errors", "0 warnings"]

@@ -88,6 +88,11 @@ def _finding_lines(findings: Mapping[str, Sequence[Finding]]) -> str:
     return "\n".join(lines)
 
 
+def plural(count: int, word: str) -> str:
+    """`1 error`, `2 errors`: check-run summaries are read by people."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
 def render_spec_check(
     findings: Mapping[str, Sequence[Finding]],
     *,
@@ -106,9 +111,10 @@ def render_spec_check(
     errors = sum(1 for f in all_findings if f.level == "error")
     warnings = len(all_findings) - errors
     annotations = [annotation(path, f) for path in sorted(findings) for f in findings[path]]
-    counts = (
-        f"{len(findings)} feature files, {scenario_count} scenarios, {errors} errors, {warnings} warnings."
-    )
+    counts = ", ".join(
+        plural(n, word) for n, word in
+        ((len(findings), "feature file"), (scenario_count, "scenario"), (errors, "error"), (warnings, "warning"))
+    ) + "."
     detail = _finding_lines(findings)
     text = detail[:MAX_SUMMARY]
     if not findings:

@@ -39,10 +39,15 @@ _PAGE = """<!doctype html>
 
 
 class DemoApp:
-    """A running sign-up app: `url` while started; subscribers are kept in memory."""
+    """A running sign-up app: `url` while started; subscribers are kept in memory.
 
-    def __init__(self) -> None:
+    `broken=True` serves a regression for the demo's failing-QA run: an address that is already
+    subscribed is accepted again (and thanked), instead of being refused with a notice.
+    """
+
+    def __init__(self, *, broken: bool = False) -> None:
         self.subscribers: list[str] = []
+        self.broken = broken
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -51,7 +56,7 @@ class DemoApp:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "DemoApp":
+    def start(self) -> DemoApp:
         """Serve on a free loopback port in a background thread."""
         app = self
 
@@ -67,7 +72,7 @@ class DemoApp:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:  # http.server names it so
                 if self.path == "/":
                     self._send(_PAGE.format(notice="", email=""))
                 elif self.path == "/subscribers":
@@ -76,13 +81,13 @@ class DemoApp:
                 else:
                     self._send("<h1>Not found</h1>", 404)
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 form = parse_qs(self.rfile.read(length).decode())
                 email = (form.get("email") or [""])[0].strip()
                 if not _EMAIL.match(email):
                     notice = '<p class="notice error" role="alert">Please enter a valid email address</p>'
-                elif email.lower() in (s.lower() for s in app.subscribers):
+                elif not app.broken and email.lower() in (s.lower() for s in app.subscribers):
                     notice = f'<p class="notice error" role="alert">{html.escape(email)} is already subscribed</p>'
                 else:
                     app.subscribers.append(email)

@@ -137,7 +137,8 @@ def make_service(request: pytest.FixtureRequest, redis_url: str, github: Any,
         settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
         started.append(_start(create_app(settings), port))
         github.set_webhook_url(f"{url}/api/github/webhooks")
-        return Service(settings=settings, url=url, github=github, redis_url=redis_url)
+        # a test may point one service at its own Redis (to stop it), so the drain follows the settings
+        return Service(settings=settings, url=url, github=github, redis_url=str(settings.redis_url or redis_url))
 
     yield make
     for server, thread in started:
@@ -188,5 +189,7 @@ async def core_deps(redis_url: str, github: Any, tmp_path: Path) -> AsyncIterato
 
     settings = settings_for(github, redis_url, tmp_path / "specloop")
     redis = Redis.from_url(redis_url)
-    yield Deps(settings=settings, redis=redis, github=GitHubApp(settings, redis))
+    github_app = GitHubApp(settings, redis)
+    yield Deps(settings=settings, redis=redis, github=github_app)
+    await github_app.aclose()
     await redis.aclose()
