@@ -49,23 +49,41 @@ def _playwright_chromium() -> str | None:
     return None
 
 
-def find_chromium(settings_path: str | None = None) -> str | None:
-    """The Chromium to use: the configured path, then CHROMIUM_PATH, a system browser, Playwright's own."""
-    for configured in (settings_path, os.environ.get("CHROMIUM_PATH")):
+def _configured(path: str) -> str | None:
+    """A configured Chromium as an executable file: an absolute/relative path, or a name on PATH."""
+    found = shutil.which(path)
+    if found:
+        return found
+    candidate = Path(path)
+    # os.access(X_OK) is true for a directory too, so check it is a file.
+    return str(candidate) if candidate.is_file() and os.access(candidate, os.X_OK) else None
+
+
+def find_chromium(settings_path: str | None = None, *, source: str = "CHROMIUM_PATH") -> str | None:
+    """The Chromium to use: the configured path, then CHROMIUM_PATH, a system browser, Playwright's own.
+
+    A configured path that is not an executable raises `BrowserNotFound` naming `source` and the path:
+    falling back to another browser would silently test with something the operator did not choose.
+    """
+    for name, configured in ((source, settings_path), ("CHROMIUM_PATH", os.environ.get("CHROMIUM_PATH"))):
         if configured:
-            resolved = shutil.which(configured) or (configured if os.access(configured, os.X_OK) else None)
-            if resolved:
-                return resolved
-    for name in SYSTEM_NAMES:
-        found = shutil.which(name)
+            resolved = _configured(configured)
+            if resolved is None:
+                raise BrowserNotFound(
+                    f"{name} is set to {configured!r}, which is not an executable file. Point it at the "
+                    f"Chromium executable (e.g. /usr/bin/chromium), or unset it to use the system Chromium."
+                )
+            return resolved
+    for system_name in SYSTEM_NAMES:
+        found = shutil.which(system_name)
         if found:
             return found
     return _playwright_chromium()
 
 
-def require_chromium(settings_path: str | None = None) -> str:
+def require_chromium(settings_path: str | None = None, *, source: str = "CHROMIUM_PATH") -> str:
     """Like `find_chromium`, but raises `BrowserNotFound` with a clear message when there is none."""
-    path = find_chromium(settings_path)
+    path = find_chromium(settings_path, source=source)
     if path is None:
         raise BrowserNotFound(NOT_FOUND_MESSAGE)
     return path

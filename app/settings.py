@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     allow_repo_code: bool = False
 
     debounce_seconds: float = 30.0
+    redeliver_every_minutes: int = 5  # how often failed webhook deliveries are redelivered; 0 = never
     log_level: str = "INFO"
     # The .env file `/setup` writes the registered App into (DOTENV_PATH); get_settings() reads it.
     dotenv_path: Path = Path(".env")

@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs
 
-import uvicorn
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -22,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import artifact_routes, setup_flow
 from app.logs import log_context
+from app.loopback import LoopbackServer
 from app.queue import JobRequest, enqueue_delivery, queue_depth
 from app.redis_server import ManagedRedis, resolve_redis_url
 from app.settings import Settings
@@ -270,41 +269,8 @@ def create_app(settings: Settings, *, redis: ArqRedis | None = None) -> FastAPI:
     return app
 
 
-class BackgroundServer:
-    """The app served by uvicorn on a loopback port in a thread (tests and `specloop demo`)."""
+class BackgroundServer(LoopbackServer):
+    """The web service on a loopback port in a thread (tests and `specloop demo`), lifespan included."""
 
     def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
-        from app.redis_server import free_port
-
-        self.host = host
-        self.port = port or free_port()
-        config = uvicorn.Config(app, host=host, port=self.port, log_config=None, lifespan="on",
-                                access_log=False, timeout_graceful_shutdown=5)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name=f"uvicorn:{self.port}", daemon=True)
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. http://127.0.0.1:54321."""
-        return f"http://{self.host}:{self.port}"
-
-    def start(self, timeout: float = 15.0) -> Self:
-        """Start serving and wait until uvicorn has finished the lifespan start-up."""
-        self.thread.start()
-        deadline = time.monotonic() + timeout
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the web service did not start on {self.url}")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        """Ask uvicorn to exit and wait for the thread."""
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__(app, name="web service", host=host, port=port, lifespan="on", graceful_seconds=5)

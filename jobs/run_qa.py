@@ -3,7 +3,9 @@
 Finds the story PR (by number, or by the deployed SHA), requires an approved fingerprint, checks out
 the commit, refuses a spec changed after approval (spec lock), finds the app's URL (deployment,
 `qa.base_url`, or `qa.start` where the operator allows repository code), runs the QA runner, uploads
-screenshots to the artifact store, and posts the check run and the story's status chain.
+screenshots, traces and the standard reports (JUnit XML, Cucumber Messages NDJSON, HTML) to the artifact
+store, and posts the check run (linking the reports and each failed scenario's trace) and the story's
+status chain.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from typing import Any
 
 import httpx
 
-from app.artifacts import ArtifactStore, safe_segment
+from app.artifacts import TRACE_LINK_SECONDS, ArtifactStore, safe_segment
+from app.browser import BrowserNotFound, require_chromium
 from app.context import deps
 from app.domain.fingerprint import build_manifest
+from app.domain.qa_reports import write_reports
 from app.domain.qa_runner import RunOptions, RunResult, ScenarioResult, run, scrubbed_env
 from app.git import GitError, clone, run_git
 from app.render.qa_check import (
@@ -192,6 +196,26 @@ def upload_evidence(store: ArtifactStore | None, result: RunResult, *, repo: str
     return images, traces
 
 
+REPORT_NAMES = {"html": "report.html", "junit": "junit.xml", "ndjson": "cucumber-messages.ndjson"}
+
+
+def upload_reports(store: ArtifactStore | None, result: RunResult, out_dir: Path, *, repo: str, sha: str,
+                   run_key: str) -> dict[str, str]:
+    """Write the JUnit XML, Cucumber Messages NDJSON and HTML reports and store them; return kind -> URL.
+
+    Reports carry page contents (the HTML embeds every screenshot), so their links expire like traces.
+    """
+    if store is None:
+        return {}
+    paths = write_reports(result, out_dir)
+    prefix = f"qa/{safe_segment(repo)}/{sha[:12]}/{run_key}/reports"
+    urls: dict[str, str] = {}
+    for kind, path in paths.items():
+        key = store.put_file(f"{prefix}/{REPORT_NAMES.get(kind, path.name)}", path)
+        urls[kind] = store.signed_url(key, expires_in=TRACE_LINK_SECONDS)
+    return urls
+
+
 async def _run_with_progress(gh: GH, repo: str, run_id: int, sha: str, files: list[Path], base_url: str,
                              options: RunOptions, root: Path) -> RunResult:
     """Run the scenarios in a worker thread; post progress to the check run at most every 10 s."""
@@ -265,6 +289,13 @@ async def run_qa(ctx: dict[str, Any], *, installation_id: int, repo: str, number
                                 qa_url=created.get("html_url"))
             return {"status": "spec changed", "changed": changed}
 
+        try:
+            # Before starting the app: a missing or misconfigured browser is the operator's to fix, and
+            # saying so beats a traceback from deep inside Playwright.
+            require_chromium(d.settings.chromium_path)
+        except BrowserNotFound as error:
+            raise QaError(f"QA could not start a browser: {error}") from None
+
         # Exactly the approved files run (a feature added later is not part of the contract).
         features = [checkout / p for p in sorted(approved.manifest) if p.endswith(".feature")]
         if base_url is None and config.qa.base_url and not config.qa.start:
@@ -286,12 +317,19 @@ async def run_qa(ctx: dict[str, Any], *, installation_id: int, repo: str, number
             steps_dir=str(checkout / config.features_dir / "steps"), allow_repo_steps=d.settings.allow_repo_code,
             out_dir=str(workdir / "evidence"), chromium_path=d.settings.chromium_path,
         )
-        result = await _run_with_progress(gh, repo, run_id, sha, features, base_url, options, checkout)
+        try:
+            result = await _run_with_progress(gh, repo, run_id, sha, features, base_url, options, checkout)
+        except BrowserNotFound as error:  # the runner looks again (e.g. CHROMIUM_PATH in a child process)
+            raise QaError(f"QA could not start a browser: {error}") from None
         run_key = safe_segment(delivery or str(int(time.time())))[:40] + "-" + str(run_id)
         images, traces = await asyncio.to_thread(upload_evidence, d.artifacts, result, repo=repo, sha=sha,
                                                  run_key=run_key)
-        note = "" if d.artifacts is not None else "_No artifact store is configured, so no screenshots are shown._"
-        check = render_qa_result(result, sha=sha, image_urls=images, trace_urls=traces, report_note=note)
+        reports = await asyncio.to_thread(upload_reports, d.artifacts, result, workdir / "reports", repo=repo,
+                                          sha=sha, run_key=run_key)
+        note = "" if d.artifacts is not None else ("_No artifact store is configured, so no screenshots, traces "
+                                                   "or reports are kept._")
+        check = render_qa_result(result, sha=sha, image_urls=images, trace_urls=traces, report_urls=reports,
+                                 report_note=note)
         await update_check(gh, repo, run_id, check)
         await update_status(gh, repo, issue, bot_login=f"{d.settings.app_slug}[bot]",
                             qa_conclusion=check.conclusion, qa_url=created.get("html_url"))

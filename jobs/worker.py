@@ -29,7 +29,7 @@ from app.queue import META, QUEUES, JobRequest, story_lock, story_of
 from app.render import replies
 from app.repo_config import ConfigError, load_repo_config
 from app.settings import Settings
-from jobs.redeliver import DEFAULT_EVERY_MINUTES, redelivery_cron
+from jobs.redeliver import redelivery_cron
 
 log = logging.getLogger(__name__)
 
@@ -246,8 +246,7 @@ def worker_settings(settings: Settings, queue: str = "light", *, prebuilt: Deps 
         "max_jobs": 10 if queue == "light" else 2,
     }
     if cron_jobs and queue == "light":
-        every = getattr(settings, "redeliver_every_minutes", DEFAULT_EVERY_MINUTES)
-        result["cron_jobs"] = redelivery_cron(int(every))
+        result["cron_jobs"] = redelivery_cron(settings.redeliver_every_minutes)
     if redis_url:
         result["redis_settings"] = RedisSettings.from_dsn(redis_url)
     return result

@@ -13,6 +13,9 @@ from app.render.qa_check import (
     render_spec_changed,
 )
 
+REPORTS = {"html": "https://specloop/r/report.html?sig=a&exp=9", "junit": "https://specloop/r/junit.xml?sig=b&exp=9",
+           "ndjson": "https://specloop/r/cucumber-messages.ndjson?sig=c&exp=9"}
+
 
 def _scenario(i: int, failed: bool) -> ScenarioResult:
     steps = [StepResult("Given", 'I am on "/"', 3 + i, "passed", screenshot=f"/tmp/s{i}-1.png"),
@@ -67,3 +70,21 @@ def test_a_changed_spec_names_the_files() -> None:
     assert check.conclusion == "failure" and SPEC_CHANGED in check.summary
     assert "`features/steps/x.py`" in check.summary
     assert [a["path"] for a in check.annotations] == ["features/a.feature"]
+
+
+def test_the_summary_links_the_reports_and_each_failed_scenarios_trace() -> None:
+    result = _big_run(4)
+    traces = {s.id: f"https://specloop/t/{s.id}.zip?exp=9" for s in result.scenarios}
+    check = render_qa_result(result, sha="abc", trace_urls=traces, report_urls=REPORTS)
+    assert (f"[HTML report]({REPORTS['html']}) · [JUnit XML]({REPORTS['junit']}) · "
+            f"[Cucumber Messages (NDJSON)]({REPORTS['ndjson']})") in check.summary
+    failed = {s.id for s in result.scenarios if s.failed}
+    linked = {s.id for s in result.scenarios if f"([trace]({traces[s.id]}))" in check.summary}
+    assert linked == failed and len(failed) == 2  # a passing scenario keeps no trace to link
+    assert all(f"[Playwright trace]({traces[i]})" in check.text for i in failed)
+
+
+def test_without_stored_reports_the_note_says_why_and_nothing_is_linked() -> None:
+    note = "_No artifact store is configured._"
+    check = render_qa_result(_big_run(2), sha="abc", report_note=note)
+    assert note in check.summary and "Reports:" not in check.summary

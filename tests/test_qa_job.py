@@ -1,7 +1,11 @@
-"""`run_qa` against the GitHub double: the check run, annotations, served screenshots, spec lock, start failures."""
+"""`run_qa` against the GitHub double: the check run, annotations, served screenshots, traces and reports,
+spec lock, start failures, a missing browser, and the story's status chain."""
 
 from __future__ import annotations
 
+import json
+import re
+import xml.etree.ElementTree as ET
 from typing import Any
 
 import httpx
@@ -12,12 +16,14 @@ from app.artifacts import ArtifactStore
 from app.context import DEPS_KEY, Deps
 from app.domain.fingerprint import Fingerprint, build_manifest
 from app.github import GitHubApp
-from app.render.markers import marker
+from app.render.map_comment import read_map_state
+from app.render.markers import find_marker, marker
 from app.render.qa_check import SPEC_CHANGED
 from jobs.run_qa import run_qa
 from tests.sample_app import SampleApp
 from tests.support.github import SHOP
 from tests.support.service import Service
+from tests.test_spec_pr import mapped_issue
 
 FEATURE_PATH = "features/shop.feature"
 # Two rules, three scenarios: on the broken sample app the first two fail, the third passes.
@@ -64,15 +70,16 @@ SMALL = """Feature: Smoke
 """
 
 
-def open_approved_pr(github: Any, qa_config: str, feature: str = FEATURE) -> tuple[int, str]:
-    """A spec PR whose body records an approval of its head (the fingerprint marker)."""
+def open_approved_pr(github: Any, qa_config: str, feature: str = FEATURE, issue: int | None = None) -> tuple[int, str]:
+    """A spec PR whose body records an approval of its head (the fingerprint marker), for `issue` if given."""
     files = {FEATURE_PATH: feature, ".github/specloop.yml": _config(qa_config)}
     sha = github.push_files(SHOP, BRANCH, files, "Spec and config")
     # the config is read from the default branch, as the app does
     github.push_files(SHOP, "main", {".github/specloop.yml": _config(qa_config)}, "Config")
     fingerprint = Fingerprint.of(sha, "alice", build_manifest(files))
+    story = marker("spec-pr", issue=issue) + "\n" if issue else ""
     number = github.open_pull(SHOP, BRANCH, title="Spec: shopping",
-                              body="The spec.\n" + marker("fingerprint", **fingerprint.to_data()))
+                              body=story + "The spec.\n" + marker("fingerprint", **fingerprint.to_data()))
     return number, sha
 
 
@@ -92,7 +99,12 @@ def _qa_run(github: Any, sha: str) -> Any:
     return runs[0]
 
 
-async def test_a_failing_run_posts_summary_annotations_and_screenshots_that_serve(
+def _links(markdown: str, label: str) -> list[str]:
+    """The targets of every `[label](url)` link in `markdown`."""
+    return re.findall(r"\[" + re.escape(label) + r"\]\(([^)\s]+)\)", markdown)
+
+
+async def test_a_failing_run_posts_summary_annotations_screenshots_and_traces_that_serve(
     github: Any, service: Service, qa_ctx: Any, broken_sample_app: SampleApp
 ) -> None:
     number, sha = open_approved_pr(github, f"  base_url: {broken_sample_app.url}\n")
@@ -118,6 +130,68 @@ async def test_a_failing_run_posts_summary_annotations_and_screenshots_that_serv
             assert response.content[:4] == b"\x89PNG"
         tampered = await http.get(run.images[0]["image_url"].replace("sig=", "sig=x"))
         assert tampered.status_code == 403
+        # each failed scenario links its Playwright trace (an expiring link) that serves the zip
+        traces = _links(run.output["text"], "Playwright trace")
+        assert len(traces) == 2 and all("exp=" in url for url in traces)
+        assert set(_links(summary, "trace")) == set(traces)
+        for url in traces:
+            response = await http.get(url)
+            assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
+            assert response.content[:2] == b"PK"
+
+
+async def test_the_check_run_links_the_html_junit_and_cucumber_reports_and_they_serve(
+    github: Any, service: Service, qa_ctx: Any, sample_app: SampleApp
+) -> None:
+    number, sha = open_approved_pr(github, f"  base_url: {sample_app.url}\n", SMALL)
+    await run_qa(qa_ctx, installation_id=github.installation_id, repo=SHOP, number=number, delivery="d-8")
+    summary = _qa_run(github, sha).output["summary"]
+    (html_url,) = _links(summary, "HTML report")
+    (junit_url,) = _links(summary, "JUnit XML")
+    (ndjson_url,) = _links(summary, "Cucumber Messages (NDJSON)")
+    for url in (html_url, junit_url, ndjson_url):
+        assert url.startswith(service.url + "/artifacts/") and "exp=" in url  # reports hold page contents
+    async with httpx.AsyncClient() as http:
+        page = await http.get(html_url)
+        junit = await http.get(junit_url)
+        ndjson = await http.get(ndjson_url)
+        expired = await http.get(re.sub(r"exp=\d+", "exp=1", html_url))
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "The shop opens" in page.text and "Products are listed" in page.text and "data:image/png" in page.text
+    assert junit.status_code == 200
+    suite = ET.fromstring(junit.content).find("testsuite")
+    assert suite is not None and (suite.get("tests"), suite.get("failures")) == ("2", "0")
+    envelopes = [json.loads(line) for line in ndjson.text.splitlines()]
+    assert envelopes[-1]["testRunFinished"]["success"] is True
+    assert expired.status_code == 403
+
+
+async def test_qa_advances_the_storys_status_chain_with_a_link_to_the_check_run(
+    github: Any, service: Service, qa_ctx: Any, sample_app: SampleApp
+) -> None:
+    issue = mapped_issue(github)
+    number, sha = open_approved_pr(github, f"  base_url: {sample_app.url}\n", SMALL, issue=issue)
+    await run_qa(qa_ctx, installation_id=github.installation_id, repo=SHOP, number=number, delivery="d-9")
+    run_url = f"{github.web_url}/{SHOP}/runs/{_qa_run(github, sha).id}"
+    (comment,) = [c for c in github.comments(SHOP, issue) if find_marker(c.body, "map") is not None]
+    state = read_map_state(comment.body)
+    assert state is not None and (state.status.qa_conclusion, state.status.qa_url) == ("success", run_url)
+    assert f"🧪 QA [✅ passed]({run_url})" in comment.body
+
+
+@pytest.mark.parametrize("service", [{"chromium_path": "/opt/no-such-browser/chrome"}], indirect=True)
+async def test_a_misconfigured_browser_fails_the_check_run_naming_the_setting(
+    github: Any, service: Service, qa_ctx: Any, sample_app: SampleApp
+) -> None:
+    number, sha = open_approved_pr(github, f"  base_url: {sample_app.url}\n", SMALL)
+    outcome = await run_qa(qa_ctx, installation_id=github.installation_id, repo=SHOP, number=number,
+                           delivery="d-10")
+    assert outcome["status"] == "error"
+    run = _qa_run(github, sha)
+    assert (run.status, run.conclusion) == ("completed", "failure")
+    summary = run.output["summary"]
+    assert summary.startswith("QA could not start a browser: CHROMIUM_PATH is set to '/opt/no-such-browser/chrome'")
+    assert "Traceback" not in summary + (run.output.get("text") or "")
 
 
 async def test_a_passing_run_concludes_success(

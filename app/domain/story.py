@@ -225,6 +225,7 @@ class StoryStatus(BaseModel):
     approved_by: str | None = None
     approved_sha: str | None = None
     code_sha: str | None = None
-    code_url: str | None = None
+    code_url: str | None = None  # the pushed code's commit, or the `specloop/code` check run
+    code_state: str | None = None  # why there is no code yet, e.g. "not available" (see CODE_STATES)
     qa_conclusion: str | None = None  # a check-run conclusion: success, failure, ...
     qa_url: str | None = None

@@ -15,9 +15,11 @@ def code_not_available(sha: str, digest: str) -> CheckOutput:
         [
             f"The specification approved on commit {sha[:7]} (fingerprint `{digest[:12]}`) is recorded.",
             "",
-            "Code generation is not available in this version of Specloop yet, so nothing was pushed. "
-            "Implement the scenarios on this branch yourself; the approved feature files stay locked, and the "
-            "`specloop/qa` check runs them against your code.",
+            (
+                "Code generation is not available in this version of Specloop yet, so nothing was pushed. "
+                "Implement the scenarios on this branch yourself; the approved feature files stay locked, and the "
+                "`specloop/qa` check runs them against your code."
+            ),
             "",
             marker("code", sha=sha, digest=digest, state="not-available"),
         ]

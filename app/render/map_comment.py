@@ -23,6 +23,10 @@ BODY_BUDGET = 64_000  # leave room for GitHub counting some characters different
 MARKER_BUDGET = 30_000  # the marker may take at most this much; the rest is for people
 TITLE = "Example Map"
 
+# `StoryStatus.code_state` -> the words after "💻 code:"; the state links to the `specloop/code` check run.
+CODE_STATES = {
+    "not available": ("not available", "this version generates no code; write it on the spec branch"),
+}
 QA_WORDS = {"success": "✅ passed", "failure": "❌ failed", "neutral": "➖ neutral", "cancelled": "⏹️ cancelled",
             "timed_out": "⌛ timed out", "action_required": "✋ action required", "skipped": "⏭️ skipped"}
 
@@ -72,6 +76,16 @@ def _link(text: str, url: str | None) -> str:
     return f"[{text}]({url})" if url else text
 
 
+def _code_step(status: StoryStatus) -> str:
+    """The chain's code step: the pushed commit, why there is none (only for an approved spec), or not yet."""
+    if status.code_sha:
+        return "💻 code " + _link(_short(status.code_sha), status.code_url)
+    if status.code_state and status.approved_by:  # a closed gate makes an earlier code state stale
+        words, why = CODE_STATES.get(status.code_state, (status.code_state, ""))
+        return "💻 code: " + _link(words, status.code_url) + (f" ({why})" if why else "")
+    return "💻 code: not yet"
+
+
 def status_chain(status: StoryStatus, revision: int) -> str:
     """map -> spec PR -> approval -> code -> QA, with links, pending steps named as such."""
     steps = [f"🗺️ map r{revision}"]
@@ -84,7 +98,7 @@ def status_chain(status: StoryStatus, revision: int) -> str:
                                                                  if status.approved_sha else ""))
     else:
         steps.append("✋ approval: not yet")
-    steps.append("💻 code " + _link(_short(status.code_sha), status.code_url) if status.code_sha else "💻 code: not yet")
+    steps.append(_code_step(status))
     if status.qa_conclusion:
         steps.append("🧪 QA " + _link(QA_WORDS.get(status.qa_conclusion, status.qa_conclusion), status.qa_url))
     else:
@@ -111,18 +125,43 @@ def _inline(text: str | None, limit: int = 1000) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def readiness_lines(example_map: ExampleMap, readiness: Readiness, max_rules: int, *, auto_spec: bool = True) -> list[str]:
-    """The verdict: ready / has open questions / too big (with a split) / a rule without examples."""
+def spec_next_step(status: StoryStatus) -> str:
+    """Where the spec stands once its pull request exists: review it there, or what follows approval."""
+    pr = _link(f"#{status.spec_pr}", status.spec_pr_url)
+    if status.approved_by:
+        on = f" on {_short(status.approved_sha)}" if status.approved_sha else ""
+        return f"The spec in {pr} is approved by @{status.approved_by}{on}; next: code, then QA."
+    return f"The spec is in {pr} — review and approve it there."
+
+
+def readiness_lines(example_map: ExampleMap, readiness: Readiness, max_rules: int, *, auto_spec: bool = True,
+                    status: StoryStatus | None = None) -> list[str]:
+    """The verdict: ready / has open questions / too big (with a split) / a rule without examples.
+
+    Once the spec pull request exists (`status.spec_pr`), the next step named is reviewing it there.
+    """
+    spec_open = bool(status is not None and status.spec_pr)
+    lines = _verdict(example_map, readiness, max_rules, auto_spec=auto_spec, spec_open=spec_open)
+    if status is not None and spec_open:
+        if readiness is Readiness.READY:
+            lines[0] += " " + spec_next_step(status)
+        else:  # the map changed after the spec was written: the verdict stands, and so does the PR
+            lines += ["", spec_next_step(status)]
+    return lines
+
+
+def _verdict(example_map: ExampleMap, readiness: Readiness, max_rules: int, *, auto_spec: bool,
+             spec_open: bool) -> list[str]:
     if readiness is Readiness.READY:
-        after = ("Specloop opens the spec pull request next." if auto_spec
-                 else "Comment `/specloop spec` to open the spec pull request.")
-        return [f"**Readiness: ✅ ready for the spec.** No open questions, every rule has an example. {after}"]
+        after = ("" if spec_open else " Specloop opens the spec pull request next." if auto_spec
+                 else " Comment `/specloop spec` to open the spec pull request.")
+        return [f"**Readiness: ✅ ready for the spec.** No open questions, every rule has an example.{after}"]
     if readiness is Readiness.OPEN_QUESTIONS:
         count = len(example_map.open_questions())
         plural = "s" if count != 1 else ""
         return [(f"**Readiness: 🟥 has {count} open question{plural}.** Answer in a reply (quote the question, or "
-                "start a line with its id, e.g. `Q1: ...`) or tick it below; the map updates itself. "
-                "`/specloop spec` proceeds anyway.")]
+                "start a line with its id, e.g. `Q1: ...`) or tick it below; the map updates itself."
+                + ("" if spec_open else " `/specloop spec` proceeds anyway."))]
     if readiness is Readiness.TOO_BIG:
         lines = [(f"**Readiness: 📏 too big.** {len(example_map.rules)} rules, more than the {max_rules} that fit "
                  "one story. Consider splitting it:")]
@@ -291,7 +330,7 @@ def render_map_comment(
                        auto_spec=auto_spec),
             f"## {TITLE} · revision {revision}", "", status_chain(status, revision), ""]
     head += _story(example_map) + [""]
-    head += readiness_lines(example_map, readiness, max_rules, auto_spec=auto_spec) + [""]
+    head += readiness_lines(example_map, readiness, max_rules, auto_spec=auto_spec, status=status) + [""]
     footer = _footer(usage, model_name, offline)
 
     def build(rules: int, questions: int, scenarios: int, change_count: int, steps: bool) -> str:

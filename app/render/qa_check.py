@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.artifacts import TRACE_LINK_SECONDS
 from app.domain.qa_reports import STATUS_ICON, step_error
 from app.domain.qa_runner import RunResult, ScenarioResult
 from app.render.markers import marker
@@ -27,6 +28,8 @@ TITLE_RUNNING = "Running the approved scenarios"
 TITLE_PASSED = "All scenarios pass"
 TITLE_CHANGED = "QA refused: " + SPEC_CHANGED
 TITLE_ERROR = "QA could not run"
+# The order and names reports are linked under (keys as `app.domain.qa_reports.write_reports` returns them).
+REPORT_LINKS = (("html", "HTML report"), ("junit", "JUnit XML"), ("ndjson", "Cucumber Messages (NDJSON)"))
 
 
 @dataclass
@@ -87,12 +90,14 @@ def _cell(text: str) -> str:
 def _counts_line(result: RunResult) -> str:
     counts = result.counts()
     parts = [f"{counts[s]} {s}" for s in ("passed", "failed", "undefined", "ambiguous") if counts.get(s)]
-    return f"**{len(result.scenarios)} scenarios**: " + (", ".join(parts) or "none") + \
+    count = len(result.scenarios)
+    return f"**{count} scenario{'' if count == 1 else 's'}**: " + (", ".join(parts) or "none") + \
         f", against `{result.base_url}` in {result.duration:.1f} s."
 
 
-def _summary_table(result: RunResult, budget: int) -> str:
-    """The scenario table grouped by feature and rule; failed scenarios first within each group."""
+def _summary_table(result: RunResult, budget: int, trace_urls: Mapping[str, str] | None = None) -> str:
+    """The scenario table grouped by feature and rule; failed scenarios first, linking their traces."""
+    trace_urls = trace_urls or {}
     groups: dict[tuple[str, str], list[ScenarioResult]] = {}
     for scenario in result.scenarios:
         groups.setdefault((scenario.feature or scenario.uri, scenario.rule or ""), []).append(scenario)
@@ -101,7 +106,8 @@ def _summary_table(result: RunResult, budget: int) -> str:
         heading = f"**{_cell(feature)}**" + (f" · Rule: {_cell(rule)}" if rule else "")
         parts.append(f"\n{heading}\n\n| scenario | status | duration |\n|---|---|---|")
         for s in sorted(scenarios, key=lambda s: not s.failed):
-            parts.append(f"| {_cell(s.name)} (`{s.uri}:{s.line}`) | {STATUS_ICON[s.status]} {s.status} "
+            trace = f" ([trace]({trace_urls[s.id]}))" if s.failed and trace_urls.get(s.id) else ""
+            parts.append(f"| {_cell(s.name)} (`{s.uri}:{s.line}`) | {STATUS_ICON[s.status]} {s.status}{trace} "
                          f"| {s.duration:.1f} s |")
     return _fit(parts, budget, lambda n: f"\n… and {n} more rows (the full list is in the reports).")
 
@@ -136,6 +142,15 @@ def _annotation(scenario: ScenarioResult) -> dict[str, Any] | None:
     }
 
 
+def render_report_links(report_urls: Mapping[str, str]) -> str:
+    """One line linking the stored reports (HTML first: the one people open), or "" when there are none."""
+    links = [f"[{label}]({report_urls[kind]})" for kind, label in REPORT_LINKS if report_urls.get(kind)]
+    if not links:
+        return ""
+    days = TRACE_LINK_SECONDS // 86400
+    return f"📄 **Reports:** {' · '.join(links)} (the links expire after {days} days)."
+
+
 def render_qa_progress(done: int, total: int, counts: Mapping[str, int], *, base_url: str, sha: str) -> QaCheck:
     """The in-progress check: how many scenarios have finished and how they went so far."""
     so_far = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none finished yet"
@@ -146,12 +161,14 @@ def render_qa_progress(done: int, total: int, counts: Mapping[str, int], *, base
 
 def render_qa_result(
     result: RunResult, *, sha: str, image_urls: Mapping[str, str] | None = None,
-    trace_urls: Mapping[str, str] | None = None, report_note: str = "",
+    trace_urls: Mapping[str, str] | None = None, report_urls: Mapping[str, str] | None = None,
+    report_note: str = "",
 ) -> QaCheck:
     """The completed check for a run: conclusion, summary table by rule, failures, annotations, images.
 
     `image_urls` maps a screenshot's local path to its public signed URL; `trace_urls` maps a
-    scenario id to its expiring trace link.
+    scenario id to its expiring trace link; `report_urls` maps a report kind (`html`, `junit`,
+    `ndjson`) to its expiring link; `report_note` is shown when there is nothing to link.
     """
     image_urls = image_urls or {}
     trace_urls = trace_urls or {}
@@ -166,11 +183,13 @@ def render_qa_result(
     for error in result.errors[:20]:
         where = f"{error.uri}:{error.line}" if error.line else error.uri
         head.append(f"- ❌ `{where}`: {error.message[:500]}")
-    if report_note:
-        head.append(report_note)
+    reports = render_report_links(report_urls or {})
+    for note in (reports, report_note):
+        if note:
+            head.append("\n" + note)  # its own paragraph: Markdown joins adjacent lines
     closing = f"\n\n{marker('qa', sha=sha, state='completed', passed=result.passed)}"
     head_text = "\n".join(head)
-    summary = head_text + "\n" + _summary_table(result, _BUDGET - len(head_text) - len(closing)) + closing
+    summary = head_text + "\n" + _summary_table(result, _BUDGET - len(head_text) - len(closing), trace_urls) + closing
     text_parts = [_failure_text(s, trace_urls.get(s.id), 8000) for s in failed]
     text = _fit(text_parts, _BUDGET, lambda n: f"\n… and {n} more failed scenarios (see the annotations).")
     annotations = [a for a in (_annotation(s) for s in failed) if a is not None]

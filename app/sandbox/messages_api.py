@@ -12,18 +12,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import socket
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from app.loopback import LoopbackServer
 
 # --- what a test can script -------------------------------------------------------------------
 
@@ -208,8 +207,7 @@ class MessagesDouble:
         self.unscripted: list[RecordedRequest] = []
         self._cached_prefixes: set[str] = set()
         self._counter = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._loopback: LoopbackServer | None = None
         self.port = 0
         self.app = Starlette(routes=[Route("/v1/messages", self._messages, methods=["POST"])])
 
@@ -222,29 +220,15 @@ class MessagesDouble:
 
     def start(self) -> MessagesDouble:
         """Serve on a free loopback port in a background thread; returns when it accepts connections."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off", ws="none",
-                                timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True,
-                                        name="llm-double")
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the LLM double did not start")
-            time.sleep(0.01)
+        self._loopback = LoopbackServer(self.app, name="LLM double", graceful_seconds=1).start(timeout=10)
+        self.port = self._loopback.port
         return self
 
     def stop(self) -> None:
         """Stop serving."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if self._loopback is not None:
+            self._loopback.stop(timeout=5)
+            self._loopback = None
 
     def reset(self) -> None:
         """Forget the script, the recorded requests and the prompt cache (between tests)."""

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 from typing import TYPE_CHECKING, Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from app.loopback import LoopbackServer
 
 from .router import Call, HttpError, Routes
 
@@ -51,48 +50,19 @@ class Server:
         self.double = double
         self.routes = all_routes()
         self.port = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._loopback: LoopbackServer | None = None
         self.asgi = Starlette(routes=[Route("/{path:path}", self.dispatch, methods=METHODS)])
 
     def start(self) -> None:
-        """Bind a free port and serve until stop()."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.asgi, log_level="warning", lifespan="off", ws="none",
-                                access_log=False, timeout_graceful_shutdown=2)
-        self._server = uvicorn.Server(config)
-        started = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            # uvicorn sets `started` on the server once the socket accepts connections
-            task = loop.create_task(self._server.serve(sockets=[sock]))  # type: ignore[union-attr]
-
-            async def watch() -> None:
-                while not self._server.started and not task.done():  # type: ignore[union-attr]
-                    await asyncio.sleep(0.002)
-                started.set()
-            loop.run_until_complete(asyncio.gather(task, watch()))
-            loop.close()
-            sock.close()
-
-        self._thread = threading.Thread(target=run, name="github-double-http", daemon=True)
-        self._thread.start()
-        if not started.wait(10):
-            raise RuntimeError("GitHub double did not start")
+        """Bind a free loopback port and serve until stop()."""
+        self._loopback = LoopbackServer(self.asgi, name="GitHub double").start(timeout=10)
+        self.port = self._loopback.port
 
     def stop(self) -> None:
         """Shut the server down."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = None
-        self._thread = None
+        if self._loopback is not None:
+            self._loopback.stop(timeout=10)
+        self._loopback = None
 
     # -- dispatch -------------------------------------------------------------------------------
     async def dispatch(self, request: Request) -> Response:
