@@ -8,7 +8,13 @@ from app.domain.example_map import Example, ExampleMap, Question, Readiness, Rul
 from app.domain.map_revision import Change, revise
 from app.domain.story import StoryStatus
 from app.model.usage import Usage
-from app.render.map_comment import GITHUB_LIMIT, read_map_state, render_map_comment, status_chain
+from app.render.map_comment import (
+    GITHUB_LIMIT,
+    read_map_state,
+    readiness_lines,
+    render_map_comment,
+    status_chain,
+)
 from app.render.markers import find_marker
 
 
@@ -99,3 +105,44 @@ def test_card_text_cannot_hide_the_rest_of_the_comment():
     body = render_map_comment(tricky, revision=1, offline=True)
     assert "Rule &lt;!-- hidden" in body
     assert read_map_state(body) is not None
+
+
+def test_a_ready_map_without_a_spec_pr_says_the_spec_pr_comes_next():
+    assert "Specloop opens the spec pull request next." in render_map_comment(sample(False), revision=1, offline=True)
+    manual = render_map_comment(sample(False), revision=1, offline=True, auto_spec=False)
+    assert "Comment `/specloop spec` to open the spec pull request." in manual
+
+
+def test_once_the_spec_pr_exists_the_map_sends_reviewers_there():
+    status = StoryStatus(spec_pr=12, spec_pr_url="https://g/pull/12")
+    body = render_map_comment(sample(False), revision=2, status=status, offline=True)
+    assert "opens the spec pull request" not in body
+    assert "The spec is in [#12](https://g/pull/12) — review and approve it there." in body
+
+
+def test_after_approval_the_map_names_the_approver_commit_and_what_comes_next():
+    status = StoryStatus(spec_pr=12, spec_pr_url="https://g/pull/12", approved_by="bob",
+                         approved_sha="0123456789abcdef")
+    body = render_map_comment(sample(False), revision=2, status=status, offline=True)
+    assert "The spec in [#12](https://g/pull/12) is approved by @bob on `0123456`; next: code, then QA." in body
+    assert "review and approve it there" not in body
+
+
+def test_open_questions_after_the_spec_pr_still_point_to_it():
+    status = StoryStatus(spec_pr=12, spec_pr_url="https://g/pull/12")
+    lines = readiness_lines(sample(), Readiness.OPEN_QUESTIONS, 6, status=status)
+    assert "has 1 open question" in lines[0] and "proceeds anyway" not in lines[0]
+    assert lines[-1] == "The spec is in [#12](https://g/pull/12) — review and approve it there."
+
+
+def test_code_not_available_shows_in_the_chain_with_a_link_to_the_check_run():
+    approved = StoryStatus(spec_pr=12, approved_by="bob", approved_sha="0123456789abcdef")
+    chain = status_chain(approved.model_copy(update={"code_state": "not available",
+                                                     "code_url": "https://g/runs/7"}), 2)
+    assert "💻 code: [not available](https://g/runs/7) (" in chain and "code: not yet" not in chain
+    assert "💻 code: not yet" in status_chain(approved, 2)
+
+
+def test_a_closed_gate_hides_a_stale_code_state():
+    reopened = StoryStatus(spec_pr=12, code_state="not available", code_url="https://g/runs/7")
+    assert "💻 code: not yet" in status_chain(reopened, 3) and "not available" not in status_chain(reopened, 3)
