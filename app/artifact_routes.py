@@ -43,6 +43,9 @@ def get_artifact(key: str, request: Request, sig: str | None = None, exp: str | 
         headers["Cache-Control"] = "public, max-age=31536000, immutable"
     else:
         headers["Cache-Control"] = "private, no-store"
+    if key.endswith(".html"):
+        # reports are served from the app's own origin: no scripts, no outside fetches, inline images only
+        headers["Content-Security-Policy"] = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
     if key.endswith(".zip"):
         headers["Content-Disposition"] = f'attachment; filename="{key.rsplit("/", 1)[-1]}"'
     return Response(content=data, media_type=content_type(key), headers=headers)

@@ -562,7 +562,7 @@ class Demo:
             self.expect(code.conclusion == "neutral", f"expected a neutral specloop/code run, it is `{code.conclusion}`")
             self.n.ok("asked for code generation once for this commit; without a model key it is not available:")
             self.show_check(code, summary_lines=4)
-            self.n.say("Code generation needs ANTHROPIC_API_KEY. The demo app already implements the story, "
+            self.n.say("This version of Specloop generates no code yet. The demo app already implements the story, "
                        "so QA can prove the approved scenarios against it.")
 
     # -- phase 7: QA in Chromium -------------------------------------------------------------------

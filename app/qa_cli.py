@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from app.browser import BrowserNotFound
+from app.browser import BrowserNotFound, require_chromium
 from app.domain.qa_reports import STATUS_ICON, scenario_error, write_reports
 from app.domain.qa_runner import RunOptions, RunResult, ScenarioResult, run
 
@@ -87,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         steps_dir=str(steps_dir), allow_repo_steps=args.allow_repo_steps,
         out_dir=str((out_dir / "evidence").resolve()), chromium_path=args.chromium,
     )
+    try:
+        require_chromium(args.chromium, source="--chromium")  # name the flag the person actually passed
+    except BrowserNotFound as exc:
+        print(f"specloop qa: {exc}", file=sys.stderr)
+        return 2
     print(f"Running {len(files)} feature file(s) against {args.base_url} ...", file=out, flush=True)
     try:
         result = run(files, args.base_url, options, root=Path.cwd(),

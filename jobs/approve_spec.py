@@ -30,7 +30,6 @@ from jobs.check_spec import (
     spec_pr_data,
     split_repo,
     update_status,
-    with_client,
 )
 
 log = logging.getLogger(__name__)
@@ -103,7 +102,6 @@ async def approvals_of(
     return counted
 
 
-@with_client
 async def approve_spec(
     ctx: dict[str, Any],
     *,
@@ -203,7 +201,6 @@ async def approve_spec(
     return {"status": "approved", "sha": head, "digest": fingerprint.digest, "queued": queued}
 
 
-@with_client
 async def close_gate(
     ctx: dict[str, Any],
     *,

@@ -7,10 +7,7 @@ run, the status chain), so write/revise/approve/check agree on how the spec is r
 from __future__ import annotations
 
 import base64
-import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,38 +27,6 @@ from app.repo_config import RepoConfig, load_repo_config
 log = logging.getLogger(__name__)
 
 GH = Any  # githubkit.GitHub; kept loose because jobs only call `arequest`
-
-
-@asynccontextmanager
-async def one_client(gh: GH) -> AsyncIterator[GH]:
-    """Reuse one HTTP connection pool for all of a job's calls (githubkit opens one per call otherwise).
-
-    The client lives in a context variable, so concurrent jobs never share it; when a caller already
-    entered it (e.g. the worker), this is a no-op.
-    """
-    try:
-        await gh.__aenter__()
-    except RuntimeError:  # "Cannot enter async context twice": someone up the stack holds a client
-        yield gh
-        return
-    try:
-        yield gh
-    finally:
-        await gh.__aexit__(None, None, None)
-
-
-JobFn = Callable[..., Awaitable[dict[str, Any]]]
-
-
-def with_client(job: JobFn) -> JobFn:
-    """Run a spec job inside `one_client` for its installation."""
-
-    @functools.wraps(job)
-    async def run(ctx: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        async with one_client(deps(ctx).github.installation(int(kwargs["installation_id"]))):
-            return await job(ctx, **kwargs)
-
-    return run
 
 
 def split_repo(repo: str) -> tuple[str, str]:
@@ -314,7 +279,6 @@ async def run_check(
     return {"status": "approved"}
 
 
-@with_client
 async def check_spec(
     ctx: dict[str, Any],
     *,

@@ -19,13 +19,11 @@ from jobs.check_spec import (
     recorded_fingerprint,
     spec_pr_data,
     update_status,
-    with_client,
 )
 
 NOT_AVAILABLE = "not available"  # the `StoryStatus.code_state` this job records
 
 
-@with_client
 async def generate_code(
     ctx: dict[str, Any],
     *,

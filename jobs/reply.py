@@ -33,7 +33,7 @@ async def reply(ctx: dict[str, Any], *, installation_id: int, repo: str, number:
             body = replies.status_reply(actor, chain=None, readiness=None, revision=None)
         else:
             verdict = readiness_lines(state.map, state.map.readiness(state.max_rules), state.max_rules,
-                                      auto_spec=state.auto_spec)
+                                      auto_spec=state.auto_spec, status=state.status)
             body = replies.status_reply(actor, chain=status_chain(state.status, state.revision),
                                         readiness="\n".join(verdict), revision=state.revision, map_url=found.url)
     elif kind == "refusal":

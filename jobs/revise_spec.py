@@ -26,7 +26,6 @@ from jobs.check_spec import (
     spec_files_at,
     spec_pr_data,
     split_repo,
-    with_client,
 )
 from jobs.write_spec import commit_files
 
@@ -88,7 +87,6 @@ async def already_revised(gh: GH, repo: str, number: int, review_id: int | None)
     return any(trailer in str((c.get("commit") or {}).get("message", "")) for c in commits)
 
 
-@with_client
 async def revise_spec(
     ctx: dict[str, Any],
     *,

@@ -39,7 +39,6 @@ from jobs.check_spec import (
     spec_files_at,
     split_repo,
     update_status,
-    with_client,
 )
 
 log = logging.getLogger(__name__)
@@ -184,7 +183,6 @@ async def build_feature(
     return drafted.text, "model"
 
 
-@with_client
 async def write_spec(
     ctx: dict[str, Any],
     *,

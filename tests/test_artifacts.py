@@ -144,3 +144,11 @@ def test_an_s3_bucket_stores_and_serves_screenshots(s3: Any) -> None:
         response = client.get(_path(store.signed_url("qa/o-r/abc/s1/final.png")))
         assert response.status_code == 200 and response.content == PNG
         assert client.get(_path(store.signed_url("qa/none.png"))).status_code == 404
+
+
+def test_an_html_report_is_served_with_a_policy_that_forbids_scripts(local: LocalArtifactStore) -> None:
+    local.put("qa/o-r/abc/report.html", b"<!doctype html><p>report</p>")
+    with _client(local) as client:
+        response = client.get(_path(local.trace_url("qa/o-r/abc/report.html")))
+    assert response.status_code == 200
+    assert response.headers["content-security-policy"].startswith("default-src 'none'")

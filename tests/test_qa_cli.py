@@ -86,3 +86,11 @@ def test_the_cli_exits_zero_when_every_scenario_passes(sample_app: SampleApp, tm
 def test_the_cli_refuses_a_missing_feature_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--base-url", "http://127.0.0.1:9", str(tmp_path / "nope")]) == 2
     assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_a_bad_chromium_flag_is_named_as_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    feature = tmp_path / "smoke.feature"
+    feature.write_text(FEATURE)
+    code = main(["--base-url", "http://127.0.0.1:9", str(feature), "--chromium", str(tmp_path / "no-such-chrome")])
+    assert code == 2
+    assert "--chromium" in capsys.readouterr().err
