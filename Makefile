@@ -18,7 +18,8 @@ bench: system venv
 	$(BIN)/python -m benchmarks
 
 lint: venv
-	$(BIN)/ruff check app handlers jobs tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/mypy app handlers jobs
 
 venv: $(VENV)/.installed
 

@@ -10,7 +10,9 @@ from redis.asyncio import Redis
 from app.settings import Settings
 
 if TYPE_CHECKING:
+    from app.artifacts import ArtifactStore
     from app.github import GitHubApp
+    from app.model.client import ModelClient
 
 DEPS_KEY = "specloop_deps"
 
@@ -22,8 +24,8 @@ class Deps:
     settings: Settings
     redis: Redis
     github: GitHubApp
-    model: Any = None  # app.model.client.ModelClient, or None without ANTHROPIC_API_KEY
-    artifacts: Any = None  # app.artifacts.ArtifactStore
+    model: ModelClient | None = None  # None without ANTHROPIC_API_KEY: callers take the offline path
+    artifacts: ArtifactStore | None = None
 
 
 def deps(ctx: dict[str, Any]) -> Deps:

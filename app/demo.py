@@ -246,7 +246,7 @@ class Demo:
 
     @property
     def bot(self) -> str:
-        return f"{self.settings.app_slug}[bot]"
+        return self.settings.bot_login
 
     def url(self, path: str) -> str:
         """A page of the double's web host (what the links on GitHub would be)."""

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         return self.app_id is None
 
     @property
+    def bot_login(self) -> str:
+        """The login GitHub gives the app's own actions: its comments, commits, reviews and labels."""
+        return f"{self.app_slug}[bot]"
+
+    @property
     def api_url(self) -> str:
         """REST base URL: api.github.com for github.com, `<host>/api/v3` for Enterprise Server."""
         if self.github_api_url:

@@ -118,7 +118,7 @@ async def approve_spec(
     d = deps(ctx)
     gh = d.github.installation(int(installation_id))
     owner, name = split_repo(repo)
-    bot_login = f"{d.settings.app_slug}[bot]"
+    bot_login = d.settings.bot_login
     config = await load_repo_config(gh, owner, name)
     pull = await get_pull(gh, repo, number)
     review = await get_json(gh, "GET", f"/repos/{repo}/pulls/{number}/reviews/{review_id}")
@@ -216,7 +216,7 @@ async def close_gate(
     d = deps(ctx)
     gh = d.github.installation(int(installation_id))
     owner, name = split_repo(repo)
-    bot_login = f"{d.settings.app_slug}[bot]"
+    bot_login = d.settings.bot_login
     if actor and actor.lower() == bot_login.lower():
         return {"status": "the app's own dismissal does not close the gate"}
     config = await load_repo_config(gh, owner, name)

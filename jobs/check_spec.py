@@ -302,6 +302,6 @@ async def check_spec(
         sha,
         config,
         installation_id=int(installation_id),
-        bot_login=f"{d.settings.app_slug}[bot]",
+        bot_login=d.settings.bot_login,
         delivery=delivery,
     )

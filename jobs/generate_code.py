@@ -61,6 +61,6 @@ async def generate_code(
         check_url = (await get_json(gh, "GET", f"/repos/{repo}/check-runs/{run_id}")).get("html_url")
     # Also on "already reported": a retry after the check run was posted still completes the chain
     # (an unchanged status is not rewritten).
-    await update_status(gh, repo, spec_pr_data(pull).get("issue"), bot_login=f"{d.settings.app_slug}[bot]",
+    await update_status(gh, repo, spec_pr_data(pull).get("issue"), bot_login=d.settings.bot_login,
                         code_state=NOT_AVAILABLE, code_url=check_url)
     return result

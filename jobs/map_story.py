@@ -60,7 +60,7 @@ async def map_story(ctx: dict[str, Any], *, installation_id: int, repo: str, num
     d = deps(ctx)
     gh = d.github.installation(int(installation_id))
     owner, name = repo.split("/", 1)
-    bot_login = f"{d.settings.app_slug}[bot]"
+    bot_login = d.settings.bot_login
     issue = (await gh.arequest("GET", f"/repos/{repo}/issues/{number}")).json()
     if issue.get("pull_request") or str(issue.get("state", "open")) != "open":
         return {"status": "ignored", "reason": "not an open issue"}

@@ -27,7 +27,7 @@ async def reply(ctx: dict[str, Any], *, installation_id: int, repo: str, number:
     elif kind == "unknown_command":
         body = replies.unknown_command_reply(actor, detail, who_may=who_may)
     elif kind == "status":
-        found = await find_comment(gh, repo, number, KIND, bot_login=f"{d.settings.app_slug}[bot]")
+        found = await find_comment(gh, repo, number, KIND, bot_login=d.settings.bot_login)
         state = read_map_state(found.body) if found else None
         if found is None or state is None or state.map is None:
             body = replies.status_reply(actor, chain=None, readiness=None, revision=None)

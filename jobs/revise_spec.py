@@ -102,7 +102,7 @@ async def revise_spec(
     d = deps(ctx)
     gh = d.github.installation(int(installation_id))
     owner, name = split_repo(repo)
-    bot_login = f"{d.settings.app_slug}[bot]"
+    bot_login = d.settings.bot_login
     pull = await get_pull(gh, repo, number)
     if is_fork(pull) or str(pull.get("state", "open")) != "open":
         return {"status": "not revisable"}

@@ -285,7 +285,7 @@ async def run_qa(ctx: dict[str, Any], *, installation_id: int, repo: str, number
         changed = approved.changed(current)
         if changed:
             await update_check(gh, repo, run_id, render_spec_changed(changed, sha=sha))
-            await update_status(gh, repo, issue, bot_login=f"{d.settings.app_slug}[bot]", qa_conclusion="failure",
+            await update_status(gh, repo, issue, bot_login=d.settings.bot_login, qa_conclusion="failure",
                                 qa_url=created.get("html_url"))
             return {"status": "spec changed", "changed": changed}
 
@@ -331,12 +331,12 @@ async def run_qa(ctx: dict[str, Any], *, installation_id: int, repo: str, number
         check = render_qa_result(result, sha=sha, image_urls=images, trace_urls=traces, report_urls=reports,
                                  report_note=note)
         await update_check(gh, repo, run_id, check)
-        await update_status(gh, repo, issue, bot_login=f"{d.settings.app_slug}[bot]",
+        await update_status(gh, repo, issue, bot_login=d.settings.bot_login,
                             qa_conclusion=check.conclusion, qa_url=created.get("html_url"))
         return {"status": "completed", "conclusion": check.conclusion, "counts": result.counts()}
     except QaError as error:
         await update_check(gh, repo, run_id, render_qa_error(str(error), sha=sha, detail=error.detail))
-        await update_status(gh, repo, issue, bot_login=f"{d.settings.app_slug}[bot]", qa_conclusion="failure",
+        await update_status(gh, repo, issue, bot_login=d.settings.bot_login, qa_conclusion="failure",
                             qa_url=created.get("html_url"))
         return {"status": "error", "reason": str(error)}
     except Exception as error:

@@ -204,7 +204,7 @@ async def write_spec(
     issue = await get_json(gh, "GET", f"/repos/{repo}/issues/{number}")
     if issue.get("pull_request"):
         return {"status": "not an issue"}
-    bot_login = f"{d.settings.app_slug}[bot]"
+    bot_login = d.settings.bot_login
     source = await latest_map(gh, repo, number, bot_login)
     if source is None:
         await post_comment(gh, repo, number, no_map_reply(number))

@@ -93,9 +93,9 @@ def approval_section(fingerprint: Fingerprint | None) -> str:
         [
             APPROVAL_HEADING,
             "",
-            f"**Approved** by @{fingerprint.approver} on commit {fingerprint.sha[:7]} "
+            (f"**Approved** by @{fingerprint.approver} on commit {fingerprint.sha[:7]} "
             f"(fingerprint `{fingerprint.digest[:12]}`). These files are now the contract: generated code may "
-            "not change them, and a push that changes one closes this gate until a new approval.",
+            "not change them, and a push that changes one closes this gate until a new approval."),
             "",
             "| approved file | sha256 |\n|---|---|\n" + files if files else "_No feature files were found._",
             "",
@@ -124,9 +124,9 @@ def render_spec_pr_body(view: SpecPrView, fingerprint: Fingerprint | None = None
         ),
         f"## Executable specification for #{view.issue_number}: {_cell(view.story_title)}",
         "",
-        "This pull request proposes the behaviour of the story as Gherkin scenarios. Read them like code: "
+        ("This pull request proposes the behaviour of the story as Gherkin scenarios. Read them like code: "
         "edit the `.feature` file on this branch, comment on its lines, or request changes "
-        "(`/specloop revise` asks the bot to revise from the review comments).",
+        "(`/specloop revise` asks the bot to revise from the review comments)."),
         "",
         "### Scenarios",
         "",
@@ -134,19 +134,19 @@ def render_spec_pr_body(view: SpecPrView, fingerprint: Fingerprint | None = None
         "",
         "### Where it came from",
         "",
-        f"From the {source}{revision} on #{view.issue_number}: {view.rule_count} rules, "
-        f"{view.example_count} examples; {how}.",
+        (f"From the {source}{revision} on #{view.issue_number}: {view.rule_count} rules, "
+        f"{view.example_count} examples; {how}."),
         *[f"- {_cell(note)}" for note in view.extra_notes],
         "",
         "### What happens after approval",
         "",
-        "1. An approving review **of the latest commit** by someone with write access (or a configured "
-        "approver) records the fingerprint of the feature and step files.",
-        "2. Code generation starts once per approved commit and pushes the code to **this** branch, so the "
-        "spec and the code that makes it pass land together.",
+        ("1. An approving review **of the latest commit** by someone with write access (or a configured "
+        "approver) records the fingerprint of the feature and step files."),
+        ("2. Code generation starts once per approved commit and pushes the code to **this** branch, so the "
+        "spec and the code that makes it pass land together."),
         "3. QA runs exactly the approved scenarios in a real browser and reports on the `specloop/qa` check.",
-        "4. Changing a feature file after approval closes the gate again until someone approves the new "
-        "commit.",
+        ("4. Changing a feature file after approval closes the gate again until someone approves the new "
+        "commit."),
         "",
         f"Closes #{view.issue_number}",
         "",
@@ -185,8 +185,8 @@ def no_map_reply(issue_number: int) -> str:
         [
             f"Specloop did not write a spec: {NO_MAP}.",
             "",
-            "Add the `story` label (or comment `/specloop map`) so Specloop maps the story first; the spec is "
-            "written from the map's rules and examples.",
+            ("Add the `story` label (or comment `/specloop map`) so Specloop maps the story first; the spec is "
+            "written from the map's rules and examples."),
         ],
         issue=issue_number,
     )
@@ -198,8 +198,8 @@ def spec_invalid_reply(uri: str, errors: Sequence[object]) -> str:
     return _reply(
         "spec_invalid",
         [
-            f"Specloop could not write a valid `{uri}`: the model's Gherkin did not parse, even after one repair "
-            "with the parser's errors fed back.",
+            (f"Specloop could not write a valid `{uri}`: the model's Gherkin did not parse, even after one repair "
+            "with the parser's errors fed back."),
             "",
             *listed,
             "",

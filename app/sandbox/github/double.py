@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -88,7 +88,7 @@ class GitHubDouble(AppsMixin, IssuesMixin, GitDataMixin, PullsMixin, ChecksMixin
         self.web_user = "alice"  # the person "signed in" on the web pages (manifest registration)
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def start(self) -> GitHubDouble:
+    def start(self) -> Self:
         """Start the HTTP server and the webhook sender; returns self."""
         self.server.start()
         self.shapes = Shapes(self.api_url, self.web_url)
@@ -102,7 +102,7 @@ class GitHubDouble(AppsMixin, IssuesMixin, GitDataMixin, PullsMixin, ChecksMixin
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def __enter__(self) -> GitHubDouble:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
