@@ -135,6 +135,18 @@ async def test_questions_answered_in_the_thread_converge_the_map(service, github
     assert "needs-answers" not in github.labels(SHOP, number)
 
 
+async def test_removing_the_story_label_stops_further_mapping(service, github, redis_url):
+    number = open_story(github, "save-cart.md")
+    github.label_issue(SHOP, number, "story")
+    await service.drain()
+    github.unlabel_issue(SHOP, number, "story")
+    github.comment(SHOP, number, "Q1: An out-of-stock item stays in the saved cart marked as unavailable")
+    await service.drain()
+    state = map_state(github, number)
+    assert state.revision == 1 and state.map.open_questions()  # the answer changed nothing: not a story now
+    assert await spec_jobs(redis_url) == []
+
+
 async def test_ticking_a_question_in_the_map_comment_answers_it(service, github):
     number = open_story(github, "newsletter.md")
     github.label_issue(SHOP, number, "story")

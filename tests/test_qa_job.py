@@ -250,3 +250,26 @@ async def test_a_deployment_finds_the_story_pr_by_sha_and_skips_production(
     outcome = await run_qa(qa_ctx, installation_id=github.installation_id, repo=SHOP, number=None, sha=sha,
                            base_url=sample_app.url, environment="preview", delivery="d-7")
     assert outcome["conclusion"] == "success"
+
+
+def _progress_writes(github: Any) -> list[Any]:
+    """Check-run updates that report progress (a running count), as opposed to the final result."""
+    return [r for r in github.requests_to("PATCH", r"/check-runs/\d+$")
+            if (r.json or {}).get("status") == "in_progress" and "done (" in str((r.json or {}).get("output"))]
+
+
+@pytest.mark.parametrize("interval, expect_progress", [(3600.0, False), (0.01, True)])
+async def test_progress_is_written_at_most_once_per_interval(
+    github: Any, service: Service, qa_ctx: Any, sample_app: SampleApp, monkeypatch: pytest.MonkeyPatch,
+    interval: float, expect_progress: bool,
+) -> None:
+    # GitHub throttles rapid check-run writes: progress waits a whole interval between writes, so with an
+    # hour-long interval a short run writes none, and with a tiny one every finished scenario shows up.
+    monkeypatch.setattr("jobs.run_qa.PROGRESS_INTERVAL", interval)
+    qa = f"  base_url: {sample_app.url}\n"
+    number, sha = open_approved_pr(github, qa)
+    github.push_files(SHOP, "main", {".github/specloop.yml": f"qa:\n{qa}  contexts: 1\n  timeout_ms: 5000\n"
+                                     "  screenshots: final\n"}, "One browser context")
+    await run_qa(qa_ctx, installation_id=github.installation_id, repo=SHOP, number=number, delivery="d-p")
+    assert _qa_run(github, sha).status == "completed"
+    assert bool(_progress_writes(github)) is expect_progress
