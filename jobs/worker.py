@@ -29,6 +29,7 @@ from app.queue import META, QUEUES, JobRequest, story_lock, story_of
 from app.render import replies
 from app.repo_config import ConfigError, load_repo_config
 from app.settings import Settings
+from jobs.purge_artifacts import purge_cron
 from jobs.redeliver import redelivery_cron
 
 log = logging.getLogger(__name__)
@@ -246,7 +247,7 @@ def worker_settings(settings: Settings, queue: str = "light", *, prebuilt: Deps 
         "max_jobs": 10 if queue == "light" else 2,
     }
     if cron_jobs and queue == "light":
-        result["cron_jobs"] = redelivery_cron(settings.redeliver_every_minutes)
+        result["cron_jobs"] = redelivery_cron(settings.redeliver_every_minutes) + purge_cron()
     if redis_url:
         result["redis_settings"] = RedisSettings.from_dsn(redis_url)
     return result

@@ -130,7 +130,7 @@ def test_the_cursor_of_the_next_page_is_read_from_the_link_header() -> None:
 def test_the_light_worker_runs_the_redelivery_cron_every_few_minutes(github: Any, redis_url: str,
                                                                      tmp_path: Path) -> None:
     settings = settings_for(github, redis_url, tmp_path)
-    [job] = worker_settings(settings, "light")["cron_jobs"]
+    job = next(j for j in worker_settings(settings, "light")["cron_jobs"] if j.name == JOB_NAME)
     assert job.name == JOB_NAME and job.unique
     assert "cron_jobs" not in worker_settings(settings, "heavy")
     assert redelivery_cron(10)[0].minute == {0, 10, 20, 30, 40, 50}
