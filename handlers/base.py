@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NotRequired, TypedDict, TypeVar
 
 from app.queue import JobRequest, story_of
 
@@ -72,6 +72,16 @@ class Router:
     def events(self) -> set[str]:
         """Every event some handler listens to."""
         return {event for event, _ in self._routes}
+
+
+class JobTarget(TypedDict):
+    """The kwargs a handler shares between the jobs it asks for, spread into `job(..., **target)`."""
+
+    installation_id: int
+    repo: str
+    number: int | None
+    actor: NotRequired[str | None]
+    sha: NotRequired[str | None]
 
 
 def is_spec_branch(ref: str | None) -> bool:
