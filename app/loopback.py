@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import uvicorn
 
@@ -32,7 +32,7 @@ class LoopbackServer:
     """Serve `app` until stop(); `url` is known as soon as the object exists (the port is bound)."""
 
     def __init__(self, app: Any, *, name: str = "server", host: str = "127.0.0.1", port: int = 0,
-                 lifespan: str = "off", graceful_seconds: int = 2) -> None:
+                 lifespan: Literal["auto", "on", "off"] = "off", graceful_seconds: int = 2) -> None:
         self.name = name
         self.host = host
         self.sock = bind_loopback(host, port)

@@ -8,7 +8,7 @@ The role comes from GitHub's collaborator permission API, read through `role_nam
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from githubkit.exception import RequestFailed
 
@@ -38,7 +38,11 @@ def rank(role: str | None) -> int:
         return 0
 
 
-def table_with(overrides: Mapping[str, str] | None) -> dict[str, str]:
+# Mapping keys are invariant: a TypeVar lets a config's Literal-keyed table in as well as plain str keys.
+_Action = TypeVar("_Action", bound=str)
+
+
+def table_with(overrides: Mapping[_Action, str] | None) -> dict[str, str]:
     """The default table with a repository's overrides applied."""
     table = dict(DEFAULT_TABLE)
     table.update({action: role.lower() for action, role in (overrides or {}).items()})

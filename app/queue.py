@@ -194,7 +194,7 @@ async def acquire_story(
     merge_key = follow_up.merge_key if follow_up is not None else ""
     got = await redis.eval(  # type: ignore[misc]
         _ACQUIRE, 2, LOCK_KEY.format(story), FOLLOW_UP_KEY.format(story),
-        owner, int(ttl_seconds * 1000), record, merge_key,
+        owner, str(int(ttl_seconds * 1000)), record, merge_key,  # redis sends an int as its str anyway
     )
     return bool(got)
 

@@ -56,8 +56,8 @@ class Labels(Section):
 class MapConfig(Section):
     """Example mapping."""
 
-    max_rules: int = Field(6, ge=1)  # more rules than this: the story is probably too big
-    debounce_seconds: float = Field(30.0, ge=0)
+    max_rules: int = Field(default=6, ge=1)  # more rules than this: the story is probably too big
+    debounce_seconds: float = Field(default=30.0, ge=0)
 
 
 class SpecConfig(Section):
@@ -71,14 +71,14 @@ class ModelConfig(Section):
     """Model choice for this repository (the operator's default when unset)."""
 
     name: str | None = None
-    max_tokens: int = Field(8192, ge=256)
+    max_tokens: int = Field(default=8192, ge=256)
 
 
 class BudgetConfig(Section):
     """Spending caps."""
 
-    story_usd: float = Field(2.0, ge=0)
-    installation_daily_usd: float = Field(20.0, ge=0)
+    story_usd: float = Field(default=2.0, ge=0)
+    installation_daily_usd: float = Field(default=20.0, ge=0)
 
 
 class QaConfig(Section):
@@ -87,11 +87,11 @@ class QaConfig(Section):
     base_url: str | None = None  # may contain {branch} / {pr} for preview deployments
     start: str | None = None  # command run on a checkout when the operator allows repository code
     ready_path: str = "/"
-    ready_timeout: float = Field(60.0, gt=0)
+    ready_timeout: float = Field(default=60.0, gt=0)
     environments: list[str] | None = None  # None: every environment except production
-    contexts: int = Field(4, ge=1, le=32)
+    contexts: int = Field(default=4, ge=1, le=32)
     screenshots: Literal["every_step", "failures", "final"] = "every_step"
-    timeout_ms: int = Field(10_000, ge=100)  # per step
+    timeout_ms: int = Field(default=10_000, ge=100)  # per step
     env: dict[str, str] = Field(default_factory=dict)  # extra environment for `qa.start`
 
     def accepts_environment(self, environment: str | None) -> bool:
@@ -109,7 +109,7 @@ class RepoConfig(Section):
     base_branch: str | None = None  # None: the repository's default branch
     permissions: dict[Action, Role] = Field(default_factory=dict)
     approvers: list[str] = Field(default_factory=list)  # empty: anyone with the `approve` role
-    approval_count: int = Field(1, ge=1)
+    approval_count: int = Field(default=1, ge=1)
     protected_paths: list[str] = Field(default_factory=list)
     map: MapConfig = Field(default_factory=MapConfig)
     spec: SpecConfig = Field(default_factory=SpecConfig)

@@ -114,7 +114,7 @@ async def handle_webhook(request: Request) -> JSONResponse:
             # delivery as failed so it can be redelivered once fixed.
             log.exception("webhook failed unexpectedly", extra={"event": event or None})
             response = _reply(503, reason="Specloop could not process this delivery; see the service log")
-        body = json.loads(response.body)
+        body = json.loads(bytes(response.body))  # starlette types body as bytes | memoryview
         log.info(
             "webhook answered",
             extra={

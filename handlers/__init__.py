@@ -5,6 +5,7 @@ Handlers are pure (event in, job requests out); everything needing GitHub is re-
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -47,7 +48,7 @@ def handled(event: str, action: str | None) -> bool:
 
 def _describe_error(event: str, error: ValidationError) -> str:
     """A short, log- and response-friendly reason naming the first unreadable field."""
-    first = error.errors()[0] if error.errors() else {}
+    first: Mapping[str, Any] = error.errors()[0] if error.errors() else {}
     where = ".".join(str(part) for part in first.get("loc", ())) or "payload"
     return f"could not read the {event} payload ({where}: {first.get('msg', 'invalid')})"
 

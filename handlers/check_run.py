@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.events import CheckRunEvent
 from app.queue import JobRequest
-from handlers.base import HandlerContext, Router, job
+from handlers.base import HandlerContext, JobTarget, Router, job
 
 router = Router()
 
@@ -28,7 +28,7 @@ def rerun_check(event: CheckRunEvent, ctx: HandlerContext) -> list[JobRequest]:
     actor = event.sender.login if event.sender else None
     jobs = []
     for pr in run.pull_requests:
-        common = {"installation_id": event.installation.id,  # type: ignore[union-attr]
+        common: JobTarget = {"installation_id": event.installation.id,  # type: ignore[union-attr]
                   "repo": event.repository.full_name, "number": pr.number, "sha": run.head_sha}
         if run.name == QA_CHECK:
             jobs.append(job("run_qa", ctx, **common, queue="heavy", base_url=None, actor=actor,

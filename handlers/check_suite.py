@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.events import CheckSuiteEvent
 from app.queue import JobRequest
-from handlers.base import HandlerContext, Router, job
+from handlers.base import HandlerContext, JobTarget, Router, job
 
 router = Router()
 
@@ -18,7 +18,7 @@ def rerun_suite(event: CheckSuiteEvent, ctx: HandlerContext) -> list[JobRequest]
     actor = event.sender.login if event.sender else None
     jobs = []
     for pr in suite.pull_requests:
-        common = {"installation_id": event.installation.id,  # type: ignore[union-attr]
+        common: JobTarget = {"installation_id": event.installation.id,  # type: ignore[union-attr]
                   "repo": event.repository.full_name, "number": pr.number, "sha": suite.head_sha}
         jobs.append(job("check_spec", ctx, **common))
         jobs.append(job("run_qa", ctx, **common, queue="heavy", base_url=None, actor=actor, permission="qa"))

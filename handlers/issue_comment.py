@@ -6,7 +6,7 @@ from app.commands import Command, parse_commands
 from app.events import IssueCommentEvent
 from app.queue import JobRequest
 from app.render.markers import has_marker
-from handlers.base import HandlerContext, Router, job
+from handlers.base import HandlerContext, JobTarget, Router, job
 
 router = Router()
 
@@ -17,7 +17,7 @@ PR_COMMANDS = {"revise", "qa", "code", "help"}
 def _command_job(command: Command, event: IssueCommentEvent, ctx: HandlerContext) -> JobRequest:
     """The job one command asks for, on an issue or on a pull request."""
     assert event.repository is not None and event.installation is not None
-    common = {
+    common: JobTarget = {
         "installation_id": event.installation.id,
         "repo": event.repository.full_name,
         "number": event.issue.number,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.events import PullRequestReviewEvent
 from app.queue import JobRequest
-from handlers.base import HandlerContext, Router, is_spec_branch, job
+from handlers.base import HandlerContext, JobTarget, Router, is_spec_branch, job
 
 router = Router()
 
@@ -20,7 +20,7 @@ def act_on_review(event: PullRequestReviewEvent, ctx: HandlerContext) -> list[Jo
     if event.repository is None or not is_spec_branch(pr.head.ref):
         return []
     reviewer = review.user.login if review.user else (event.sender.login if event.sender else None)
-    common = {"installation_id": event.installation.id,  # type: ignore[union-attr]
+    common: JobTarget = {"installation_id": event.installation.id,  # type: ignore[union-attr]
               "repo": event.repository.full_name, "number": pr.number}
     state = (review.state or "").lower()  # webhooks say "approved", the REST API "APPROVED"
     if state == "approved" and review.commit_id:

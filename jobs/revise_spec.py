@@ -124,7 +124,8 @@ async def revise_spec(
     features = [p for p in files if p.endswith(".feature")]
     wanted = [str(p) for p in data.get("paths") or [] if p in files]
     commented = [str(c["path"]) for c in comments if c.get("path") in files]
-    path = (commented or wanted or sorted(features) or [None])[0]
+    candidates = commented or wanted or sorted(features)
+    path = candidates[0] if candidates else None
     if path is None:
         return {"status": "no feature file"}
     issue = data.get("issue")

@@ -149,7 +149,8 @@ def wrap(name: str, function: JobFunction, queue: str = "light") -> JobFunction:
         job_id = str(ctx.get("job_id", name))
         job_try = int(ctx.get("job_try", 1))
         repo, number = kwargs.get("repo"), kwargs.get("number")
-        story = meta.get("story") or (story_of(repo, number) if repo else name)
+        # the same fallback key as handlers.base.job() when a job has no number
+        story = meta.get("story") or (story_of(repo, number if number is not None else "?") if repo else name)
         request = JobRequest(function=name, queue=meta.get("queue", queue), kwargs=kwargs, story=story,
                              permission=meta.get("permission"), key=meta.get("key"))
         with log_context(delivery_id=kwargs.get("delivery"), job_id=job_id):
@@ -214,7 +215,9 @@ async def build_deps(settings: Settings, redis: Redis) -> Deps:
 
 def functions(queue: str = "light", jobs: dict[str, JobFunction] | None = None) -> list[Function]:
     """Every registered job (or `jobs`, for tests), wrapped, with its timeout and retry limit."""
-    return [func(wrap(name, job, queue), name=name, timeout=JOB_TIMEOUTS.get(queue, 300), max_tries=MAX_TRIES)
+    # arq's WorkerCoroutine protocol also wants `*args`; our jobs are called with keywords only
+    return [func(wrap(name, job, queue), name=name,  # type: ignore[arg-type]
+                  timeout=JOB_TIMEOUTS.get(queue, 300), max_tries=MAX_TRIES)
             for name, job in (JOBS if jobs is None else jobs).items()]
 
 

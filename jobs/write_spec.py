@@ -245,7 +245,7 @@ async def write_spec(
     current = (await spec_files_at(gh, repo, parent, config.features_dir)).get(path) if head else None
     last_written = marker_data.get("written")
     edited_by_person = current is not None and last_written and sha256_hex(current) != last_written
-    if edited_by_person and not regenerate and current != text:
+    if edited_by_person and current is not None and not regenerate and current != text:
         # people's edits on the branch win; show what the bot would change instead of overwriting them
         if pull is not None:
             await post_comment(

@@ -111,11 +111,11 @@ def cucumber_messages(result: RunResult, *, version: str = "0.1.0") -> list[dict
         case_id = next(ids)
         test_steps = []
         for index, step in enumerate(scenario.steps):
-            def_id = definition_ids.get(step.definition or "")
+            step_def_id = definition_ids.get(step.definition or "")
             test_steps.append({
                 "id": next(ids),
                 "pickleStepId": pickle_steps[index]["id"] if index < len(pickle_steps) else "",
-                "stepDefinitionIds": [def_id] if def_id else [],
+                "stepDefinitionIds": [step_def_id] if step_def_id else [],
             })
         envelopes.append({"testCase": {"id": case_id, "pickleId": scenario.id, "testSteps": test_steps,
                                        "testRunStartedId": run_id}})

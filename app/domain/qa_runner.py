@@ -17,15 +17,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from gherkin.ast_builder import AstBuilder
 from gherkin.errors import CompositeParserException, ParserError, ParserException
 from gherkin.parser import Parser
-from gherkin.pickles.compiler import Compiler
+from gherkin.pickles.compiler import Compiler, GherkinDocumentWithURI
 from gherkin.stream.id_generator import IdGenerator
 
 from app.domain.steps import (
@@ -239,7 +239,7 @@ def _index_document(document: dict[str, Any]) -> tuple[dict[str, dict[str, Any]]
     return nodes, rules
 
 
-def compile_features(paths: list[str | Path], root: str | Path | None = None) -> Compiled:
+def compile_features(paths: Sequence[str | Path], root: str | Path | None = None) -> Compiled:
     """Parse feature files with gherkin-official and compile them to pickles (Background, Outlines, ...)."""
     ids = IdGenerator()  # one generator: ids stay unique across files, as Cucumber Messages require
     parser = Parser(ast_builder=AstBuilder(ids))
@@ -258,7 +258,7 @@ def compile_features(paths: list[str | Path], root: str | Path | None = None) ->
             {"source": {"uri": uri, "data": source, "mediaType": "text/x.cucumber.gherkin+plain"}}
         )
         try:
-            document = {**parser.parse(source), "uri": uri}
+            document: dict[str, Any] = {**parser.parse(source), "uri": uri}
         except CompositeParserException as exc:
             compiled.errors.extend(_parse_error(uri, e) for e in exc.errors)
             continue
@@ -268,7 +268,10 @@ def compile_features(paths: list[str | Path], root: str | Path | None = None) ->
         compiled.documents.append({"gherkinDocument": document})
         nodes, rules = _index_document(document)
         feature_name = (document.get("feature") or {}).get("name", "")
-        for pickle in compiler.compile(document):
+        # gherkin types its output as TypedDicts (step arguments as an empty one); this module reads it
+        # as the JSON it is, so documents and pickles cross this boundary as plain dicts
+        pickles = cast(list[dict[str, Any]], compiler.compile(cast(GherkinDocumentWithURI, document)))
+        for pickle in pickles:
             compiled.pickles.append(pickle)
             scenario_node = nodes.get(pickle["astNodeIds"][0], {})
             # For an Outline example the second id is the example row: its line is the scenario's line.
@@ -423,7 +426,7 @@ async def _run_scenario(
 def _scenario_status(steps: list[StepResult]) -> StepStatus:
     for status in ("failed", "ambiguous", "undefined"):
         if any(s.status == status for s in steps):
-            return status  # type: ignore[return-value]
+            return status
     if not steps:
         return "undefined"  # an empty scenario proves nothing, so it must not pass
     return "passed"
@@ -446,7 +449,7 @@ def _definitions_json(registry: StepRegistry | None) -> list[dict[str, Any]]:
 
 
 async def run_async(
-    features: list[str | Path], base_url: str, options: RunOptions | None = None, *,
+    features: Sequence[str | Path], base_url: str, options: RunOptions | None = None, *,
     root: str | Path | None = None, browser: Any = None, progress: Progress | None = None,
 ) -> RunResult:
     """Run every scenario of `features` against `base_url` (in this process; see `run`)."""
@@ -504,7 +507,7 @@ def _has_repo_steps(options: RunOptions) -> bool:
 
 
 def run(
-    features: list[str | Path], base_url: str, options: RunOptions | None = None, *,
+    features: Sequence[str | Path], base_url: str, options: RunOptions | None = None, *,
     root: str | Path | None = None, shared_browser: Any = None, progress: Progress | None = None,
 ) -> RunResult:
     """Run the features synchronously; in a scrubbed child process when project steps are loaded.
@@ -528,7 +531,7 @@ def scrubbed_env() -> dict[str, str]:
 
 
 def run_in_child(
-    features: list[str | Path], base_url: str, options: RunOptions, *,
+    features: Sequence[str | Path], base_url: str, options: RunOptions, *,
     root: str | Path | None = None, progress: Progress | None = None,
 ) -> RunResult:
     """Run in one child process with a scrubbed environment; progress arrives as JSON lines on stdout."""

@@ -225,11 +225,13 @@ class ModelClient:
 
 def _api_error_type(exc: anthropic.APIStatusError) -> str:
     body = exc.body if isinstance(exc.body, dict) else {}
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    error = body.get("error")
+    error = error if isinstance(error, dict) else {}
     return str(error.get("type") or "error")
 
 
 def _api_message(exc: anthropic.APIStatusError) -> str:
     body = exc.body if isinstance(exc.body, dict) else {}
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    error = body.get("error")
+    error = error if isinstance(error, dict) else {}
     return str(error.get("message") or exc.message)[:300]

@@ -61,7 +61,7 @@ class Usage:
         prices = price_of(model)
         cost = sum(count * price for count, price in
                    zip((tokens[0], tokens[1], tokens[2], tokens[3]), prices, strict=True)) / 1_000_000
-        return cls(*tokens, cost_usd=cost, calls=1, model=model)
+        return cls(tokens[0], tokens[1], tokens[2], tokens[3], cost_usd=cost, calls=1, model=model)
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -125,7 +125,8 @@ class UsageLedger:
             await pipe.execute()
 
     async def _cost(self, key: str) -> float:
-        raw = await self.redis.hget(key, "cost_micro_usd")
+        # redis-py types one method for sync and async clients (`T | Awaitable[T]`); asyncio's returns an awaitable
+        raw = await self.redis.hget(key, "cost_micro_usd")  # type: ignore[misc]
         return int(raw or 0) / MICRO
 
     async def story_cost(self, story: str) -> float:
@@ -139,7 +140,8 @@ class UsageLedger:
     async def totals(self, key_kind: str, ident: str) -> Usage:
         """The recorded totals under a story (`story`), job (`job`) key, as a Usage."""
         key = {"story": STORY_KEY, "job": JOB_KEY}[key_kind].format(ident)
-        raw = {k.decode() if isinstance(k, bytes) else k: int(v) for k, v in (await self.redis.hgetall(key)).items()}
+        raw = {k.decode() if isinstance(k, bytes) else k: int(v)
+               for k, v in (await self.redis.hgetall(key)).items()}  # type: ignore[misc]  # as in _cost
         return Usage(raw.get("input_tokens", 0), raw.get("output_tokens", 0),
                      raw.get("cache_creation_input_tokens", 0), raw.get("cache_read_input_tokens", 0),
                      raw.get("cost_micro_usd", 0) / MICRO, raw.get("calls", 0))

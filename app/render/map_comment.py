@@ -333,20 +333,21 @@ def render_map_comment(
     head += readiness_lines(example_map, readiness, max_rules, auto_spec=auto_spec, status=status) + [""]
     footer = _footer(usage, model_name, offline)
 
-    def build(rules: int, questions: int, scenarios: int, change_count: int, steps: bool) -> str:
+    def build(sizes: list[int], steps: bool) -> str:
+        rules, questions, scenarios, change_count = sizes
         body = head + _rules(example_map, rules, steps) + _questions(example_map, questions)
         body += _scenarios(example_map, scenarios) + _changes(revision, changes, change_count) + footer
         return "\n".join(body)
 
     sizes = [len(example_map.rules), len(example_map.questions), len(example_map.scenarios), len(changes)]
-    text = build(*sizes, steps=True)
+    text = build(sizes, steps=True)
     if len(text) <= BODY_BUDGET:
         return text
     # Too long: drop the step lines, then show fewer cards (halving) until it fits.
-    text = build(*sizes, steps=False)
+    text = build(sizes, steps=False)
     while len(text) > BODY_BUDGET and any(sizes):
         sizes = [size // 2 for size in sizes]
-        text = build(*sizes, steps=False)
+        text = build(sizes, steps=False)
     if len(text) > BODY_BUDGET:  # the head alone is huge (an enormous title): cut the visible text
         keep = BODY_BUDGET - 200
         text = text[:keep] + "\n\n_… cut: too long for a GitHub comment._"
