@@ -18,7 +18,7 @@ def _store(request: Request) -> ArtifactStore:
     if store is None:
         store = ArtifactStore.from_settings(request.app.state.settings)
         request.app.state.artifacts = store
-    return store  # type: ignore[no-any-return]
+    return store
 
 
 @router.get("/artifacts/{key:path}")

@@ -209,7 +209,7 @@ class S3ArtifactStore(ArtifactStore):
             return None
         body = response["Body"]
         try:
-            return body.read()  # type: ignore[no-any-return]
+            return body.read()
         finally:
             body.close()
 

@@ -31,6 +31,6 @@ class Deps:
 def deps(ctx: dict[str, Any]) -> Deps:
     """The job's dependencies from arq's `ctx` (put there by the worker's on_startup)."""
     try:
-        return ctx[DEPS_KEY]  # type: ignore[no-any-return]
+        return ctx[DEPS_KEY]
     except KeyError:
         raise RuntimeError("no Deps in the job context: the worker's on_startup did not run") from None

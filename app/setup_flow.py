@@ -232,14 +232,14 @@ def _setup_page(settings: Settings, manifest: dict[str, Any], action: str, org: 
 
 
 def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def _nonces(request: Request) -> NonceStore:
     store = getattr(request.app.state, "setup_nonces", None)
     if store is None:
         store = request.app.state.setup_nonces = NonceStore.create()
-    return store  # type: ignore[no-any-return]
+    return store
 
 
 NOT_FOUND = "Specloop is already registered as a GitHub App; the setup page is closed."

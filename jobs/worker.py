@@ -217,7 +217,7 @@ def functions(queue: str = "light", jobs: dict[str, JobFunction] | None = None) 
     """Every registered job (or `jobs`, for tests), wrapped, with its timeout and retry limit."""
     # arq's WorkerCoroutine protocol also wants `*args`; our jobs are called with keywords only
     return [func(wrap(name, job, queue), name=name,  # type: ignore[arg-type]
-                  timeout=JOB_TIMEOUTS.get(queue, 300), max_tries=MAX_TRIES)
+                 timeout=JOB_TIMEOUTS.get(queue, 300), max_tries=MAX_TRIES)
             for name, job in (JOBS if jobs is None else jobs).items()]
 
 

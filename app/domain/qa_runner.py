@@ -25,6 +25,7 @@ from typing import Any, Literal, cast
 from gherkin.ast_builder import AstBuilder
 from gherkin.errors import CompositeParserException, ParserError, ParserException
 from gherkin.parser import Parser
+from gherkin.parser_types import Location
 from gherkin.pickles.compiler import Compiler, GherkinDocumentWithURI
 from gherkin.stream.id_generator import IdGenerator
 
@@ -300,7 +301,7 @@ def compile_features(paths: Sequence[str | Path], root: str | Path | None = None
 
 
 def _parse_error(uri: str, exc: ParserError) -> FeatureError:
-    location = exc.location if isinstance(exc, ParserException) else {}
+    location: Location | dict[str, int] = exc.location if isinstance(exc, ParserException) else {}
     message = str(exc)
     message = re.sub(r"^\(\d+:\d+\): ", "", message)
     return FeatureError(uri, location.get("line"), location.get("column"), message)

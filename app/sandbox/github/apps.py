@@ -22,7 +22,10 @@ BAD_CREDENTIALS = "Bad credentials"
 class AppsMixin:
     """Authentication of API calls and the token life cycle."""
 
-    def authenticate(self: GitHubDouble, call: Call, authorization: str | None, kind: str) -> None:
+    # Methods type `self` as the GitHubDouble this is mixed into, so their bodies are checked against it;
+    # mypy accepts only a supertype (or a Protocol) as a self-type, hence `ignore[misc]` on each def.
+
+    def authenticate(self: GitHubDouble, call: Call, authorization: str | None, kind: str) -> None:  # type: ignore[misc]
         """Fill `call.actor`/`installation`/`app_jwt` from the Authorization header; 401 when it does not fit."""
         if kind == "none":
             return
@@ -55,7 +58,7 @@ class AppsMixin:
         else:
             call.actor = self.state.user(token.login or "ghost")
 
-    def _verify_jwt(self: GitHubDouble, credential: str, strict: bool = False) -> bool:
+    def _verify_jwt(self: GitHubDouble, credential: str, strict: bool = False) -> bool:  # type: ignore[misc]
         """Check an App JWT like GitHub: RS256 by a known app's key, iss = app id, iat/exp sane."""
         try:
             claims = jwt.decode(credential, options={"verify_signature": False})
@@ -79,7 +82,7 @@ class AppsMixin:
             return False
         return True
 
-    def issue_token(self: GitHubDouble, installation_id: int) -> Token:
+    def issue_token(self: GitHubDouble, installation_id: int) -> Token:  # type: ignore[misc]
         """A fresh installation token (`ghs_...`) living `token_lifetime`."""
         value = "ghs_" + secrets.token_urlsafe(27).replace("-", "a").replace("_", "b")
         token = Token(value, now() + self.token_lifetime, installation_id=installation_id)
@@ -88,14 +91,14 @@ class AppsMixin:
             self.tokens_issued += 1
         return token
 
-    def expire_tokens(self: GitHubDouble) -> None:
+    def expire_tokens(self: GitHubDouble) -> None:  # type: ignore[misc]
         """Make every installation token expire now (tests of token refresh)."""
         with self.state.lock:
             for token in self.state.tokens.values():
                 if token.installation_id is not None:
                     token.expires_at = now()
 
-    def repo_for(self: GitHubDouble, call: Call) -> Repo:
+    def repo_for(self: GitHubDouble, call: Call) -> Repo:  # type: ignore[misc]
         """The repository named in the path, if the caller may see it (404 otherwise, as GitHub hides it)."""
         repo = self.state.repo(f"{call.params['owner']}/{call.params['repo']}")
         if repo is None:
@@ -108,7 +111,7 @@ class AppsMixin:
         call.repo = repo
         return repo
 
-    def require_write(self: GitHubDouble, call: Call, repo: Repo) -> None:
+    def require_write(self: GitHubDouble, call: Call, repo: Repo) -> None:  # type: ignore[misc]
         """Writes by a person need write access (installations hold write permissions)."""
         if call.installation is None and call.actor is not None:
             role = self.state.role(repo, call.actor.login)

@@ -74,7 +74,10 @@ def validate_check(data: dict[str, Any], existing: CheckRun | None) -> None:
 class ChecksMixin:
     """Check runs/suites and deployments, and the people's actions on them."""
 
-    def _suite(self: GitHubDouble, repo: Repo, head_sha: str) -> CheckSuite:
+    # Methods type `self` as the GitHubDouble this is mixed into, so their bodies are checked against it;
+    # mypy accepts only a supertype (or a Protocol) as a self-type, hence `ignore[misc]` on each def.
+
+    def _suite(self: GitHubDouble, repo: Repo, head_sha: str) -> CheckSuite:  # type: ignore[misc]
         for suite in repo.check_suites.values():
             if suite.head_sha == head_sha and suite.app_id == self.app.id:
                 return suite
@@ -84,7 +87,7 @@ class ChecksMixin:
         repo.check_suites[suite.id] = suite
         return suite
 
-    def _pulls_for_sha(self: GitHubDouble, repo: Repo, sha: str) -> list[dict[str, Any]]:
+    def _pulls_for_sha(self: GitHubDouble, repo: Repo, sha: str) -> list[dict[str, Any]]:  # type: ignore[misc]
         """The minimal PR refs GitHub puts in check runs/suites (open PRs whose head is the sha)."""
         out = []
         for p in repo.pulls.values():
@@ -96,11 +99,11 @@ class ChecksMixin:
                             "base": {"ref": p.base_ref, "sha": p.base_sha, "repo": small}})
         return out
 
-    def check_run_json(self: GitHubDouble, repo: Repo, run: CheckRun) -> dict[str, Any]:
+    def check_run_json(self: GitHubDouble, repo: Repo, run: CheckRun) -> dict[str, Any]:  # type: ignore[misc]
         """A check run as the API shows it."""
         return self.shapes.check_run(repo, run, self.app, self._pulls_for_sha(repo, run.head_sha))
 
-    def check_suite_json(self: GitHubDouble, repo: Repo, suite: CheckSuite) -> dict[str, Any]:
+    def check_suite_json(self: GitHubDouble, repo: Repo, suite: CheckSuite) -> dict[str, Any]:  # type: ignore[misc]
         """A check suite as the API shows it."""
         runs = [r for r in repo.check_runs.values() if r.suite_id == suite.id]
         statuses = [r.status for r in runs]
@@ -117,7 +120,7 @@ class ChecksMixin:
         return self.shapes.check_suite(repo, suite, self.app, self._pulls_for_sha(repo, suite.head_sha),
                                        len(runs), head)
 
-    def apply_check(self: GitHubDouble, run: CheckRun, data: dict[str, Any]) -> None:
+    def apply_check(self: GitHubDouble, run: CheckRun, data: dict[str, Any]) -> None:  # type: ignore[misc]
         """Apply create/update fields; annotations and images append across updates, as on GitHub."""
         for key in ("name", "details_url", "external_id"):
             if key in data:
@@ -139,12 +142,12 @@ class ChecksMixin:
         if "actions" in data:
             run.actions = list(data["actions"] or [])
 
-    def check_runs(self: GitHubDouble, repo: str, head_sha: str | None = None, name: str | None = None) -> list[CheckRun]:
+    def check_runs(self: GitHubDouble, repo: str, head_sha: str | None = None, name: str | None = None) -> list[CheckRun]:  # type: ignore[misc]
         """Check runs of a repository (optionally for one sha / name)."""
         return [c for c in self.repo(repo).check_runs.values()
                 if (head_sha is None or c.head_sha == head_sha) and (name is None or c.name == name)]
 
-    def _check_event(self: GitHubDouble, repo: Repo, run: CheckRun, action: str, sender: User,
+    def _check_event(self: GitHubDouble, repo: Repo, run: CheckRun, action: str, sender: User,  # type: ignore[misc]
                      extra: dict[str, Any] | None = None, wait: bool = True) -> Delivery | None:
         with self.state.lock:
             shaped = self.check_run_json(repo, run)
@@ -153,19 +156,19 @@ class ChecksMixin:
         return self.emit("check_run", repo, sender, payload, wait=wait)
 
     # -- people's actions ------------------------------------------------------------------------
-    def rerequest_check_run(self: GitHubDouble, repo: str, check_run_id: int, by: str = "alice") -> Delivery | None:
+    def rerequest_check_run(self: GitHubDouble, repo: str, check_run_id: int, by: str = "alice") -> Delivery | None:  # type: ignore[misc]
         """A person clicks "Re-run": `check_run` `rerequested`."""
         r = self.repo(repo)
         return self._check_event(r, r.check_runs[check_run_id], "rerequested", self.state.user(by))
 
-    def request_check_action(self: GitHubDouble, repo: str, check_run_id: int, identifier: str,
+    def request_check_action(self: GitHubDouble, repo: str, check_run_id: int, identifier: str,  # type: ignore[misc]
                              by: str = "alice") -> Delivery | None:
         """A person clicks a check run's button: `check_run` `requested_action`."""
         r = self.repo(repo)
         return self._check_event(r, r.check_runs[check_run_id], "requested_action", self.state.user(by),
                                  {"requested_action": {"identifier": identifier}})
 
-    def rerequest_check_suite(self: GitHubDouble, repo: str, check_suite_id: int | None = None,
+    def rerequest_check_suite(self: GitHubDouble, repo: str, check_suite_id: int | None = None,  # type: ignore[misc]
                               by: str = "alice", head_sha: str | None = None) -> Delivery | None:
         """A person re-runs all checks: `check_suite` `rerequested` (suite by id or head sha)."""
         r = self.repo(repo)
@@ -174,7 +177,7 @@ class ChecksMixin:
             payload = {"action": "rerequested", "check_suite": self.check_suite_json(r, suite)}
         return self.emit("check_suite", r, self.state.user(by), payload)
 
-    def create_deployment(self: GitHubDouble, repo: str, sha: str, environment: str = "staging",
+    def create_deployment(self: GitHubDouble, repo: str, sha: str, environment: str = "staging",  # type: ignore[misc]
                           by: str = "alice", ref: str | None = None) -> int:
         """A deployment of a sha (e.g. by CI) -> id (no webhook: the app does not subscribe to `deployment`)."""
         r = self.repo(repo)
@@ -183,7 +186,7 @@ class ChecksMixin:
             r.deployments[dep.id] = dep
         return dep.id
 
-    def deployment_status(self: GitHubDouble, repo: str, deployment_id: int, state: str = "success",
+    def deployment_status(self: GitHubDouble, repo: str, deployment_id: int, state: str = "success",  # type: ignore[misc]
                           environment_url: str | None = None, target_url: str | None = None,
                           by: str = "alice") -> Delivery | None:
         """A deployment reports a status: `deployment_status` `created`."""
@@ -191,7 +194,7 @@ class ChecksMixin:
         return self.add_deployment_status(r, r.deployments[deployment_id], state, environment_url, target_url,
                                           self.state.user(by))
 
-    def add_deployment_status(self: GitHubDouble, repo: Repo, dep: Deployment, state: str,
+    def add_deployment_status(self: GitHubDouble, repo: Repo, dep: Deployment, state: str,  # type: ignore[misc]
                               environment_url: str | None, target_url: str | None, actor: User, *,
                               description: str = "", wait: bool = True) -> Delivery | None:
         """Record a deployment status and send `deployment_status` `created`."""

@@ -21,10 +21,13 @@ SHA = re.compile(r"^[0-9a-f]{40}$")
 class GitDataMixin:
     """Commits made by people and ref moves, with the webhooks they cause."""
 
-    def _signature(self: GitHubDouble, actor: User) -> Signature:
+    # Methods type `self` as the GitHubDouble this is mixed into, so their bodies are checked against it;
+    # mypy accepts only a supertype (or a Protocol) as a self-type, hence `ignore[misc]` on each def.
+
+    def _signature(self: GitHubDouble, actor: User) -> Signature:  # type: ignore[misc]
         return Signature(actor.login, f"{actor.id}+{actor.login}@users.noreply.github.com", now())
 
-    def resolve(self: GitHubDouble, repo: Repo, ref: str) -> str | None:
+    def resolve(self: GitHubDouble, repo: Repo, ref: str) -> str | None:  # type: ignore[misc]
         """A branch, tag, `refs/...` or sha to a commit sha."""
         for candidate in (f"refs/heads/{ref}", f"refs/tags/{ref}", ref):
             sha = repo.git.rev_parse(candidate)
@@ -32,7 +35,7 @@ class GitDataMixin:
                 return sha
         return None
 
-    def commit_files(self: GitHubDouble, repo: Repo, branch: str, files: dict[str, str | bytes | None],
+    def commit_files(self: GitHubDouble, repo: Repo, branch: str, files: dict[str, str | bytes | None],  # type: ignore[misc]
                      message: str, actor: User, *, wait: bool = True, via_api: bool = False) -> str:
         """Commit file changes on a branch (None deletes; the branch is created from the default branch)."""
         with self.state.lock:
@@ -56,12 +59,12 @@ class GitDataMixin:
         self.after_ref_moves(repo, {f"refs/heads/{branch}": (old, sha)}, actor, wait=wait)
         return sha
 
-    def push_files(self: GitHubDouble, repo: str, branch: str, files: dict[str, str | bytes | None],
+    def push_files(self: GitHubDouble, repo: str, branch: str, files: dict[str, str | bytes | None],  # type: ignore[misc]
                    message: str = "Update files", by: str = "alice") -> str:
         """A person's commit pushed to `branch` -> sha; open PRs from that branch get `synchronize`."""
         return self.commit_files(self.repo(repo), branch, files, message, self.state.user(by))
 
-    def create_branch(self: GitHubDouble, repo: str, branch: str, from_ref: str | None = None) -> str:
+    def create_branch(self: GitHubDouble, repo: str, branch: str, from_ref: str | None = None) -> str:  # type: ignore[misc]
         """Create a branch (no webhook: the app does not subscribe to `create`)."""
         r = self.repo(repo)
         sha = self.resolve(r, from_ref or r.default_branch)
@@ -69,7 +72,7 @@ class GitDataMixin:
         r.git.update_ref(f"refs/heads/{branch}", sha)
         return sha
 
-    def after_ref_moves(self: GitHubDouble, repo: Repo, moves: dict[str, tuple[str | None, str | None]],
+    def after_ref_moves(self: GitHubDouble, repo: Repo, moves: dict[str, tuple[str | None, str | None]],  # type: ignore[misc]
                         pusher: User, *, wait: bool = True) -> None:
         """React to moved branches like GitHub: PR heads follow (`synchronize`), stale approvals may go."""
         for ref, (old, new) in moves.items():

@@ -47,41 +47,44 @@ def check_body(body: Any, resource: str = "IssueComment") -> str:
 class IssuesMixin:
     """State changes for issues and their neighbours; each emits the webhook GitHub would."""
 
+    # Methods type `self` as the GitHubDouble this is mixed into, so their bodies are checked against it;
+    # mypy accepts only a supertype (or a Protocol) as a self-type, hence `ignore[misc]` on each def.
+
     # -- helpers --------------------------------------------------------------------------------
-    def _label(self: GitHubDouble, name: str, color: str = "ededed", description: str | None = None,
+    def _label(self: GitHubDouble, name: str, color: str = "ededed", description: str | None = None,  # type: ignore[misc]
                default: bool = False) -> Label:
         return Label(self.state.next_id(), name, color, description, default)
 
-    def _ensure_label(self: GitHubDouble, repo: Repo, name: str) -> Label:
+    def _ensure_label(self: GitHubDouble, repo: Repo, name: str) -> Label:  # type: ignore[misc]
         """Adding an unknown label to an issue creates it with GitHub's default colour."""
         key = name.lower()
         if key not in repo.labels:
             repo.labels[key] = self._label(name)
         return repo.labels[key]
 
-    def issue(self: GitHubDouble, repo: str, number: int) -> Issue:
+    def issue(self: GitHubDouble, repo: str, number: int) -> Issue:  # type: ignore[misc]
         """An issue's (or PR's issue half) state."""
         return self.repo(repo).issues[number]
 
-    def comments(self: GitHubDouble, repo: str, number: int | None = None) -> list[Comment]:
+    def comments(self: GitHubDouble, repo: str, number: int | None = None) -> list[Comment]:  # type: ignore[misc]
         """Issue comments of a repository (of one issue/PR when `number` is given), oldest first."""
         return [c for c in self.repo(repo).comments.values() if number is None or c.number == number]
 
-    def labels(self: GitHubDouble, repo: str, number: int | None = None) -> list[str]:
+    def labels(self: GitHubDouble, repo: str, number: int | None = None) -> list[str]:  # type: ignore[misc]
         """Label names of an issue, or of the repository when `number` is None."""
         r = self.repo(repo)
         if number is None:
             return [lab.name for lab in r.labels.values()]
         return list(r.issues[number].labels)
 
-    def reactions(self: GitHubDouble, repo: str, number: int | None = None,
+    def reactions(self: GitHubDouble, repo: str, number: int | None = None,  # type: ignore[misc]
                   comment_id: int | None = None) -> list[str]:
         """Reaction contents on an issue or a comment."""
         r = self.repo(repo)
         target = r.comments[comment_id] if comment_id is not None else r.issues[number or 0]
         return [x.content for x in target.reactions]
 
-    def _issue_body(self: GitHubDouble, repo: Repo, issue: Issue, action: str, **extra: Any) -> tuple[str, dict]:
+    def _issue_body(self: GitHubDouble, repo: Repo, issue: Issue, action: str, **extra: Any) -> tuple[str, dict]:  # type: ignore[misc]
         """Event name and payload core for an issue-level change (PRs send `pull_request`)."""
         if issue.is_pull:
             return "pull_request", {"action": action, "number": issue.number,
@@ -89,7 +92,7 @@ class IssuesMixin:
         return "issues", {"action": action, "issue": self.shapes.issue(repo, issue, self.app), **extra}
 
     # -- operations (API and people) ----------------------------------------------------------
-    def create_issue(self: GitHubDouble, repo: Repo, title: str, body: str | None, actor: User, *,
+    def create_issue(self: GitHubDouble, repo: Repo, title: str, body: str | None, actor: User, *,  # type: ignore[misc]
                      via_app: bool = False, labels: list[str] | None = None, wait: bool = True) -> Issue:
         """Open an issue: `issues` `opened` (then `labeled` per label, as GitHub sends them)."""
         with self.state.lock:
@@ -106,7 +109,7 @@ class IssuesMixin:
             self.emit(event, repo, actor, body_, wait=wait)
         return issue
 
-    def add_labels(self: GitHubDouble, repo: Repo, issue: Issue, names: list[str], actor: User, *,
+    def add_labels(self: GitHubDouble, repo: Repo, issue: Issue, names: list[str], actor: User, *,  # type: ignore[misc]
                    wait: bool = True) -> list[Delivery | None]:
         """Add labels; each new one sends `labeled` with the label."""
         sent = []
@@ -121,7 +124,7 @@ class IssuesMixin:
             sent.append(self.emit(event, repo, actor, body, wait=wait))
         return sent
 
-    def remove_label(self: GitHubDouble, repo: Repo, issue: Issue, name: str, actor: User, *,
+    def remove_label(self: GitHubDouble, repo: Repo, issue: Issue, name: str, actor: User, *,  # type: ignore[misc]
                      wait: bool = True) -> Delivery | None:
         """Remove a label: `unlabeled` (404 semantics are the route's business)."""
         with self.state.lock:
@@ -134,7 +137,7 @@ class IssuesMixin:
             event, body = self._issue_body(repo, issue, "unlabeled", label=self.shapes.label(repo, label))
         return self.emit(event, repo, actor, body, wait=wait)
 
-    def update_issue(self: GitHubDouble, repo: Repo, issue: Issue, actor: User, *, title: str | None = None,
+    def update_issue(self: GitHubDouble, repo: Repo, issue: Issue, actor: User, *, title: str | None = None,  # type: ignore[misc]
                      body: str | None = None, state: str | None = None, state_reason: str | None = None,
                      wait: bool = True) -> list[Delivery | None]:
         """Edit title/body (`edited` with `changes`) and/or close/reopen (`closed`/`reopened`)."""
@@ -163,7 +166,7 @@ class IssuesMixin:
             sent.append(self.emit(state_event[0], repo, actor, state_event[1], wait=wait))
         return sent
 
-    def create_comment(self: GitHubDouble, repo: Repo, issue: Issue, body: str, actor: User, *,
+    def create_comment(self: GitHubDouble, repo: Repo, issue: Issue, body: str, actor: User, *,  # type: ignore[misc]
                        via_app: bool = False, wait: bool = True) -> Comment:
         """Comment on an issue or PR: `issue_comment` `created`."""
         with self.state.lock:
@@ -174,7 +177,7 @@ class IssuesMixin:
         self.emit("issue_comment", repo, actor, payload, wait=wait)
         return comment
 
-    def update_comment(self: GitHubDouble, repo: Repo, comment: Comment, body: str, actor: User, *,
+    def update_comment(self: GitHubDouble, repo: Repo, comment: Comment, body: str, actor: User, *,  # type: ignore[misc]
                        wait: bool = True) -> Delivery | None:
         """Edit a comment: `issue_comment` `edited` with `changes.body.from`."""
         with self.state.lock:
@@ -186,7 +189,7 @@ class IssuesMixin:
                        "comment": self.shapes.comment(repo, comment, self.app)}
         return self.emit("issue_comment", repo, actor, payload, wait=wait)
 
-    def delete_comment(self: GitHubDouble, repo: Repo, comment: Comment, actor: User, *,
+    def delete_comment(self: GitHubDouble, repo: Repo, comment: Comment, actor: User, *,  # type: ignore[misc]
                        wait: bool = True) -> Delivery | None:
         """Delete a comment: `issue_comment` `deleted`."""
         with self.state.lock:
@@ -196,47 +199,47 @@ class IssuesMixin:
         return self.emit("issue_comment", repo, actor, payload, wait=wait)
 
     # -- people's actions ------------------------------------------------------------------------
-    def open_issue(self: GitHubDouble, repo: str, title: str, body: str = "", by: str = "alice",
+    def open_issue(self: GitHubDouble, repo: str, title: str, body: str = "", by: str = "alice",  # type: ignore[misc]
                    labels: list[str] | None = None) -> int:
         """A person opens an issue -> its number."""
         return self.create_issue(self.repo(repo), title, body, self.state.user(by), labels=labels).number
 
-    def label_issue(self: GitHubDouble, repo: str, number: int, label: str, by: str = "alice") -> Delivery | None:
+    def label_issue(self: GitHubDouble, repo: str, number: int, label: str, by: str = "alice") -> Delivery | None:  # type: ignore[misc]
         """A person adds a label (`issues`/`pull_request` `labeled`)."""
         r = self.repo(repo)
         sent = self.add_labels(r, r.issues[number], [label], self.state.user(by))
         return sent[0] if sent else None
 
-    def unlabel_issue(self: GitHubDouble, repo: str, number: int, label: str, by: str = "alice") -> Delivery | None:
+    def unlabel_issue(self: GitHubDouble, repo: str, number: int, label: str, by: str = "alice") -> Delivery | None:  # type: ignore[misc]
         """A person removes a label (`unlabeled`)."""
         r = self.repo(repo)
         return self.remove_label(r, r.issues[number], label, self.state.user(by))
 
-    def edit_issue(self: GitHubDouble, repo: str, number: int, *, body: str | None = None,
+    def edit_issue(self: GitHubDouble, repo: str, number: int, *, body: str | None = None,  # type: ignore[misc]
                    title: str | None = None, by: str = "alice") -> Delivery | None:
         """A person edits an issue (`edited` with `changes`)."""
         r = self.repo(repo)
         sent = self.update_issue(r, r.issues[number], self.state.user(by), title=title, body=body)
         return sent[0] if sent else None
 
-    def close_issue(self: GitHubDouble, repo: str, number: int, by: str = "alice") -> Delivery | None:
+    def close_issue(self: GitHubDouble, repo: str, number: int, by: str = "alice") -> Delivery | None:  # type: ignore[misc]
         """A person closes an issue or PR (`closed`)."""
         r = self.repo(repo)
         sent = self.update_issue(r, r.issues[number], self.state.user(by), state="closed")
         return sent[0] if sent else None
 
-    def reopen_issue(self: GitHubDouble, repo: str, number: int, by: str = "alice") -> Delivery | None:
+    def reopen_issue(self: GitHubDouble, repo: str, number: int, by: str = "alice") -> Delivery | None:  # type: ignore[misc]
         """A person reopens an issue or PR (`reopened`)."""
         r = self.repo(repo)
         sent = self.update_issue(r, r.issues[number], self.state.user(by), state="open")
         return sent[0] if sent else None
 
-    def comment(self: GitHubDouble, repo: str, number: int, body: str, by: str = "alice") -> int:
+    def comment(self: GitHubDouble, repo: str, number: int, body: str, by: str = "alice") -> int:  # type: ignore[misc]
         """A person comments on an issue or PR -> comment id."""
         r = self.repo(repo)
         return self.create_comment(r, r.issues[number], body, self.state.user(by)).id
 
-    def edit_comment(self: GitHubDouble, repo: str, comment_id: int, body: str, by: str = "alice") -> Delivery | None:
+    def edit_comment(self: GitHubDouble, repo: str, comment_id: int, body: str, by: str = "alice") -> Delivery | None:  # type: ignore[misc]
         """A person edits a comment (anyone's, as a maintainer can)."""
         r = self.repo(repo)
         return self.update_comment(r, r.comments[comment_id], body, self.state.user(by))

@@ -19,7 +19,10 @@ REVIEW_EVENTS = {"APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED", 
 class PullsMixin:
     """Pull request life cycle and reviews."""
 
-    def pull_json(self: GitHubDouble, repo: Repo, pull: Pull, full: bool = True) -> dict[str, Any]:
+    # Methods type `self` as the GitHubDouble this is mixed into, so their bodies are checked against it;
+    # mypy accepts only a supertype (or a Protocol) as a self-type, hence `ignore[misc]` on each def.
+
+    def pull_json(self: GitHubDouble, repo: Repo, pull: Pull, full: bool = True) -> dict[str, Any]:  # type: ignore[misc]
         """A PR object with live counts (commits, changed files) from git."""
         fork_repo = None
         if pull.fork:
@@ -35,15 +38,15 @@ class PullsMixin:
                          "additions": sum(f.additions for f in files), "deletions": sum(f.deletions for f in files)})
         return data
 
-    def pull(self: GitHubDouble, repo: str, number: int) -> Pull:
+    def pull(self: GitHubDouble, repo: str, number: int) -> Pull:  # type: ignore[misc]
         """A PR's state."""
         return self.repo(repo).pulls[number]
 
-    def reviews(self: GitHubDouble, repo: str, number: int | None = None) -> list[Review]:
+    def reviews(self: GitHubDouble, repo: str, number: int | None = None) -> list[Review]:  # type: ignore[misc]
         """Reviews of a repository or of one PR."""
         return [rv for rv in self.repo(repo).reviews.values() if number is None or rv.number == number]
 
-    def create_pull(self: GitHubDouble, repo: Repo, head: str, base: str, title: str, body: str | None,
+    def create_pull(self: GitHubDouble, repo: Repo, head: str, base: str, title: str, body: str | None,  # type: ignore[misc]
                     actor: User, *, fork: bool = False, draft: bool = False, via_app: bool = False,
                     wait: bool = True) -> Pull:
         """Open a PR: `pull_request` `opened`."""
@@ -65,7 +68,7 @@ class PullsMixin:
         self.emit("pull_request", repo, actor, payload, wait=wait)
         return pull
 
-    def sync_pull(self: GitHubDouble, repo: Repo, pull: Pull, new_sha: str, pusher: User, *,
+    def sync_pull(self: GitHubDouble, repo: Repo, pull: Pull, new_sha: str, pusher: User, *,  # type: ignore[misc]
                   before: str | None = None, wait: bool = True) -> None:
         """The head branch moved: `synchronize` (and stale approvals dismissed when the repo says so)."""
         with self.state.lock:
@@ -82,7 +85,7 @@ class PullsMixin:
             # GitHub's automatic dismissal names the pusher as sender
             self.dismiss(repo, rv, pusher, "Dismissed: new commits were pushed.", wait=wait)
 
-    def create_review(self: GitHubDouble, repo: Repo, pull: Pull, actor: User, state: str, body: str = "",
+    def create_review(self: GitHubDouble, repo: Repo, pull: Pull, actor: User, state: str, body: str = "",  # type: ignore[misc]
                       commit_id: str | None = None, comments: list[dict[str, Any]] | None = None, *,
                       wait: bool = True) -> Review:
         """Submit a review: `pull_request_review` `submitted` (state lower-cased in the payload, as GitHub)."""
@@ -101,7 +104,7 @@ class PullsMixin:
         self.emit("pull_request_review", repo, actor, payload, wait=wait)
         return review
 
-    def dismiss(self: GitHubDouble, repo: Repo, review: Review, actor: User, message: str = "", *,
+    def dismiss(self: GitHubDouble, repo: Repo, review: Review, actor: User, message: str = "", *,  # type: ignore[misc]
                 wait: bool = True) -> Delivery | None:
         """Dismiss a review: `pull_request_review` `dismissed`."""
         with self.state.lock:
@@ -113,14 +116,14 @@ class PullsMixin:
         return self.emit("pull_request_review", repo, actor, payload, wait=wait)
 
     # -- people's actions ------------------------------------------------------------------------
-    def open_pull(self: GitHubDouble, repo: str, head: str, base: str | None = None, title: str = "A change",
+    def open_pull(self: GitHubDouble, repo: str, head: str, base: str | None = None, title: str = "A change",  # type: ignore[misc]
                   body: str = "", by: str = "alice", fork: bool = False, draft: bool = False) -> int:
         """A person opens a PR from `head` (a branch of the repo; `fork=True` marks head.repo as a fork)."""
         r = self.repo(repo)
         return self.create_pull(r, head, base or r.default_branch, title, body, self.state.user(by),
                                 fork=fork, draft=draft).number
 
-    def submit_review(self: GitHubDouble, repo: str, pr: int, state: str = "APPROVED", by: str = "alice",
+    def submit_review(self: GitHubDouble, repo: str, pr: int, state: str = "APPROVED", by: str = "alice",  # type: ignore[misc]
                       commit_id: str | None = None, body: str = "",
                       comments: list[dict[str, Any]] | None = None) -> int:
         """A person submits a review (APPROVED | CHANGES_REQUESTED | COMMENTED) -> review id."""
@@ -128,7 +131,7 @@ class PullsMixin:
         state = REVIEW_EVENTS.get(state.upper(), state.upper())
         return self.create_review(r, r.pulls[pr], self.state.user(by), state, body, commit_id, comments).id
 
-    def dismiss_review(self: GitHubDouble, repo: str, pr: int, review_id: int, by: str = "alice",
+    def dismiss_review(self: GitHubDouble, repo: str, pr: int, review_id: int, by: str = "alice",  # type: ignore[misc]
                        message: str = "Dismissed") -> Delivery | None:
         """A person dismisses a review."""
         r = self.repo(repo)
