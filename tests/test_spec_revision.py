@@ -171,3 +171,28 @@ async def test_without_a_model_a_revision_request_gets_a_clear_reply(github: Any
     assert result["status"] == "needs a model"
     assert github.pull(SHOP, pull.number).head_sha == pull.head_sha
     assert any(NEEDS_MODEL in c.body for c in github.comments(SHOP, pull.number))
+
+
+async def test_a_revise_command_on_the_pr_answers_the_review_comments_in_one_commit(
+    github: Any, llm: Any, service: Any
+) -> None:
+    # the service runs with a model key (the llm fixture): the spec and its revision come from the model
+    llm.script({"feature": GOOD})
+    issue = mapped_issue(github)
+    github.comment(SHOP, issue, "/specloop spec", by="alice")
+    assert (await service.drain())["failed"] == 0
+    (pull,) = spec_pulls(github, issue)
+    before = pull.head_sha  # the double's pull object is live: keep the SHA the spec was written at
+    # a plain review comment revises nothing by itself; the command asks for it
+    github.submit_review(SHOP, pull.number, "COMMENTED", by="bob",
+                         comments=[{"path": PATH, "line": 6, "body": "Say Welcome, Ana Lima"}])
+    assert (await service.drain())["failed"] == 0
+    assert github.pull(SHOP, pull.number).head_sha == before
+    llm.script({"feature": GOOD.replace("Welcome, Ana", "Welcome, Ana Lima"),
+                "answers": ["Greets by full name"], "summary": "Full name greeting."})
+    github.comment(SHOP, pull.number, "/specloop revise", by="bob")
+    assert (await service.drain())["failed"] == 0
+    head = github.pull(SHOP, pull.number).head_sha
+    assert len(github.repo(SHOP).git.log(f"{before}..{head}")) == 1
+    assert "Welcome, Ana Lima" in github.file(SHOP, PATH, ref=pull.head_ref)
+    assert "Say Welcome, Ana Lima" in llm.answered[-1].user_text
