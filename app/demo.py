@@ -357,7 +357,7 @@ class Demo:
             port = free_port()
             public_url = f"http://127.0.0.1:{port}"
             # As a real deployment would be configured, minus ANTHROPIC_API_KEY: the offline mapper and
-            # the deterministic feature writer do the model's part, and code generation says it needs a key.
+            # the deterministic feature writer do the model's part, and code generation is not in this version.
             self.settings = Settings(  # type: ignore[call-arg]
                 _env_file=None,
                 app_id=self.double.app_id, app_slug=self.double.slug,
@@ -375,7 +375,7 @@ class Demo:
             self.deps = await build_deps(self.settings, self._redis_client)
             self.n.ok(f"{'Specloop worker':<21} light + heavy queues, run after each step")
             self.n.say("No ANTHROPIC_API_KEY: the offline mapper and the deterministic feature writer do the "
-                       "model's part; code generation will say it needs a key.")
+                       "model's part. Code generation is not in this version yet: its check says so.")
 
     async def stop_clients(self) -> None:
         """Close what lives on the event loop: the worker's GitHub connections and Redis client."""
