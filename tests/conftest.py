@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.support.llm",
     "tests.support.service",
     "tests.support.browser",
+    "tests.support.spec",
 ]

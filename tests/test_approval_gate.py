@@ -5,7 +5,6 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
-import pytest
 from redis.asyncio import Redis
 
 from app.context import DEPS_KEY
@@ -16,49 +15,7 @@ from app.render.markers import find_marker
 from app.render.spec_pr import GATE_CLOSED
 from jobs.approve_spec import approve_spec, close_gate
 from jobs.check_spec import check_spec
-from jobs.write_spec import write_spec
-from tests.test_spec_pr import PATH, SHOP, mapped_issue, open_spec_pr, spec_check, spec_pulls
-
-
-@pytest.fixture
-async def spec_pr(github: Any, core_deps: Any) -> dict[str, Any]:
-    """A spec PR written by the write_spec job (called directly, no web service) and what the jobs need."""
-    ctx = {DEPS_KEY: core_deps}
-    installation_id = github.installation_for(github.repo(SHOP)).id
-    issue = mapped_issue(github)
-    await write_spec(
-        ctx,
-        installation_id=installation_id,
-        repo=SHOP,
-        number=issue,
-        actor="alice",
-        regenerate=False,
-        delivery="d-write",
-    )
-    (pull,) = spec_pulls(github, issue)
-    return {"ctx": ctx, "installation_id": installation_id, "issue": issue, "number": pull.number}
-
-
-def pr(github: Any, spec: dict[str, Any]) -> Any:
-    return github.pull(SHOP, spec["number"])
-
-
-async def approve(
-    github: Any, spec: dict[str, Any], by: str = "bob", *, sha: str | None = None, delivery: str = "d-review"
-) -> dict[str, Any]:
-    """A person approves (on `sha`, default the head) and the approve_spec job runs for that review."""
-    commit = sha or pr(github, spec).head_sha
-    review_id = github.submit_review(SHOP, spec["number"], "APPROVED", by=by, commit_id=commit)
-    return await approve_spec(
-        spec["ctx"],
-        installation_id=spec["installation_id"],
-        repo=SHOP,
-        number=spec["number"],
-        review_id=review_id,
-        sha=commit,
-        reviewer=by,
-        delivery=delivery,
-    )
+from tests.support.spec import PATH, SHOP, approve, open_spec_pr, pr, spec_check
 
 
 async def code_jobs(core_deps: Any) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from jobs.run_qa import run_qa
 from tests.sample_app import SampleApp
 from tests.support.github import SHOP
 from tests.support.service import Service
-from tests.test_spec_pr import mapped_issue
+from tests.support.spec import mapped_issue
 
 FEATURE_PATH = "features/shop.feature"
 # Two rules, three scenarios: on the broken sample app the first two fail, the third passes.

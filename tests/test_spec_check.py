@@ -6,12 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from app.context import DEPS_KEY
 from jobs.check_spec import check_spec
-from jobs.write_spec import write_spec
-from tests.test_spec_pr import PATH, SHOP, mapped_issue, open_spec_pr, spec_check, spec_pulls
+from tests.support.spec import PATH, SHOP, open_spec_pr, spec_check
 
 BAD = sorted((Path(__file__).parent / "fixtures" / "gherkin" / "bad").glob("*.feature"))
 
@@ -26,36 +22,17 @@ def expected(feature: Path) -> list[tuple[int, int | None]]:
     return [(row["line"], row.get("column")) for row in rows]
 
 
-@pytest.fixture
-async def written(github: Any, core_deps: Any) -> dict[str, Any]:
-    """A spec PR from the write_spec job, called directly."""
-    ctx = {DEPS_KEY: core_deps}
-    installation_id = github.installation_for(github.repo(SHOP)).id
-    issue = mapped_issue(github)
-    await write_spec(
-        ctx,
-        installation_id=installation_id,
-        repo=SHOP,
-        number=issue,
-        actor="alice",
-        regenerate=False,
-        delivery="d",
-    )
-    (pull,) = spec_pulls(github, issue)
-    return {"ctx": ctx, "installation_id": installation_id, "pull": pull}
-
-
 async def test_a_broken_feature_pushed_by_a_reviewer_is_annotated_at_the_parsers_line_and_column(
-    github: Any, written: dict[str, Any]
+    github: Any, spec_pr: dict[str, Any]
 ) -> None:
     """Every failing file of the Gherkin project's test data, pushed in turn (one PR keeps the test fast)."""
-    pull = written["pull"]
+    pull = spec_pr["pull"]
     assert BAD, "the Gherkin bad fixtures are missing"
     for feature in BAD:
         sha = github.push_files(SHOP, pull.head_ref, {PATH: feature.read_text(encoding="utf-8")}, by="bob")
         await check_spec(
-            written["ctx"],
-            installation_id=written["installation_id"],
+            spec_pr["ctx"],
+            installation_id=spec_pr["installation_id"],
             repo=SHOP,
             number=pull.number,
             sha=sha,
@@ -73,17 +50,17 @@ async def test_a_broken_feature_pushed_by_a_reviewer_is_annotated_at_the_parsers
 
 
 async def test_more_than_fifty_findings_are_sent_in_batches_and_not_repeated(
-    github: Any, written: dict[str, Any]
+    github: Any, spec_pr: dict[str, Any]
 ) -> None:
-    pull = written["pull"]
+    pull = spec_pr["pull"]
     scenarios = "".join(
         f'    Example: e{i}\n      When I press "x"\n' for i in range(60)
     )  # 60 without a Then
     sha = github.push_files(SHOP, pull.head_ref, {PATH: f"Feature: big\n  Rule: r\n{scenarios}"}, by="bob")
     for delivery in ("d1", "d2"):  # a re-check of the same commit must not append the annotations again
         await check_spec(
-            written["ctx"],
-            installation_id=written["installation_id"],
+            spec_pr["ctx"],
+            installation_id=spec_pr["installation_id"],
             repo=SHOP,
             number=pull.number,
             sha=sha,

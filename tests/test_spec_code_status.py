@@ -11,8 +11,7 @@ from app.render.map_comment import read_map_state
 from app.render.markers import find_marker
 from jobs.generate_code import generate_code
 from jobs.write_spec import write_spec
-from tests.test_approval_gate import approve
-from tests.test_spec_pr import SHOP, mapped_issue, spec_pulls
+from tests.support.spec import SHOP, approve, mapped_issue, spec_pulls
 
 
 @pytest.fixture

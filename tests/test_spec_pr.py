@@ -4,93 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.domain.example_map import Example, ExampleMap, Rule, Story
 from app.domain.gherkin import ParsedFeature, parse_feature
 from app.render.map_comment import read_map_state, render_map_comment
 from app.render.markers import find_marker
 from app.render.spec_pr import HUMAN_EDIT, NO_MAP
-
-SHOP = "octo-org/shop"
-BRANCH = "specloop/{n}-sign-in-with-email"
-PATH = "features/sign-in-with-email.feature"
-
-
-def sign_in_map(extra_then: str | None = None) -> ExampleMap:
-    """A ready map with steps in free text the writer phrases in the web vocabulary."""
-    then = ['I should see "Welcome, Ana"'] + ([extra_then] if extra_then else [])
-    return ExampleMap(
-        story=Story(
-            title="Sign in with email",
-            as_a="registered user",
-            i_want="to sign in with my email",
-            so_that="I can see my orders",
-        ),
-        rules=[
-            Rule(
-                id="R1",
-                text="A correct password signs you in",
-                examples=[
-                    Example(
-                        id="E1",
-                        title="the one where Ana uses s3cret",
-                        given=['I visit "/login"'],
-                        when=[
-                            'I fill in "Email" with "ana@example.com"',
-                            'I fill in "Password" with "s3cret"',
-                            'I press "Sign in"',
-                        ],
-                        then=then,
-                    )
-                ],
-            ),
-            Rule(
-                id="R2",
-                text="A wrong password is refused",
-                examples=[
-                    Example(
-                        id="E2",
-                        title="the one where Ana types wr0ng",
-                        given=['I visit "/login"'],
-                        when=['I fill in "Password" with "wr0ng"', 'I press "Sign in"'],
-                        then=['I should see "Wrong password"'],
-                    )
-                ],
-            ),
-        ],
-    )
-
-
-def mapped_issue(github: Any, example_map: ExampleMap | None = None, *, by: str = "alice") -> int:
-    """An issue carrying the bot's map comment (as the map job leaves it) -> the issue number."""
-    number = int(
-        github.open_issue(SHOP, "Sign in with email", "As a registered user I want to sign in.", by=by)
-    )
-    github.comment(
-        SHOP, number, render_map_comment(example_map or sign_in_map(), revision=1), by=github.bot.login
-    )
-    return number
-
-
-def spec_pulls(github: Any, number: int) -> list[Any]:
-    """The PRs whose head is the issue's spec branch."""
-    return [p for p in github.repo(SHOP).pulls.values() if p.head_ref.startswith(f"specloop/{number}-")]
-
-
-def spec_check(github: Any, sha: str) -> Any:
-    """The latest specloop/spec check run on `sha`."""
-    runs = github.check_runs(SHOP, head_sha=sha, name="specloop/spec")
-    assert runs, f"no specloop/spec check run on {sha[:7]}"
-    return runs[-1]
-
-
-async def open_spec_pr(github: Any, service: Any, example_map: ExampleMap | None = None) -> tuple[int, Any]:
-    """Map an issue, ask for its spec, run the jobs -> (issue number, the spec PR's state)."""
-    number = mapped_issue(github, example_map)
-    github.comment(SHOP, number, "/specloop spec", by="alice")
-    totals = await service.drain()
-    assert totals["failed"] == 0, totals
-    (pull,) = spec_pulls(github, number)
-    return number, pull
+from tests.support.spec import (
+    BRANCH,
+    PATH,
+    SHOP,
+    open_spec_pr,
+    sign_in_map,
+    spec_check,
+    spec_pulls,
+)
 
 
 async def test_spec_command_opens_a_pr_with_a_feature_that_parses(github: Any, service: Any) -> None:

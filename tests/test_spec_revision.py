@@ -16,7 +16,7 @@ from app.render.spec_pr import NEEDS_MODEL
 from jobs.revise_spec import revise_spec
 from jobs.write_spec import write_spec
 from tests.support.service import settings_for
-from tests.test_spec_pr import PATH, SHOP, mapped_issue, spec_check, spec_pulls
+from tests.support.spec import PATH, SHOP, mapped_issue, spec_check, spec_pulls
 
 GOOD = """\
 Feature: Sign in with email
