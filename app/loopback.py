@@ -1,14 +1,17 @@
-"""An ASGI app served by uvicorn on a loopback port in a background thread.
+"""Servers on loopback ports in background threads.
 
-One mechanism for every in-process server: the web service in tests and `specloop demo`, the
-GitHub double and the Messages-API double.
+`LoopbackServer` is the one way an ASGI app is served in-process: the web service in tests and
+`specloop demo`, the GitHub double and the Messages-API double. `QuietHTTPServer` serves the small
+stdlib apps QA runs against (the demo app, the tests' sample app).
 """
 
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
+from http.server import ThreadingHTTPServer
 from typing import Any, Literal, Self
 
 import uvicorn
@@ -26,6 +29,21 @@ def bind_loopback(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     return sock
+
+
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A threaded stdlib HTTP server that does not print a traceback when a browser hangs up early.
+
+    Browsers close connections mid-response all the time (a context closed after its last step);
+    that is not an error of the app under test and must not bury real output in tracebacks.
+    """
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):  # BrokenPipe, ConnectionReset, ...
+            return
+        super().handle_error(request, client_address)
 
 
 class LoopbackServer:

@@ -1,17 +1,19 @@
 """How fast the webhook endpoint acknowledges GitHub: verify, decide, dedupe and enqueue, per delivery.
 
 GitHub waits at most 10 s for an answer and never retries by itself, so the endpoint must answer in
-milliseconds. This drives the real web service (uvicorn on loopback, a managed redis-server) with
-signed `issues` `labeled` deliveries built from the captured fixture payload, one at a time over a
-kept-alive connection (latency), then 16 at a time (throughput).
+milliseconds. This starts the real service as its own process (`specloop serve`, a managed
+redis-server) and sends it signed `issues` `labeled` deliveries built from the captured fixture
+payload, one at a time over a kept-alive connection (latency), then 16 at a time (throughput).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import resource
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -21,10 +23,9 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from app.redis_server import ManagedRedis
-from app.settings import Settings
+from app.redis_server import ManagedRedis, free_port
 from app.signature import sign
-from app.web import WEBHOOK_PATH, BackgroundServer, create_app
+from app.web import WEBHOOK_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOAD = ROOT / "tests" / "fixtures" / "webhooks" / "issues" / "labeled.payload.json"
@@ -79,28 +80,55 @@ async def _measure(url: str) -> tuple[list[float], float]:
     return latencies, throughput
 
 
+def _peak_memory_mb(pid: int) -> float:
+    """The service process's peak resident memory (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _serve(tmp: Path, redis_url: str) -> tuple[subprocess.Popen[bytes], str]:
+    """`specloop serve` as its own process (as in production), once /healthz answers."""
+    port = free_port()
+    env = {**os.environ, "APP_ID": "1", "PRIVATE_KEY": _pem(), "WEBHOOK_SECRET": SECRET, "REDIS_URL": redis_url,
+           "DATA_DIR": str(tmp), "DOTENV_PATH": str(tmp / ".env"), "LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env,
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the service did not start for the webhook benchmark")
+
+
 def run_all() -> str:
     """Start a service, measure it, and return the section's markdown."""
     with tempfile.TemporaryDirectory(prefix="specloop-bench-") as tmp:
         redis = ManagedRedis(Path(tmp) / "redis").start()
+        process, url = _serve(Path(tmp), redis.url)
         try:
-            settings = Settings(_env_file=None, app_id=1, private_key=_pem(),  # type: ignore[call-arg]
-                                webhook_secret=SECRET, redis_url=redis.url, data_dir=Path(tmp))
-            with BackgroundServer(create_app(settings)) as server:
-                latencies, throughput = asyncio.run(_measure(server.url))
+            latencies, throughput = asyncio.run(_measure(url))
+            peak_mb = _peak_memory_mb(process.pid)
         finally:
+            process.terminate()
+            process.wait(timeout=15)
             redis.stop()
     ms = sorted(x * 1000 for x in latencies)
     p50, p95, p99 = (ms[int(len(ms) * q) - 1] for q in (0.50, 0.95, 0.99))
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"webhook: p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms, {throughput:.0f} deliveries/s")
     return f"""## Webhook endpoint: time to acknowledge a delivery
 
-`make bench` also starts the web service (uvicorn on loopback, a managed `redis-server`) and posts signed
-`issues` `labeled` deliveries built from the captured fixture payload: {SEQUENTIAL} one after another
-over a kept-alive connection, then {CONCURRENT} with {CONCURRENCY} in flight. Each one is verified
-(HMAC-SHA256), routed, deduplicated and enqueued in one Redis transaction before the 202 answer, as in
-production. GitHub gives up after 10 s.
+`make bench` also starts the web service as its own process (`specloop serve`, one uvicorn worker, a
+managed `redis-server`) and posts signed `issues` `labeled` deliveries built from the captured fixture
+payload: {SEQUENTIAL} one after another over a kept-alive connection, then {CONCURRENT} with {CONCURRENCY}
+in flight. Each one is verified (HMAC-SHA256), routed, deduplicated and enqueued in one Redis
+transaction before the 202 answer, as in production. GitHub gives up after 10 s.
 
 | measure | value |
 |---|---|
@@ -109,5 +137,5 @@ production. GitHub gives up after 10 s.
 | latency p99 | {p99:.1f} ms |
 | latency mean | {statistics.fmean(ms):.1f} ms |
 | throughput, {CONCURRENCY} in flight | {throughput:.0f} deliveries/s |
-| peak memory of the process (service + client) | {rss_mb:.0f} MB |
+| peak memory of the service process | {peak_mb:.0f} MB |
 """

@@ -10,8 +10,10 @@ from __future__ import annotations
 import html
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
+
+from app.loopback import QuietHTTPServer
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -48,7 +50,7 @@ class DemoApp:
     def __init__(self, *, broken: bool = False) -> None:
         self.subscribers: list[str] = []
         self.broken = broken
-        self._server: ThreadingHTTPServer | None = None
+        self._server: QuietHTTPServer | None = None
 
     @property
     def url(self) -> str:
@@ -96,7 +98,7 @@ class DemoApp:
                     email = ""
                 self._send(_PAGE.format(notice=notice, email=html.escape(email)))
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = QuietHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, name="demo-app", daemon=True).start()
         return self
 

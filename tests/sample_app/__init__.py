@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import html
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlencode, urlparse
+
+from app.loopback import QuietHTTPServer
 
 PRODUCTS = [("Tea", "3.50"), ("Coffee", "4.20"), ("Cocoa", "2.80")]
 
@@ -137,7 +139,7 @@ class SampleApp:
                 else:
                     self._send(404, _page("Not found", "<h1>Not found</h1>"))
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = QuietHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
