@@ -100,7 +100,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("/specloop spec --regenerate", "issue", "rewrite the spec from the map, replacing edits on the branch"),
     ("/specloop status", "issue", "show where the story stands"),
     ("/specloop revise", "spec PR", "revise the spec from the review comments"),
-    ("/specloop code", "spec PR", "generate the code again for the approved spec"),
+    ("/specloop code", "spec PR", "generate code for the approved spec (reports \"not available\" in this version)"),
     ("/specloop qa", "spec PR", "run the approved scenarios in a browser again"),
     ("/specloop help", "issue or PR", "this list"),
 ]
