@@ -135,3 +135,18 @@ def test_the_light_worker_runs_the_redelivery_cron_every_few_minutes(github: Any
     assert "cron_jobs" not in worker_settings(settings, "heavy")
     assert redelivery_cron(10)[0].minute == {0, 10, 20, 30, 40, 50}
     assert redelivery_cron(0) == []
+
+
+async def test_a_failed_delivery_on_a_later_page_is_found_by_following_the_cursor(
+    service: Service, github: Any, core_deps: Deps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    github.fault(path="^issues$", target="webhook", times=1)
+    github.open_issue(SHOP, "Guest checkout", body="As a guest I want to check out")
+    dropped = github.deliveries_for("issues", "opened")[-1]
+    assert dropped.status_code == 0
+    for title in ("One", "Two", "Three", "Four"):  # newer, successful deliveries push it to page 3
+        github.open_issue(SHOP, title)
+    monkeypatch.setattr("jobs.redeliver.PER_PAGE", 2)
+    assert (await run_cron(core_deps))["asked"] == [dropped.guid]
+    pages = github.requests_to("GET", r"^/app/hook/deliveries$")
+    assert [r.query.get("cursor") is None for r in pages] == [True, False, False]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import jwt
 
 from .router import Call, HttpError, Routes, not_found
+from .server import json_response
 from .state import Repo, Token, iso, now
 
 if TYPE_CHECKING:
@@ -187,10 +188,19 @@ def _delivery_item(d: GitHubDouble, x: Any) -> dict[str, Any]:
 
 @routes.get("/app/hook/deliveries", auth="app")
 def list_deliveries(d: GitHubDouble, call: Call) -> Any:
-    """Recent deliveries, newest first (as GitHub lists them)."""
-    per_page = int(call.query.get("per_page", 30))
-    items = [x for x in reversed(d.deliveries) if x.status_code is not None or x.error]
-    return [_delivery_item(d, x) for x in items[:per_page]]
+    """Recent deliveries, newest first, paged by cursor with a `Link: rel="next"` header (as GitHub does)."""
+    per_page = max(1, min(int(call.query.get("per_page", 30)), 100))
+    items = [_delivery_item(d, x) for x in reversed(d.deliveries) if x.status_code is not None or x.error]
+    cursor = call.query.get("cursor")
+    if cursor:  # GitHub's cursors are opaque; here: the id of the last item of the previous page
+        after = [i for i, item in enumerate(items) if str(item["id"]) == cursor]
+        items = items[after[0] + 1:] if after else []
+    page, rest = items[:per_page], items[per_page:]
+    headers = {}
+    if rest:
+        headers["Link"] = (f'<{d.api_url}/app/hook/deliveries?per_page={per_page}&cursor={page[-1]["id"]}>; '
+                           'rel="next"')
+    return json_response(200, page, headers)
 
 
 @routes.get("/app/hook/deliveries/{id}", auth="app")
