@@ -22,7 +22,7 @@ from app.comments import (
 from app.context import deps
 from app.domain.example_map import ExampleMap, Readiness
 from app.domain.map_revision import apply_answers, revise
-from app.domain.offline_mapper import build_map, suggest_split, ticked_question_ids
+from app.domain.offline_mapper import build_map, suggest_split, ticked_question_ids, unticked_question_ids
 from app.domain.story import Comment, read_story
 from app.model.client import BudgetExceeded, ModelError
 from app.model.mapper import model_map
@@ -87,6 +87,9 @@ async def map_story(ctx: dict[str, Any], *, installation_id: int, repo: str, num
     thread = _comments_as_thread(raw_comments, bot_login)
     story = read_story(number, str(issue.get("title") or ""), issue.get("body"), thread)
     ticked = ticked_question_ids(found.body if found else None)
+    # answered questions a person unticked in the comment (the bot renders answered ones ticked)
+    unticked = unticked_question_ids(found.body if found else None) & {
+        q.id for q in (state.map.questions if state and state.map else []) if q.answered}
     max_rules = config.map.max_rules
     previous = state.map if state else None
 
@@ -113,7 +116,7 @@ async def map_story(ctx: dict[str, Any], *, installation_id: int, repo: str, num
 
     if len(new_map.rules) > max_rules and not new_map.split_suggestion:
         new_map.split_suggestion = suggest_split(new_map, max_rules)
-    result = _revise(state, new_map)
+    result = _revise(state, new_map, reopened=unticked)
     readiness = result.map.readiness(max_rules)
     status = state.status if state else None
     body = render_map_comment(
@@ -153,11 +156,12 @@ def _apply_ticks(new_map: ExampleMap, previous: ExampleMap | None, ticked: set[s
     return result
 
 
-def _revise(state: MapState | None, new_map: ExampleMap) -> Any:
+def _revise(state: MapState | None, new_map: ExampleMap, *, reopened: set[str]) -> Any:
     """Stable ids and changes; an unchanged map keeps its revision number (no churn in the thread)."""
     if state is None or state.map is None:
         return revise(None, new_map)
-    result = revise(state.map, new_map, previous_revision=state.revision, counters=state.counters)
+    result = revise(state.map, new_map, previous_revision=state.revision, counters=state.counters,
+                    reopened=reopened)
     if not result.changes and result.map == state.map:
         result.revision = state.revision
         result.changes = state.changes

@@ -161,6 +161,23 @@ async def test_ticking_a_question_in_the_map_comment_answers_it(service, github)
     assert await spec_jobs(service.redis_url)  # spec.auto: the ready map goes on to the spec
 
 
+async def test_unticking_a_question_opens_it_again(service, github):
+    title, body = story("newsletter.md")
+    number = github.open_issue(SHOP, title, body + "\nHow many emails a month may we send at most?\n", by="alice")
+    github.label_issue(SHOP, number, "story")
+    await service.drain()
+    comment = bot_comments(github, number)[0]
+    github.edit_comment(SHOP, comment.id, comment.body.replace("- [ ] 🟥 **Q1**", "- [x] 🟥 **Q1**"), by="alice")
+    await service.drain()
+    assert [q.answered for q in map_state(github, number).map.questions] == [True, False]
+    ticked = bot_comments(github, number)[0]
+    github.edit_comment(SHOP, ticked.id, ticked.body.replace("- [x] 🟥 **Q1**", "- [ ] 🟥 **Q1**"), by="alice")
+    await service.drain()
+    state = map_state(github, number)
+    assert state.revision == 3 and [q.answered for q in state.map.questions] == [False, False]
+    assert "reopened question **Q1**" in bot_comments(github, number)[0].body
+
+
 async def map_runs(redis_url: str) -> int:
     """How many map_story jobs ran (arq keeps each finished job's result under its id)."""
     redis = Redis.from_url(redis_url)

@@ -91,8 +91,12 @@ def _counter(ids: list[str], prefix: str) -> int:
 
 
 def revise(previous: ExampleMap | None, new: ExampleMap, *, previous_revision: int = 0,
-           counters: dict[str, int] | None = None) -> Revised:
-    """Give `new` stable ids against `previous` and list what changed (revision = previous + 1)."""
+           counters: dict[str, int] | None = None, reopened: set[str] | frozenset[str] = frozenset()) -> Revised:
+    """Give `new` stable ids against `previous` and list what changed (revision = previous + 1).
+
+    `reopened` holds ids of answered questions a person unticked in the map comment: they open again
+    unless the new map still finds an answer for them (a written reply outlives a tick).
+    """
     counters = dict(counters or {})
     old_rules = previous.rules if previous else []
     old_examples = [e for r in old_rules for e in r.examples]
@@ -148,7 +152,9 @@ def revise(previous: ExampleMap | None, new: ExampleMap, *, previous_revision: i
             question.id = old_q.id
             if similarity(old_q.text, question.text) >= KEEP_WORDING:
                 question.text = old_q.text
-            if old_q.answered and not question.answered:
+            if old_q.answered and not question.answered and old_q.id in reopened:
+                changes.append(Change("reopened", "question", question.id, question.text))
+            elif old_q.answered and not question.answered:
                 question.answered, question.answer = True, old_q.answer
             elif question.answered and not old_q.answered:
                 changes.append(Change("answered", "question", question.id, question.answer or question.text))
