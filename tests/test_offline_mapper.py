@@ -117,3 +117,22 @@ def test_too_big_story_gets_a_split_suggestion():
 @pytest.mark.parametrize("name", sorted(p.name for p in STORIES.glob("*.md")))
 def test_mapping_the_same_issue_twice_gives_the_same_map(name):
     assert build_map(load(name)) == build_map(load(name))
+
+
+def test_an_example_written_in_a_reply_gives_the_answered_rule_its_example():
+    answer = Comment("ann", "Q1: Yes, a new subscriber confirms the address by email before it is subscribed")
+    before = build_map(load("newsletter.md", [answer]))
+    new_rule = next(r for r in before.rules if "confirms the address" in r.text)
+    assert not new_rule.examples and before.readiness(6) is Readiness.RULE_WITHOUT_EXAMPLES
+    example = Comment("bob", 'Example: the one where Eve has to confirm\nGiven I am on "/"\n'
+                             'When I fill in "Email" with "eve@example.com"\nAnd I press "Subscribe"\n'
+                             'Then I should see "Check your inbox to confirm your address"')
+    after = build_map(load("newsletter.md", [answer, example]))
+    rule = next(r for r in after.rules if "confirms the address" in r.text)
+    assert [e.title for e in rule.examples] == ["the one where Eve has to confirm"]
+    assert after.readiness(6) is Readiness.READY
+
+
+def test_steps_quoted_from_the_issue_in_a_reply_are_not_a_new_example():
+    quoting = Comment("ann", '> Given I am on "/"\n> When I fill in "Email" with "x@example.com"\nLooks right to me.')
+    assert len(load("newsletter.md", [quoting]).blocks) == len(load("newsletter.md").blocks)

@@ -204,6 +204,8 @@ def build_map(issue: IssueStory, *, previous: ExampleMap | None = None, ticked: 
     if not rules:
         for block in issue.blocks:
             # Given/When/Then without any listed criteria: each block's section (or title) is the rule.
+            if block.from_reply:
+                continue
             label = block.section or block.title
             if label and label not in headings:
                 rules.append(Rule(id="", text=label))
@@ -212,9 +214,6 @@ def build_map(issue: IssueStory, *, previous: ExampleMap | None = None, ticked: 
     if issue.blocks and not rules:
         rules.append(Rule(id="", text=f"{issue.story.i_want[:1].upper()}{issue.story.i_want[1:]}"))
         headings.append(None)
-    for block, index in zip(issue.blocks, _assign(issue.blocks, rules, headings), strict=True):
-        rules[index].examples.append(example_from_block(block))
-
     # Questions of the body and of the people in the thread; then the answers found in the thread.
     asked = list(issue.questions)
     for comment in issue.comments:
@@ -249,6 +248,11 @@ def build_map(issue: IssueStory, *, previous: ExampleMap | None = None, ticked: 
             if rule_text and not any(similarity(rule_text, r.text) >= 0.85 for r in rules):
                 rules.append(Rule(id="", text=rule_text))
                 headings.append(None)
+
+    # Examples go to rules once every rule is known: one written in a reply after an answer belongs to
+    # the rule that answer made.
+    for block, index in zip(issue.blocks, _assign(issue.blocks, rules, headings), strict=True):
+        rules[index].examples.append(example_from_block(block))
 
     for rule in rules:
         if not rule.examples:

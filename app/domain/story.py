@@ -57,13 +57,14 @@ class Comment:
 
 @dataclass
 class StepBlock:
-    """A Given/When/Then block written in the issue, with its title when one was given."""
+    """A Given/When/Then block written in the issue or a reply, with its title when one was given."""
 
     title: str | None = None
     given: list[str] = field(default_factory=list)
     when: list[str] = field(default_factory=list)
     then: list[str] = field(default_factory=list)
     section: str | None = None  # the heading it sat under
+    from_reply: bool = False  # examples from the thread illustrate rules; they never define new ones
 
     @property
     def empty(self) -> bool:
@@ -131,6 +132,42 @@ def _is_question(line: str) -> bool:
     return any(s.endswith("?") and len(s.split()) >= 3 for s in re.split(r"(?<=[.!?])\s+", clean(line)))
 
 
+class _StepReader:
+    """Collects Given/When/Then blocks (titled by a preceding `Scenario:`/`Example:` line) line by line."""
+
+    def __init__(self, *, from_reply: bool = False) -> None:
+        self.from_reply = from_reply
+        self.blocks: list[StepBlock] = []
+        self.current: StepBlock | None = None
+        self.pending_title: str | None = None
+        self.last_keyword = "given"
+
+    def interrupt(self) -> None:
+        """A heading ends the block and forgets a title that had no steps."""
+        self.current, self.pending_title = None, None
+
+    def feed(self, line: str, section: str | None) -> bool:
+        """Take `line` if it is a scenario title or a step; any other line ends the current block."""
+        scenario = _SCENARIO.match(line)
+        if scenario:
+            self.current, self.pending_title = None, clean(scenario.group("title"))
+            return True
+        step = _STEP.match(line)
+        if not step:
+            self.current = None
+            return False
+        keyword = step.group("kw").lower()
+        if keyword in ("and", "but"):
+            keyword = self.last_keyword
+        if self.current is None or (keyword == "given" and (self.current.when or self.current.then)):
+            self.current = StepBlock(title=self.pending_title, section=section, from_reply=self.from_reply)
+            self.pending_title = None
+            self.blocks.append(self.current)
+        getattr(self.current, keyword).append(clean(step.group("text")))
+        self.last_keyword = keyword
+        return True
+
+
 def read_story(number: int, title: str, body: str | None, comments: list[Comment] | None = None) -> IssueStory:
     """Read an issue (title, body, thread) as a story."""
     body = strip_markers(body or "")
@@ -143,11 +180,8 @@ def read_story(number: int, title: str, body: str | None, comments: list[Comment
     sections: list[Section] = [Section(heading="")]
     criteria: list[tuple[str | None, str]] = []
     loose_items: list[tuple[str | None, str]] = []
-    blocks: list[StepBlock] = []
     questions: list[str] = []
-    current: StepBlock | None = None
-    pending_title: str | None = None
-    last_kw = "given"
+    steps = _StepReader()
     for raw in _content_lines(body):
         line = raw.rstrip()
         if not line.strip():
@@ -157,28 +191,12 @@ def read_story(number: int, title: str, body: str | None, comments: list[Comment
         heading = _HEADING.match(line) or _BOLD_HEADING.match(line)
         if heading:
             sections.append(Section(heading=clean(heading.group(1)).rstrip(":")))
-            current, pending_title = None, None
+            steps.interrupt()
             continue
         section = sections[-1]
         section.lines.append(line)
-        scenario = _SCENARIO.match(line)
-        if scenario:
-            current, pending_title = None, clean(scenario.group("title"))
+        if steps.feed(line, section.heading or None):
             continue
-        step = _STEP.match(line)
-        if step:
-            keyword = step.group("kw").lower()
-            text = clean(step.group("text"))
-            if keyword in ("and", "but"):
-                keyword = last_kw
-            if current is None or (keyword == "given" and (current.when or current.then)):
-                current = StepBlock(title=pending_title, section=section.heading or None)
-                pending_title = None
-                blocks.append(current)
-            getattr(current, keyword).append(text)
-            last_kw = keyword
-            continue
-        current = None
         item = _LIST_ITEM.match(line)
         in_questions = bool(section.heading and QUESTION_HEADINGS.search(section.heading))
         if item:
@@ -201,6 +219,13 @@ def read_story(number: int, title: str, body: str | None, comments: list[Comment
         # No acceptance-criteria heading: list items under rule-like headings (not notes) are the rules.
         criteria = [(h, t) for h, t in loose_items if not (h and META_HEADINGS.match(h))]
     people = [c for c in comments or [] if not c.is_bot]
+    blocks = steps.blocks
+    for comment in people:  # examples written in replies count like those in the issue
+        reply = _StepReader(from_reply=True)
+        for line in _content_lines(strip_markers(comment.body)):
+            if line.strip() and not line.lstrip().startswith(">"):
+                reply.feed(line.rstrip(), None)
+        blocks += reply.blocks
     return IssueStory(number=number, title=title, body=body, story=story, criteria=criteria,
                       sections=[s for s in sections if s.heading or s.lines], blocks=[b for b in blocks if not b.empty],
                       questions=_unique(questions), comments=people)
