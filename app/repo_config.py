@@ -9,6 +9,9 @@ naming the key and line, so the bot reports it instead of silently using default
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Literal
 
 import yaml
@@ -213,8 +216,35 @@ async def _read_file(gh: Any, owner: str, repo: str, path: str, ref: str | None)
     return base64.b64decode(data.get("content") or "").decode("utf-8")
 
 
+# One job reads a repository's config once: the worker's permission check and the job share it.
+_job_configs: ContextVar[dict[tuple[str, str], RepoConfig] | None] = ContextVar("specloop_job_configs",
+                                                                                default=None)
+
+
+@contextmanager
+def config_per_job() -> Iterator[None]:
+    """Inside this block each repository's config is read from GitHub at most once (the worker opens one
+    per job; arq runs every job in its own task, so blocks of concurrent jobs never share a cache)."""
+    token = _job_configs.set({})
+    try:
+        yield
+    finally:
+        _job_configs.reset(token)
+
+
 async def load_repo_config(gh: Any, owner: str, repo: str, default_branch: str | None = None) -> RepoConfig:
     """The repository's config from its default branch, else the org's `.github` repo, else defaults."""
+    cache = _job_configs.get()
+    key = (owner.lower(), repo.lower())
+    if cache is not None and key in cache:
+        return cache[key]
+    config = await _read_repo_config(gh, owner, repo, default_branch)
+    if cache is not None:
+        cache[key] = config
+    return config
+
+
+async def _read_repo_config(gh: Any, owner: str, repo: str, default_branch: str | None) -> RepoConfig:
     if default_branch is None:
         default_branch = (await gh.arequest("GET", f"/repos/{owner}/{repo}")).json().get("default_branch")
     # An explicit ref: the default branch only, never a PR head, so a PR cannot change its own rules.

@@ -27,7 +27,7 @@ from app.logs import log_context
 from app.permissions import describe, may, role_of
 from app.queue import META, QUEUES, JobRequest, story_lock, story_of
 from app.render import replies
-from app.repo_config import ConfigError, load_repo_config
+from app.repo_config import ConfigError, config_per_job, load_repo_config
 from app.settings import Settings
 from jobs.purge_artifacts import purge_cron
 from jobs.redeliver import redelivery_cron
@@ -153,7 +153,7 @@ def wrap(name: str, function: JobFunction, queue: str = "light") -> JobFunction:
         story = meta.get("story") or (story_of(repo, number if number is not None else "?") if repo else name)
         request = JobRequest(function=name, queue=meta.get("queue", queue), kwargs=kwargs, story=story,
                              permission=meta.get("permission"), key=meta.get("key"))
-        with log_context(delivery_id=kwargs.get("delivery"), job_id=job_id):
+        with log_context(delivery_id=kwargs.get("delivery"), job_id=job_id), config_per_job():
             try:
                 if request.permission and kwargs.get("actor") and repo and not await _permitted(d, request):
                     return {"status": "refused"}

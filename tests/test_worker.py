@@ -218,3 +218,11 @@ async def test_dropping_an_installation_forgets_tokens_and_queued_jobs(github: A
 def test_every_job_in_the_architecture_table_has_a_source() -> None:
     assert set(JOB_SOURCES) == {"map_story", "reply", "write_spec", "check_spec", "revise_spec", "approve_spec",
                                 "close_gate", "generate_code", "run_qa", "drop_installation"}
+
+
+async def test_a_permitted_command_reads_the_repository_config_once(service: Service, github: Any) -> None:
+    # the worker's permission check and the job itself both need the config: one read serves both
+    number = github.open_issue(SHOP, "A story")
+    github.comment(SHOP, number, "/specloop help", by="alice")
+    assert (await service.drain())["failed"] == 0
+    assert len(github.requests_to("GET", rf"^/repos/{SHOP}/contents/\.github/specloop\.yml$")) == 1
