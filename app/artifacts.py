@@ -100,12 +100,15 @@ class ArtifactStore:
     # -- storage ----------------------------------------------------------------------------------
 
     def put(self, key: str, data: bytes) -> str:
+        """Store `data` under `key` (replacing what was there); returns the key."""
         raise NotImplementedError
 
     def get(self, key: str) -> bytes | None:
+        """The bytes under `key`, or None when there are none (or the key is invalid)."""
         raise NotImplementedError
 
     def delete_older_than(self, days: float) -> int:
+        """Delete artifacts stored more than `days` ago; returns how many."""
         raise NotImplementedError
 
     def put_file(self, key: str, path: str | Path) -> str:
@@ -160,6 +163,7 @@ class LocalArtifactStore(ArtifactStore):
         return self.root / check_key(key)
 
     def put(self, key: str, data: bytes) -> str:
+        """Write the file atomically under the root folder; returns the key."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
@@ -168,12 +172,14 @@ class LocalArtifactStore(ArtifactStore):
         return key
 
     def get(self, key: str) -> bytes | None:
+        """The file's bytes, or None when it is missing or the key is invalid."""
         try:
             return self._path(key).read_bytes()
         except (OSError, ArtifactError):
             return None
 
     def delete_older_than(self, days: float) -> int:
+        """Delete files modified more than `days` ago; returns how many."""
         cutoff = time.time() - days * 86400
         removed = 0
         if self.root.is_dir():
@@ -187,6 +193,7 @@ class LocalArtifactStore(ArtifactStore):
 class S3ArtifactStore(ArtifactStore):
     """Artifacts in an S3-compatible bucket (AWS S3, MinIO, R2, ...), served through the web app."""
 
+    # `client` is a boto3 S3 client: boto3 builds its clients at runtime, so they carry no static type
     def __init__(self, client: Any, bucket: str, secret: bytes, public_url: str, retention_days: int = 90,
                  prefix: str = "") -> None:
         super().__init__(secret, public_url, retention_days)
@@ -195,12 +202,14 @@ class S3ArtifactStore(ArtifactStore):
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
 
     def put(self, key: str, data: bytes) -> str:
+        """Upload the object with its content type; returns the key."""
         self.client.put_object(Bucket=self.bucket, Key=self.prefix + check_key(key), Body=data,
                                ContentType=content_type(key))
         return key
 
     def get(self, key: str) -> bytes | None:
-        from botocore.exceptions import ClientError
+        """The object's bytes, or None when it is missing or the key is invalid."""
+        from botocore.exceptions import ClientError  # installed with boto3, the optional extra
 
         try:
             check_key(key)
@@ -209,11 +218,13 @@ class S3ArtifactStore(ArtifactStore):
             return None
         body = response["Body"]
         try:
-            return body.read()
+            data: bytes = body.read()  # botocore's StreamingBody
+            return data
         finally:
             body.close()
 
     def delete_older_than(self, days: float) -> int:
+        """Delete objects under the prefix last modified more than `days` ago; returns how many."""
         cutoff = time.time() - days * 86400
         removed = 0
         paginator = self.client.get_paginator("list_objects_v2")

@@ -8,9 +8,11 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from app.job_args import Queue
+
 EXIT_CONFIG = 2  # bad settings or environment: the message says what to fix
 
-QUEUE_CHOICES = {"light": ("light",), "heavy": ("heavy",), "all": ("light", "heavy")}
+QUEUE_CHOICES: dict[str, tuple[Queue, ...]] = {"light": ("light",), "heavy": ("heavy",), "all": ("light", "heavy")}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -111,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["qa"]:
         # `specloop qa` has its own options; hand it everything after the command name.
-        from app.qa_cli import main as qa_main
+        from app.qa.cli import main as qa_main
 
         return int(qa_main(args[1:]) or 0)
     if args[:1] == ["demo"]:

@@ -97,9 +97,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class _SpecloopHandler(logging.StreamHandler[TextIO]):
+    """The handler `configure_logging` installs; the marker lets a second call replace it."""
+
+    _specloop = True
+
+
 def configure_logging(level: str | int = "INFO", stream: TextIO | None = None) -> None:
     """Send every logger's output as JSON lines to `stream` (stderr), with secrets redacted."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = _SpecloopHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     # on the handler, not a logger: filters on loggers do not apply to records from child loggers
     handler.addFilter(RedactingFilter())
@@ -107,7 +113,6 @@ def configure_logging(level: str | int = "INFO", stream: TextIO | None = None) -
     for old in list(root.handlers):
         if getattr(old, "_specloop", False):
             root.removeHandler(old)
-    handler._specloop = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
     # uvicorn's access log repeats what our request log says, in another format

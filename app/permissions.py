@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from githubkit.exception import RequestFailed
-
 ROLES = ("none", "read", "triage", "write", "maintain", "admin")
 
 DEFAULT_TABLE: dict[str, str] = {
@@ -24,10 +22,6 @@ DEFAULT_TABLE: dict[str, str] = {
     "qa": "write",
     "approve": "write",
 }
-
-# What the API's legacy `permission` field says, when an old server sends no role_name.
-_LEGACY = {"admin": "admin", "write": "write", "read": "read", "none": "none"}
-
 
 def rank(role: str | None) -> int:
     """Position of `role` in read < triage < write < maintain < admin (unknown roles rank lowest)."""
@@ -61,16 +55,3 @@ def describe(action: str, table: Mapping[str, str] | None = None) -> str:
     if needed == "admin":
         return "people with admin access"
     return f"people with {needed} access or higher"
-
-
-async def role_of(gh: Any, owner: str, repo: str, login: str) -> str:
-    """`login`'s role on the repository ("none" for people who are not collaborators)."""
-    try:
-        response = await gh.arequest("GET", f"/repos/{owner}/{repo}/collaborators/{login}/permission")
-    except RequestFailed as error:
-        if error.response.status_code == 404:  # not a collaborator (or no such user)
-            return "none"
-        raise
-    data = response.json()
-    role = data.get("role_name") or _LEGACY.get(str(data.get("permission")), "none")
-    return str(role).lower()

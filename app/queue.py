@@ -19,13 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from arq.constants import expires_extra_ms, job_key_prefix, result_key_prefix
-from arq.jobs import serialize_job
+from arq.jobs import DeserializationError, deserialize_job, serialize_job
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 
+from app.job_args import DropInstallation, JobArgs, Queue
+
 log = logging.getLogger(__name__)
 
-QUEUES = {"light": "specloop:light", "heavy": "specloop:heavy"}
+QUEUES: dict[Queue, str] = {"light": "specloop:light", "heavy": "specloop:heavy"}
 
 DELIVERY_TTL_SECONDS = 7 * 24 * 3600  # GitHub lets people redeliver for a few days; keep GUIDs a week
 PENDING_TTL_MS = 24 * 3600 * 1000  # a debounce pending key only matters while its job is still queued
@@ -38,28 +40,44 @@ FOLLOW_UP_KEY = "specloop:followup:{}"
 
 
 class JobRequest(BaseModel):
-    """What a handler asks for: run `function` on `queue` with plain `kwargs`, about `story`."""
+    """What a handler (or a job) asks for: run `function` on `queue` with plain `kwargs`, about `story`.
+
+    Built from a job's typed arguments with `JobRequest.of(args, ...)`; `kwargs` is those arguments as
+    the queue stores them.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     function: str
-    queue: str = "light"
+    queue: Queue = "light"
     kwargs: dict[str, Any] = Field(default_factory=dict)
     story: str  # "<owner>/<repo>#<number>"; jobs for one story run one at a time
     debounce: float = 0.0  # seconds to wait, merging further triggers for (story, function)
     permission: str | None = None  # permission-table action the worker checks for kwargs["actor"]
     key: str | None = None  # what distinguishes this request from others of its function (a reply's command)
+    once: str | None = None  # idempotency key: the job id itself (`code:<repo>:<sha>`), refused when repeated
+    delivery: str | None = None  # the webhook delivery that caused it: for logs only
+    nonce: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])  # the id of a request without `once`
     run: str | None = None  # fresh id part of a follow-up run (arq refuses a repeated id)
 
-    @property
-    def delivery(self) -> str:
-        """The delivery that caused this job."""
-        return str(self.kwargs.get("delivery") or "none")
+    @classmethod
+    def of(cls, args: JobArgs, *, delivery: str | None = None, debounce: float = 0.0,
+           permission: str | None = None, key: str | None = None, once: str | None = None,
+           story: str | None = None) -> JobRequest:
+        """The request to run the job `args` belong to, on its queue, about its story (or `story`)."""
+        return cls(function=args.NAME, queue=args.QUEUE, kwargs=args.queue_kwargs(),
+                   story=story or args.story, debounce=debounce, permission=permission, key=key,
+                   once=once, delivery=delivery)
 
     @property
     def job_id(self) -> str:
-        """`<function>:<story>:<delivery>[:<key>][:<run>]`: what the job is about and which delivery caused it."""
-        return ":".join(part for part in (self.function, self.story, self.delivery, self.key, self.run) if part)
+        """The idempotency key when there is one, else `<function>:<story>:<nonce>[:<key>]`; plus the follow-up run.
+
+        A redelivered webhook is refused before this (its delivery GUID is remembered); ids only need
+        to refuse what must happen once (code generation for a commit) and keep the rest apart.
+        """
+        base = self.once or ":".join(part for part in (self.function, self.story, self.nonce, self.key) if part)
+        return f"{base}:{self.run}" if self.run else base
 
     @property
     def merge_key(self) -> str:
@@ -79,13 +97,8 @@ class JobRequest(BaseModel):
     def arq_kwargs(self) -> dict[str, Any]:
         """The kwargs stored in the arq job: the job's own plus the wrapper's metadata."""
         meta = {"story": self.story, "queue": self.queue, "permission": self.permission, "function": self.function,
-                "key": self.key}
+                "key": self.key, "delivery": self.delivery}
         return {**self.kwargs, META: meta}
-
-
-def story_of(repo: str, number: int | str) -> str:
-    """The story key for an issue or PR."""
-    return f"{repo}#{number}"
 
 
 # One script for dedupe + enqueue + debounce. KEYS[1] is the delivery key ("" when none); then four
@@ -234,8 +247,6 @@ async def queue_depth(redis: Redis) -> dict[str, int]:
 
 async def drop_installation_jobs(redis: Redis, installation_id: int) -> int:
     """Remove queued (not yet running) jobs for an installation that was uninstalled or suspended."""
-    from arq.jobs import DeserializationError, deserialize_job  # local: only this rarely used path needs it
-
     dropped = 0
     for queue in QUEUES.values():
         for raw_id in await redis.zrange(queue, 0, -1):
@@ -250,7 +261,7 @@ async def drop_installation_jobs(redis: Redis, installation_id: int) -> int:
                 continue
             ours = kwargs.get("installation_id") == installation_id
             # ZREM first: if a worker already took the job, the ZREM fails and the job stays
-            if ours and kwargs.get(META, {}).get("function") != "drop_installation" and \
+            if ours and kwargs.get(META, {}).get("function") != DropInstallation.NAME and \
                     await redis.zrem(queue, job_id):
                 await redis.delete(job_key_prefix + job_id)
                 dropped += 1

@@ -8,16 +8,14 @@ naming the key and line, so the bot reports it instead of silently using default
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any, Literal
 
 import yaml
-from githubkit.exception import RequestFailed
+from githubkit import GitHub
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from app.gh.models import RepoRef
+from app.gh.repos import file_text, get_repository
 from app.permissions import DEFAULT_TABLE, table_with
 
 CONFIG_PATH = ".github/specloop.yml"
@@ -200,60 +198,21 @@ def parse_repo_config(text: str, path: str = CONFIG_PATH) -> RepoConfig:
         raise ConfigError(path, key, line, message) from None
 
 
-async def _read_file(gh: Any, owner: str, repo: str, path: str, ref: str | None) -> str | None:
-    """A file's text from the contents API at `ref`, or None when the repository or file is absent."""
-    try:
-        response = await gh.arequest(
-            "GET", f"/repos/{owner}/{repo}/contents/{path}", params={"ref": ref} if ref else None,
-        )
-    except RequestFailed as error:
-        if error.response.status_code == 404:
-            return None
-        raise
-    data = response.json()
-    if not isinstance(data, dict) or data.get("type") not in (None, "file"):
-        return None  # a folder named specloop.yml is not a config file
-    return base64.b64decode(data.get("content") or "").decode("utf-8")
+async def load_repo_config(gh: GitHub[Any], repo: RepoRef, default_branch: str | None = None) -> RepoConfig:
+    """The repository's config from its default branch, else the org's `.github` repo, else defaults.
 
-
-# One job reads a repository's config once: the worker's permission check and the job share it.
-_job_configs: ContextVar[dict[tuple[str, str], RepoConfig] | None] = ContextVar("specloop_job_configs",
-                                                                                default=None)
-
-
-@contextmanager
-def config_per_job() -> Iterator[None]:
-    """Inside this block each repository's config is read from GitHub at most once (the worker opens one
-    per job; arq runs every job in its own task, so blocks of concurrent jobs never share a cache)."""
-    token = _job_configs.set({})
-    try:
-        yield
-    finally:
-        _job_configs.reset(token)
-
-
-async def load_repo_config(gh: Any, owner: str, repo: str, default_branch: str | None = None) -> RepoConfig:
-    """The repository's config from its default branch, else the org's `.github` repo, else defaults."""
-    cache = _job_configs.get()
-    key = (owner.lower(), repo.lower())
-    if cache is not None and key in cache:
-        return cache[key]
-    config = await _read_repo_config(gh, owner, repo, default_branch)
-    if cache is not None:
-        cache[key] = config
-    return config
-
-
-async def _read_repo_config(gh: Any, owner: str, repo: str, default_branch: str | None) -> RepoConfig:
+    A job reads it once, through its `JobScope`, which the worker's permission check shares.
+    """
     if default_branch is None:
-        default_branch = (await gh.arequest("GET", f"/repos/{owner}/{repo}")).json().get("default_branch")
+        default_branch = (await get_repository(gh, repo)).default_branch
     # An explicit ref: the default branch only, never a PR head, so a PR cannot change its own rules.
-    text = await _read_file(gh, owner, repo, CONFIG_PATH, default_branch)
-    source = f"{owner}/{repo}:{CONFIG_PATH}"
-    if text is None and repo != ORG_CONFIG_REPO:
+    text = await file_text(gh, repo, CONFIG_PATH, default_branch)
+    source = f"{repo}:{CONFIG_PATH}"
+    if text is None and repo.name != ORG_CONFIG_REPO:
         # Probot's convention: `{owner}/.github` holds organisation-wide defaults (its default branch)
-        text = await _read_file(gh, owner, ORG_CONFIG_REPO, CONFIG_PATH, None)
-        source = f"{owner}/{ORG_CONFIG_REPO}:{CONFIG_PATH}"
+        org = RepoRef(repo.owner, ORG_CONFIG_REPO)
+        text = await file_text(gh, org, CONFIG_PATH, None)
+        source = f"{org}:{CONFIG_PATH}"
     if text is None:
         return RepoConfig()
     return parse_repo_config(text, source)

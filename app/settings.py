@@ -91,6 +91,7 @@ class Settings(BaseSettings):
 
     @property
     def artifacts_path(self) -> Path:
+        """The local artifact folder: ARTIFACTS_DIR, else `<data_dir>/artifacts`."""
         return self.artifacts_dir or self.data_dir / "artifacts"
 
     def private_key_pem(self) -> str | None:
@@ -132,4 +133,6 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     """The process-wide settings, read on first use (never at import time)."""
+    # pydantic-settings takes `_env_file` at runtime, but the __init__ mypy sees (synthesised from the
+    # fields by pydantic's dataclass_transform) does not list it
     return Settings(_env_file=os.environ.get("DOTENV_PATH") or ".env")  # type: ignore[call-arg]

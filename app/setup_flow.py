@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, Response
 from githubkit import GitHub
 from githubkit.exception import GitHubException, RequestFailed
 from pydantic import SecretStr
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.settings import Settings, get_settings
@@ -95,7 +96,7 @@ class NonceStore:
         """An empty store."""
         return cls(memory={})
 
-    async def issue(self, redis: Any) -> str:
+    async def issue(self, redis: Redis | None) -> str:
         """A fresh nonce, valid for an hour."""
         nonce = secrets.token_urlsafe(24)
         try:
@@ -107,7 +108,7 @@ class NonceStore:
             self.memory[nonce] = time.monotonic() + NONCE_TTL_SECONDS
         return nonce
 
-    async def consume(self, redis: Any, nonce: str) -> bool:
+    async def consume(self, redis: Redis | None, nonce: str) -> bool:
         """True once for a nonce we issued and that has not expired; False afterwards or otherwise."""
         now = time.monotonic()
         for key, expires in list(self.memory.items()):
@@ -232,7 +233,8 @@ def _setup_page(settings: Settings, manifest: dict[str, Any], action: str, org: 
 
 
 def _settings(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def _nonces(request: Request) -> NonceStore:

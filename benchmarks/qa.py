@@ -14,8 +14,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.browser import require_chromium
-from app.domain.qa_runner import RunOptions, run
+from app.qa.browser import require_chromium
+from app.qa.options import RunOptions
+from app.qa.runner import run
 
 ROOT = Path(__file__).resolve().parent.parent
 FEATURE = ROOT / "tests" / "sample_app" / "features" / "shop.feature"

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NotRequired, TypedDict, TypeVar
 
-from app.queue import JobRequest, story_of
+from app.job_args import JobArgs
+from app.queue import JobRequest
 
 EVENT_SPEC_BRANCH_PREFIX = "specloop/"
 
@@ -75,13 +76,12 @@ class Router:
 
 
 class JobTarget(TypedDict):
-    """The kwargs a handler shares between the jobs it asks for, spread into `job(..., **target)`."""
+    """The arguments a handler shares between the jobs it asks for, spread into their models."""
 
     installation_id: int
     repo: str
-    number: int | None
+    number: int
     actor: NotRequired[str | None]
-    sha: NotRequired[str | None]
 
 
 def is_spec_branch(ref: str | None) -> bool:
@@ -89,19 +89,8 @@ def is_spec_branch(ref: str | None) -> bool:
     return bool(ref) and str(ref).startswith(EVENT_SPEC_BRANCH_PREFIX)
 
 
-def job(
-    function: str, ctx: HandlerContext, *, installation_id: int, repo: str, number: int | None,
-    queue: str = "light", debounce: float = 0.0, permission: str | None = None, key: str | None = None,
-    story: str | None = None, **kwargs: Any,
-) -> JobRequest:
-    """Build a JobRequest with the kwargs every job takes (installation, repo, number, delivery)."""
-    return JobRequest(
-        function=function,
-        queue=queue,
-        kwargs={"installation_id": installation_id, "repo": repo, "number": number, **kwargs,
-                "delivery": ctx.delivery},
-        story=story or story_of(repo, number if number is not None else "?"),
-        debounce=debounce,
-        permission=permission,
-        key=key,
-    )
+def job(args: JobArgs, ctx: HandlerContext, *, debounce: float = 0.0, permission: str | None = None,
+        key: str | None = None, story: str | None = None) -> JobRequest:
+    """The request for the job `args` belong to, carrying the delivery (for logs)."""
+    return JobRequest.of(args, delivery=ctx.delivery, debounce=debounce, permission=permission, key=key,
+                         story=story)

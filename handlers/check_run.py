@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.events import CheckRunEvent
+from app.job_args import CheckSpec, RunQa
 from app.queue import JobRequest
 from handlers.base import HandlerContext, JobTarget, Router, job
 
@@ -29,10 +30,9 @@ def rerun_check(event: CheckRunEvent, ctx: HandlerContext) -> list[JobRequest]:
     jobs = []
     for pr in run.pull_requests:
         common: JobTarget = {"installation_id": event.installation.id,  # type: ignore[union-attr]
-                  "repo": event.repository.full_name, "number": pr.number, "sha": run.head_sha}
+                  "repo": event.repository.full_name, "number": pr.number, "actor": actor}
         if run.name == QA_CHECK:
-            jobs.append(job("run_qa", ctx, **common, queue="heavy", base_url=None, actor=actor,
-                            permission="qa"))
+            jobs.append(job(RunQa(**common, sha=run.head_sha), ctx, permission="qa"))
         elif run.name == SPEC_CHECK and event.action == "rerequested":
-            jobs.append(job("check_spec", ctx, **common))
+            jobs.append(job(CheckSpec(**common, sha=run.head_sha), ctx))
     return jobs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.events import CheckSuiteEvent
+from app.job_args import CheckSpec, RunQa
 from app.queue import JobRequest
 from handlers.base import HandlerContext, JobTarget, Router, job
 
@@ -19,7 +20,7 @@ def rerun_suite(event: CheckSuiteEvent, ctx: HandlerContext) -> list[JobRequest]
     jobs = []
     for pr in suite.pull_requests:
         common: JobTarget = {"installation_id": event.installation.id,  # type: ignore[union-attr]
-                  "repo": event.repository.full_name, "number": pr.number, "sha": suite.head_sha}
-        jobs.append(job("check_spec", ctx, **common))
-        jobs.append(job("run_qa", ctx, **common, queue="heavy", base_url=None, actor=actor, permission="qa"))
+                  "repo": event.repository.full_name, "number": pr.number, "actor": actor}
+        jobs.append(job(CheckSpec(**common, sha=suite.head_sha), ctx))
+        jobs.append(job(RunQa(**common, sha=suite.head_sha), ctx, permission="qa"))
     return jobs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.events import DeploymentStatusEvent
+from app.job_args import RunQa
 from app.queue import JobRequest
 from handlers.base import HandlerContext, Router, job
 
@@ -17,7 +18,7 @@ def qa_on_deployment(event: DeploymentStatusEvent, ctx: HandlerContext) -> list[
         return []
     repo = event.repository.full_name
     # The PR number is not in the payload; until the job finds it, the story is the deployed commit.
-    return [job("run_qa", ctx, installation_id=event.installation.id,  # type: ignore[union-attr]
-                repo=repo, number=None, story=f"{repo}@{deployment.sha}", queue="heavy",
-                sha=deployment.sha, base_url=status.environment_url or status.target_url or None,
-                environment=status.environment or deployment.environment)]
+    qa = RunQa(installation_id=event.installation.id,  # type: ignore[union-attr]
+               repo=repo, sha=deployment.sha, base_url=status.environment_url or status.target_url or None,
+               environment=status.environment or deployment.environment)
+    return [job(qa, ctx, story=f"{repo}@{deployment.sha}")]

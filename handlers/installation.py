@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from app.events import InstallationEvent
+from app.job_args import DropInstallation
 from app.queue import JobRequest
-from handlers.base import HandlerContext, Router
+from handlers.base import HandlerContext, Router, job
 
 router = Router()
 
@@ -12,7 +13,4 @@ router = Router()
 @router.on("installation", "deleted", "suspend")
 def drop_installation(event: InstallationEvent, ctx: HandlerContext) -> list[JobRequest]:
     """Forget the installation's cached tokens and queued jobs."""
-    installation_id = event.installation.id
-    return [JobRequest(function="drop_installation", queue="light",
-                       kwargs={"installation_id": installation_id, "delivery": ctx.delivery},
-                       story=f"installation:{installation_id}")]
+    return [job(DropInstallation(installation_id=event.installation.id), ctx)]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from app.commands import Command, parse_commands
 from app.events import IssueCommentEvent
+from app.job_args import GenerateCode, MapStory, Reply, ReviseSpec, RunQa, WriteSpec
 from app.queue import JobRequest
 from app.render.markers import has_marker
 from handlers.base import HandlerContext, JobTarget, Router, job
@@ -26,25 +29,35 @@ def _command_job(command: Command, event: IssueCommentEvent, ctx: HandlerContext
     name = command.name
     on_pr = event.issue.is_pull_request
     if on_pr and name == "revise":
-        return job("revise_spec", ctx, **common, review_id=None, permission="revise")
+        return job(ReviseSpec(**common), ctx, permission="revise")
     if on_pr and name == "qa":
-        return job("run_qa", ctx, **common, queue="heavy", sha=None, base_url=None, permission="qa")
+        return job(RunQa(**common), ctx, permission="qa")
     if on_pr and name == "code":
-        return job("generate_code", ctx, **common, queue="heavy", sha=None, digest=None, permission="code")
+        return job(GenerateCode(**common), ctx, permission="code")
     if not on_pr and name == "map":
-        return job("map_story", ctx, **common, trigger="command", permission="map")
+        return job(MapStory(**common, trigger="command"), ctx, permission="map")
     if not on_pr and name == "spec":
-        return job("write_spec", ctx, **common, regenerate="--regenerate" in command.args, permission="spec")
-    if name in ("help", "status") and (name == "help" or not on_pr):
-        # two replies from one comment need distinct job ids, hence the key
-        return job("reply", ctx, **common, kind=name, detail=" ".join(command.args) or None,
-                   permission=name, key=name)
+        return job(WriteSpec(**common, regenerate="--regenerate" in command.args), ctx, permission="spec")
+    if name == "help" or (name == "status" and not on_pr):
+        # two replies from one comment are their own requests (they merge only with the same command)
+        kind: Literal["help", "status"] = "help" if name == "help" else "status"
+        return job(Reply(**common, kind=kind, detail=" ".join(command.args) or None), ctx, permission=name,
+                   key=name)
     if name in ISSUE_COMMANDS | PR_COMMANDS:
         place = "spec pull requests" if name in PR_COMMANDS else "issues"
         detail = f"`/specloop {name}` works on {place}, not here"
     else:
         detail = name
-    return job("reply", ctx, **common, kind="unknown_command", detail=detail, key=f"unknown-{name}")
+    return job(Reply(**common, kind="unknown_command", detail=detail), ctx, key=f"unknown-{name}")
+
+
+def _conversation(event: IssueCommentEvent, ctx: HandlerContext) -> JobRequest:
+    """A debounced re-map of the story (the job does nothing unless the issue is a mapped story)."""
+    assert event.repository is not None and event.installation is not None
+    args = MapStory(installation_id=event.installation.id, repo=event.repository.full_name,
+                    number=event.issue.number, actor=event.sender.login if event.sender else None,
+                    trigger="conversation")
+    return job(args, ctx, debounce=ctx.debounce_seconds)
 
 
 @router.on("issue_comment", "created")
@@ -64,10 +77,7 @@ def obey_commands_or_listen(event: IssueCommentEvent, ctx: HandlerContext) -> li
     if event.issue.is_pull_request:
         return []
     # The job does nothing unless the issue is a mapped story; the handler cannot know that offline.
-    return [job("map_story", ctx, installation_id=event.installation.id,  # type: ignore[union-attr]
-                repo=event.repository.full_name, number=event.issue.number,
-                actor=event.sender.login if event.sender else None, trigger="conversation",
-                debounce=ctx.debounce_seconds)]
+    return [_conversation(event, ctx)]
 
 
 @router.on("issue_comment", "edited")
@@ -78,7 +88,4 @@ def remap_when_map_comment_ticked(event: IssueCommentEvent, ctx: HandlerContext)
         return []
     if author != ctx.bot_login or not has_marker(event.comment.body, "map"):
         return []
-    return [job("map_story", ctx, installation_id=event.installation.id,  # type: ignore[union-attr]
-                repo=event.repository.full_name, number=event.issue.number,
-                actor=event.sender.login if event.sender else None, trigger="conversation",
-                debounce=ctx.debounce_seconds)]
+    return [_conversation(event, ctx)]

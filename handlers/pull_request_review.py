@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.events import PullRequestReviewEvent
+from app.job_args import ApproveSpec, CloseGate, ReviseSpec
 from app.queue import JobRequest
 from handlers.base import HandlerContext, JobTarget, Router, is_spec_branch, job
 
@@ -21,13 +22,12 @@ def act_on_review(event: PullRequestReviewEvent, ctx: HandlerContext) -> list[Jo
         return []
     reviewer = review.user.login if review.user else (event.sender.login if event.sender else None)
     common: JobTarget = {"installation_id": event.installation.id,  # type: ignore[union-attr]
-              "repo": event.repository.full_name, "number": pr.number}
+              "repo": event.repository.full_name, "number": pr.number, "actor": reviewer}
     state = (review.state or "").lower()  # webhooks say "approved", the REST API "APPROVED"
     if state == "approved" and review.commit_id:
-        return [job("approve_spec", ctx, **common, review_id=review.id, sha=review.commit_id,
-                    reviewer=reviewer, actor=reviewer)]
+        return [job(ApproveSpec(**common, review_id=review.id, sha=review.commit_id, reviewer=reviewer), ctx)]
     if state == "changes_requested":
-        return [job("revise_spec", ctx, **common, review_id=review.id, actor=reviewer, permission="revise")]
+        return [job(ReviseSpec(**common, review_id=review.id), ctx, permission="revise")]
     return []
 
 
@@ -37,6 +37,6 @@ def reopen_gate_on_dismissal(event: PullRequestReviewEvent, ctx: HandlerContext)
     pr = event.pull_request
     if event.repository is None or not is_spec_branch(pr.head.ref):
         return []
-    return [job("close_gate", ctx, installation_id=event.installation.id,  # type: ignore[union-attr]
-                repo=event.repository.full_name, number=pr.number, reason="dismissed",
-                actor=event.sender.login if event.sender else None)]
+    return [job(CloseGate(installation_id=event.installation.id,  # type: ignore[union-attr]
+                          repo=event.repository.full_name, number=pr.number, reason="dismissed",
+                          actor=event.sender.login if event.sender else None), ctx)]

@@ -9,58 +9,37 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.context import deps
-from app.github import post_comment
+from app.context import JobScope
+from app.gh import checks, issues, pulls
+from app.job_args import GenerateCode
 from app.render.code_check import CODE_CHECK_NAME, code_needs_approval, code_not_available
-from jobs.check_spec import (
-    get_json,
-    get_pull,
-    publish_check,
-    recorded_fingerprint,
-    spec_pr_data,
-    update_status,
-)
+from app.spec_gate import publish_check, recorded_fingerprint, story_issue
+from app.story_status import advance_status
 
 NOT_AVAILABLE = "not available"  # the `StoryStatus.code_state` this job records
 
 
-async def generate_code(
-    ctx: dict[str, Any],
-    *,
-    installation_id: int,
-    repo: str,
-    number: int,
-    sha: str | None,
-    digest: str | None = "",
-    delivery: str | None = None,
-    **_: Any,
-) -> dict[str, Any]:
+async def generate_code(scope: JobScope, args: GenerateCode) -> dict[str, Any]:
     """Post the neutral "code generation not available yet" check run on the approved commit."""
-    d = deps(ctx)
-    gh = d.github.installation(int(installation_id))
-    pull = await get_pull(gh, repo, number)
+    pull = await pulls.get_pull(scope.gh, scope.repo, args.number)
+    sha, digest = args.sha, args.digest
     if not sha:  # `/specloop code` names no commit: use the approved one, if any
         approved = recorded_fingerprint(pull)
         if approved is None:
-            await post_comment(gh, repo, number, code_needs_approval())
+            await issues.create_comment(scope.gh, scope.repo, args.number, code_needs_approval())
             return {"status": "not approved"}
         sha, digest = approved.sha, approved.digest
-    runs = await get_json(
-        gh,
-        "GET",
-        f"/repos/{repo}/commits/{sha}/check-runs",
-        params={"check_name": CODE_CHECK_NAME, "filter": "latest"},
-    )
-    existing = next(iter(runs.get("check_runs") or []), None)
+    app_id = scope.deps.github.app_id
+    existing = await checks.find_check_run(scope.gh, scope.repo, sha, CODE_CHECK_NAME, app_id=app_id)
     if existing is not None:
         result: dict[str, Any] = {"status": "already reported", "sha": sha}
-        check_url = existing.get("html_url")
+        check_url = existing.html_url
     else:
-        run_id = await publish_check(gh, repo, sha, code_not_available(sha, digest or ""))
-        result = {"status": NOT_AVAILABLE, "check_run": run_id, "sha": sha}
-        check_url = (await get_json(gh, "GET", f"/repos/{repo}/check-runs/{run_id}")).get("html_url")
+        run = await publish_check(scope.gh, scope.repo, sha, code_not_available(sha, digest or ""), app_id=app_id)
+        result = {"status": NOT_AVAILABLE, "check_run": run.id, "sha": sha}
+        check_url = run.html_url
     # Also on "already reported": a retry after the check run was posted still completes the chain
     # (an unchanged status is not rewritten).
-    await update_status(gh, repo, spec_pr_data(pull).get("issue"), bot_login=d.settings.bot_login,
-                        code_state=NOT_AVAILABLE, code_url=check_url)
+    await advance_status(scope.gh, scope.repo, story_issue(pull), bot_login=scope.bot_login,
+                         code_state=NOT_AVAILABLE, code_url=check_url)
     return result

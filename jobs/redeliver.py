@@ -21,7 +21,8 @@ from githubkit.exception import RequestFailed
 from redis.asyncio import Redis
 
 from app.context import deps
-from app.github import GitHubApp
+from app.gh.client import GitHubApp
+from app.gh.deliveries import recent_deliveries, redeliver
 from app.logs import log_context
 from app.queue import DELIVERY_KEY
 
@@ -31,7 +32,6 @@ JOB_NAME = "redeliver_failed"
 DEFAULT_EVERY_MINUTES = 5
 LOOKBACK = timedelta(hours=3)  # GitHub keeps deliveries for days; older failures are old news
 MAX_DELIVERIES = 1000  # attempts read per run, whatever the look-back
-PER_PAGE = 100  # GitHub's maximum for this endpoint
 ASKED_KEY = "specloop:redelivery:{}"
 # Longer than the look-back: a GUID we asked about must stay remembered while it can still be listed.
 ASKED_TTL_SECONDS = int((LOOKBACK + timedelta(hours=21)).total_seconds())
@@ -75,39 +75,18 @@ def _parse_time(value: Any) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _next_cursor(link_header: str | None) -> str | None:
-    """The `cursor` of the Link header's `rel="next"` page (this endpoint pages by cursor, not number)."""
-    import httpx  # local: only the URL parser is needed
-
-    for part in (link_header or "").split(","):
-        if 'rel="next"' in part and "<" in part and ">" in part:
-            url = httpx.URL(part[part.index("<") + 1:part.index(">")])
-            return url.params.get("cursor")
-    return None
-
-
 async def recent_attempts(github: GitHubApp, *, since: datetime,
                           max_count: int = MAX_DELIVERIES) -> AsyncIterator[Attempt]:
     """The App's delivery attempts, newest first, back to `since` or `max_count`, across cursor pages."""
-    cursor: str | None = None
     seen = 0
-    while True:
-        params: dict[str, Any] = {"per_page": PER_PAGE}
-        if cursor:
-            params["cursor"] = cursor
-        response = await github.app.arequest("GET", "/app/hook/deliveries", params=params)
-        items = response.json()
-        for item in items:
-            attempt = Attempt(id=int(item["id"]), guid=str(item["guid"]), status_code=int(item.get("status_code") or 0),
-                              delivered_at=_parse_time(item["delivered_at"]), event=item.get("event"))
-            if attempt.delivered_at < since:
-                return  # newest first: everything after this is older still
-            yield attempt
-            seen += 1
-            if seen >= max_count:
-                return
-        cursor = _next_cursor(response.headers.get("link"))
-        if not items or not cursor:
+    async for item in recent_deliveries(github.app):
+        attempt = Attempt(id=item.id, guid=item.guid, status_code=item.status_code,
+                          delivered_at=_parse_time(item.delivered_at), event=item.event)
+        if attempt.delivered_at < since:
+            return  # newest first: everything after this is older still
+        yield attempt
+        seen += 1
+        if seen >= max_count:
             return
 
 
@@ -141,7 +120,7 @@ async def redeliver_failed_deliveries(github: GitHubApp, redis: Redis, *, lookba
             report.already_asked.append(guid)
             continue
         try:
-            await github.app.arequest("POST", f"/app/hook/deliveries/{attempt.id}/attempts")
+            await redeliver(github.app, attempt.id)
         except RequestFailed as error:
             # GitHub did not take the request: let the next run try again (still once per success)
             await redis.delete(ASKED_KEY.format(guid))

@@ -23,14 +23,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from githubkit import GitHub
 
 from app.artifacts import TRACE_LINK_SECONDS, ArtifactStore, safe_segment
-from app.browser import BrowserNotFound, require_chromium
-from app.context import deps
-from app.domain.fingerprint import build_manifest
+from app.context import JobScope
+from app.domain.fingerprint import Fingerprint, build_manifest
 from app.domain.qa_reports import write_reports
-from app.domain.qa_runner import RunOptions, RunResult, ScenarioResult, run, scrubbed_env
+from app.domain.qa_results import RunResult, ScenarioResult
+from app.gh import checks, pulls
+from app.gh.models import CheckRun, Pull, RepoRef
 from app.git import GitError, clone, run_git
+from app.job_args import RunQa
+from app.qa.browser import BrowserNotFound, require_chromium
+from app.qa.child import scrubbed_env
+from app.qa.options import RunOptions
+from app.qa.runner import run
 from app.render.qa_check import (
     QA_CHECK_NAME,
     QaCheck,
@@ -39,12 +46,13 @@ from app.render.qa_check import (
     render_qa_result,
     render_spec_changed,
 )
-from app.repo_config import QaConfig, RepoConfig, load_repo_config
-from jobs.check_spec import get_json, get_pull, recorded_fingerprint, spec_pr_data, split_repo, update_status
+from app.repo_config import QaConfig
+from app.spec_gate import recorded_fingerprint, story_issue
+from app.story_status import advance_status
 
 log = logging.getLogger(__name__)
 
-GH = Any
+GH = GitHub[Any]
 PROGRESS_INTERVAL = 10.0  # GitHub throttles rapid check-run writes; progress updates at most this often
 START_OUTPUT_LINES = 30
 
@@ -57,33 +65,29 @@ class QaError(Exception):
         self.detail = detail
 
 
-async def find_story_pull(gh: GH, repo: str, number: int | None, sha: str | None) -> dict[str, Any] | None:
+async def find_story_pull(gh: GH, repo: RepoRef, number: int | None, sha: str | None) -> Pull | None:
     """The story's spec PR: by number, else the open PR whose head is `sha` (deployments carry no number)."""
     if number:
-        return await get_pull(gh, repo, int(number))
+        return await pulls.get_pull(gh, repo, number)
     if not sha:
         return None
-    pulls = await get_json(gh, "GET", f"/repos/{repo}/pulls", params={"state": "open", "per_page": 100})
-    for pull in pulls:
-        if (pull.get("head") or {}).get("sha") == sha:
-            return await get_pull(gh, repo, int(pull["number"]))
-    return None
+    found = await pulls.open_pulls_for_commit(gh, repo, sha)
+    return await pulls.get_pull(gh, repo, found[0].number) if found else None
 
 
-async def create_check(gh: GH, repo: str, sha: str, check: QaCheck) -> dict[str, Any]:
+async def create_check(gh: GH, repo: RepoRef, sha: str, check: QaCheck) -> CheckRun:
     """Create the `specloop/qa` run for `sha`, sending the rendered payloads in order."""
     payloads = check.requests()
-    created: dict[str, Any] = await get_json(gh, "POST", f"/repos/{repo}/check-runs",
-                                             json={"name": QA_CHECK_NAME, "head_sha": sha, **payloads[0]})
+    created = await checks.create_check_run(gh, repo, sha, QA_CHECK_NAME, payloads[0])
     for payload in payloads[1:]:
-        await gh.arequest("PATCH", f"/repos/{repo}/check-runs/{created['id']}", json=payload)
+        await checks.update_check_run(gh, repo, created.id, payload)
     return created
 
 
-async def update_check(gh: GH, repo: str, run_id: int, check: QaCheck) -> None:
+async def update_check(gh: GH, repo: RepoRef, run_id: int, check: QaCheck) -> None:
     """Update the run; annotations beyond 50 go in further updates (GitHub appends them)."""
     for payload in check.requests():
-        await gh.arequest("PATCH", f"/repos/{repo}/check-runs/{run_id}", json=payload)
+        await checks.update_check_run(gh, repo, run_id, payload)
 
 
 def format_base_url(template: str, *, branch: str, pr: int) -> str:
@@ -216,7 +220,7 @@ def upload_reports(store: ArtifactStore | None, result: RunResult, out_dir: Path
     return urls
 
 
-async def _run_with_progress(gh: GH, repo: str, run_id: int, sha: str, files: list[Path], base_url: str,
+async def _run_with_progress(gh: GH, repo: RepoRef, run_id: int, sha: str, files: list[Path], base_url: str,
                              options: RunOptions, root: Path) -> RunResult:
     """Run the scenarios in a worker thread; post progress to the check run at most every 10 s."""
     finished: list[ScenarioResult] = []
@@ -240,114 +244,139 @@ async def _run_with_progress(gh: GH, repo: str, run_id: int, sha: str, files: li
     return task.result()
 
 
-async def run_qa(ctx: dict[str, Any], *, installation_id: int, repo: str, number: int | None = None,
-                 sha: str | None = None, base_url: str | None = None, delivery: str | None = None,
-                 environment: str | None = None, actor: str | None = None, **_: Any) -> dict[str, Any]:
+@dataclass
+class QaRun:
+    """One QA run of an approved spec PR: where it reports and what it found out on the way."""
+
+    scope: JobScope
+    pull: Pull
+    sha: str
+    approved: Fingerprint
+    qa: QaConfig
+    features_dir: str
+    check: CheckRun
+    workdir: Path
+
+    @property
+    def branch(self) -> str:
+        """The spec PR's branch."""
+        return self.pull.head.ref
+
+    async def report(self, check: QaCheck, *, conclusion: str | None = None) -> None:
+        """Update the check run, and the story's chain when the run concluded."""
+        await update_check(self.scope.gh, self.scope.repo, self.check.id, check)
+        if conclusion is not None:
+            await advance_status(self.scope.gh, self.scope.repo, story_issue(self.pull),
+                                 bot_login=self.scope.bot_login, qa_conclusion=conclusion,
+                                 qa_url=self.check.html_url)
+
+    async def checkout(self) -> Path:
+        """The approved commit, cloned with a token that can only read this repository's contents."""
+        d, repo = self.scope.deps, self.scope.repo
+        checkout = self.workdir / "repo"
+        token = await d.github.installation_token(self.scope.installation_id, repo)
+        try:
+            await clone(f"{d.settings.github_url}/{repo}.git", checkout, token, branch=self.branch or None)
+            await run_git("checkout", "--quiet", "--detach", self.sha, cwd=checkout)
+        except GitError as error:
+            raise QaError(f"Could not check out {self.sha[:12]}.", str(error)) from None
+        return checkout
+
+    async def app_url(self, base_url: str | None, checkout: Path) -> tuple[str, StartedApp | None]:
+        """Where the app under test answers: the deployment's URL, `qa.base_url`, or `qa.start` run here."""
+        if base_url is not None:
+            return base_url, None
+        if self.qa.base_url and not self.qa.start:
+            return format_base_url(self.qa.base_url, branch=self.branch, pr=self.pull.number), None
+        if self.qa.start:
+            if not self.scope.deps.settings.allow_repo_code:
+                raise QaError("`qa.start` is set, but this Specloop installation does not run repository code "
+                              "(the operator's ALLOW_REPO_CODE). Set `qa.base_url` to a deployed preview, or "
+                              "let a `deployment_status` event trigger QA.")
+            started = await start_app(self.qa, checkout, branch=self.branch, pr=self.pull.number)
+            return started.base_url, started
+        raise QaError("No application to test: set `qa.base_url` (may contain `{branch}` and `{pr}`) in "
+                      "`.github/specloop.yml`, or deploy the branch so a `deployment_status` event "
+                      "triggers QA.")
+
+    async def execute(self, base_url: str | None) -> dict[str, Any]:
+        """Check out, refuse a changed spec, find the app, run the scenarios and report them."""
+        settings, artifacts, repo = self.scope.deps.settings, self.scope.deps.artifacts, self.scope.repo.full_name
+        checkout = await self.checkout()
+        changed = self.approved.changed(build_manifest(read_checkout(checkout, self.features_dir),
+                                                       self.features_dir))
+        if changed:
+            await self.report(render_spec_changed(changed, sha=self.sha), conclusion="failure")
+            return {"status": "spec changed", "changed": changed}
+        try:
+            # Before starting the app: a missing or misconfigured browser is the operator's to fix, and
+            # saying so beats a traceback from deep inside Playwright.
+            require_chromium(settings.chromium_path)
+        except BrowserNotFound as error:
+            raise QaError(f"QA could not start a browser: {error}") from None
+        # Exactly the approved files run (a feature added later is not part of the contract).
+        features = [checkout / p for p in sorted(self.approved.manifest) if p.endswith(".feature")]
+        url, started = await self.app_url(base_url, checkout)
+        try:
+            options = RunOptions(
+                contexts=self.qa.contexts, screenshots=self.qa.screenshots, timeout_ms=float(self.qa.timeout_ms),
+                steps_dir=str(checkout / self.features_dir / "steps"), allow_repo_steps=settings.allow_repo_code,
+                out_dir=str(self.workdir / "evidence"), chromium_path=settings.chromium_path,
+            )
+            try:
+                result = await _run_with_progress(self.scope.gh, self.scope.repo, self.check.id, self.sha, features,
+                                                  url, options, checkout)
+            except BrowserNotFound as error:  # the runner looks again (e.g. CHROMIUM_PATH in a child process)
+                raise QaError(f"QA could not start a browser: {error}") from None
+        finally:
+            if started is not None:
+                started.stop()
+        run_key = safe_segment(f"{int(time.time())}-{self.check.id}")
+        images, traces = await asyncio.to_thread(upload_evidence, artifacts, result, repo=repo, sha=self.sha,
+                                                 run_key=run_key)
+        reports = await asyncio.to_thread(upload_reports, artifacts, result, self.workdir / "reports", repo=repo,
+                                          sha=self.sha, run_key=run_key)
+        note = "" if artifacts is not None else ("_No artifact store is configured, so no screenshots, traces "
+                                                 "or reports are kept._")
+        check = render_qa_result(result, sha=self.sha, image_urls=images, trace_urls=traces, report_urls=reports,
+                                 report_note=note)
+        await self.report(check, conclusion=check.conclusion)
+        return {"status": "completed", "conclusion": check.conclusion, "counts": result.counts()}
+
+
+async def run_qa(scope: JobScope, args: RunQa) -> dict[str, Any]:
     """Run the approved scenarios of the story PR at `sha` and report them on the `specloop/qa` check run."""
-    d = deps(ctx)
-    gh = d.github.installation(int(installation_id))
-    owner, name = split_repo(repo)
-    pull = await find_story_pull(gh, repo, number, sha)
+    gh, repo = scope.gh, scope.repo
+    pull = await find_story_pull(gh, repo, args.number, args.sha)
     if pull is None:
         return {"status": "no story pull request"}
-    number = int(pull["number"])
-    head = pull.get("head") or {}
-    sha = sha or str(head.get("sha"))
-    branch = str(head.get("ref") or "")
-    config: RepoConfig = await load_repo_config(gh, owner, name)
-    if base_url is not None and not config.qa.accepts_environment(environment):
-        return {"status": f"environment {environment!r} is not in qa.environments"}
+    sha = args.sha or pull.head.sha
+    config = await scope.config()
+    if args.base_url is not None and not config.qa.accepts_environment(args.environment):
+        return {"status": f"environment {args.environment!r} is not in qa.environments"}
     approved = recorded_fingerprint(pull)
     if approved is None:
-        if base_url is not None:
+        if args.base_url is not None:
             return {"status": "not approved"}  # a deployment of an unapproved spec PR is not our business
         await create_check(gh, repo, sha, render_qa_error(
             "QA runs only an approved specification, and this pull request has no approval yet. "
             "Approve it (a review on its current head) and QA will run.", sha=sha, conclusion="neutral"))
         return {"status": "not approved"}
 
-    created = await create_check(gh, repo, sha, render_qa_progress(0, 0, {}, base_url=base_url or "(starting)",
+    created = await create_check(gh, repo, sha, render_qa_progress(0, 0, {}, base_url=args.base_url or "(starting)",
                                                                      sha=sha))
-    run_id = int(created["id"])
-    issue = spec_pr_data(pull).get("issue")
-    workdir = Path(tempfile.mkdtemp(prefix="specloop-qa-"))
-    started: StartedApp | None = None
+    run = QaRun(scope, pull, sha, approved, config.qa, config.features_dir, created,
+                Path(tempfile.mkdtemp(prefix="specloop-qa-")))
     try:
-        checkout = workdir / "repo"
-        token = await d.github.installation_token(int(installation_id))
-        try:
-            await clone(f"{d.settings.github_url}/{repo}.git", checkout, token, branch=branch or None)
-            await run_git("checkout", "--quiet", "--detach", sha, cwd=checkout)
-        except GitError as error:
-            raise QaError(f"Could not check out {sha[:12]}.", str(error)) from None
-
-        current = build_manifest(read_checkout(checkout, config.features_dir), config.features_dir)
-        changed = approved.changed(current)
-        if changed:
-            await update_check(gh, repo, run_id, render_spec_changed(changed, sha=sha))
-            await update_status(gh, repo, issue, bot_login=d.settings.bot_login, qa_conclusion="failure",
-                                qa_url=created.get("html_url"))
-            return {"status": "spec changed", "changed": changed}
-
-        try:
-            # Before starting the app: a missing or misconfigured browser is the operator's to fix, and
-            # saying so beats a traceback from deep inside Playwright.
-            require_chromium(d.settings.chromium_path)
-        except BrowserNotFound as error:
-            raise QaError(f"QA could not start a browser: {error}") from None
-
-        # Exactly the approved files run (a feature added later is not part of the contract).
-        features = [checkout / p for p in sorted(approved.manifest) if p.endswith(".feature")]
-        if base_url is None and config.qa.base_url and not config.qa.start:
-            base_url = format_base_url(config.qa.base_url, branch=branch, pr=number)
-        if base_url is None and config.qa.start:
-            if not d.settings.allow_repo_code:
-                raise QaError("`qa.start` is set, but this Specloop installation does not run repository code "
-                              "(the operator's ALLOW_REPO_CODE). Set `qa.base_url` to a deployed preview, or "
-                              "let a `deployment_status` event trigger QA.")
-            started = await start_app(config.qa, checkout, branch=branch, pr=number)
-            base_url = started.base_url
-        if base_url is None:
-            raise QaError("No application to test: set `qa.base_url` (may contain `{branch}` and `{pr}`) in "
-                          "`.github/specloop.yml`, or deploy the branch so a `deployment_status` event "
-                          "triggers QA.")
-
-        options = RunOptions(
-            contexts=config.qa.contexts, screenshots=config.qa.screenshots, timeout_ms=float(config.qa.timeout_ms),
-            steps_dir=str(checkout / config.features_dir / "steps"), allow_repo_steps=d.settings.allow_repo_code,
-            out_dir=str(workdir / "evidence"), chromium_path=d.settings.chromium_path,
-        )
-        try:
-            result = await _run_with_progress(gh, repo, run_id, sha, features, base_url, options, checkout)
-        except BrowserNotFound as error:  # the runner looks again (e.g. CHROMIUM_PATH in a child process)
-            raise QaError(f"QA could not start a browser: {error}") from None
-        run_key = safe_segment(delivery or str(int(time.time())))[:40] + "-" + str(run_id)
-        images, traces = await asyncio.to_thread(upload_evidence, d.artifacts, result, repo=repo, sha=sha,
-                                                 run_key=run_key)
-        reports = await asyncio.to_thread(upload_reports, d.artifacts, result, workdir / "reports", repo=repo,
-                                          sha=sha, run_key=run_key)
-        note = "" if d.artifacts is not None else ("_No artifact store is configured, so no screenshots, traces "
-                                                   "or reports are kept._")
-        check = render_qa_result(result, sha=sha, image_urls=images, trace_urls=traces, report_urls=reports,
-                                 report_note=note)
-        await update_check(gh, repo, run_id, check)
-        await update_status(gh, repo, issue, bot_login=d.settings.bot_login,
-                            qa_conclusion=check.conclusion, qa_url=created.get("html_url"))
-        return {"status": "completed", "conclusion": check.conclusion, "counts": result.counts()}
+        return await run.execute(args.base_url)
     except QaError as error:
-        await update_check(gh, repo, run_id, render_qa_error(str(error), sha=sha, detail=error.detail))
-        await update_status(gh, repo, issue, bot_login=d.settings.bot_login, qa_conclusion="failure",
-                            qa_url=created.get("html_url"))
+        await run.report(render_qa_error(str(error), sha=sha, detail=error.detail), conclusion="failure")
         return {"status": "error", "reason": str(error)}
     except Exception as error:
         # Never leave the check spinning: conclude it, then let the worker report and retry policy act.
-        await update_check(gh, repo, run_id, render_qa_error(
+        await run.report(render_qa_error(
             f"QA failed unexpectedly ({type(error).__name__}: {error}). Use the Re-run QA button to try again.",
             sha=sha))
         raise
     finally:
-        if started is not None:
-            started.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
+        shutil.rmtree(run.workdir, ignore_errors=True)

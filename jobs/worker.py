@@ -8,63 +8,93 @@ with GitHub's `retry-after`, and one plain-words comment on the issue or PR when
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from arq.connections import RedisSettings
 from arq.worker import Function, Retry, Worker, func
 from githubkit.exception import RateLimitExceeded, RequestFailed
+from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from app.context import DEPS_KEY, Deps, deps
+from app.artifacts import ArtifactStore
+from app.context import DEPS_KEY, Deps, InstallationScope, JobScope, deps
+from app.gh import issues
+from app.gh.client import GitHubApp
+from app.gh.repos import collaborator_role
 from app.git import GitError
-from app.github import GitHubApp, post_comment, story_is_open
+from app.job_args import (
+    ApproveSpec,
+    CheckSpec,
+    CloseGate,
+    DropInstallation,
+    GenerateCode,
+    JobArgs,
+    MapStory,
+    Queue,
+    Reply,
+    RepoJobArgs,
+    ReviseSpec,
+    RunQa,
+    WriteSpec,
+)
 from app.logs import log_context
-from app.permissions import describe, may, role_of
-from app.queue import META, QUEUES, JobRequest, story_lock, story_of
+from app.model.client import BudgetExceeded, ModelClient, ModelError
+from app.permissions import describe, may
+from app.queue import META, QUEUES, JobRequest, story_lock
 from app.render import replies
-from app.repo_config import ConfigError, config_per_job, load_repo_config
+from app.repo_config import ConfigError
 from app.settings import Settings
+from jobs.approve_spec import approve_spec, close_gate
+from jobs.check_spec import check_spec
+from jobs.generate_code import generate_code
+from jobs.installation import drop_installation
+from jobs.map_story import map_story
 from jobs.purge_artifacts import purge_cron
 from jobs.redeliver import redelivery_cron
+from jobs.reply import reply
+from jobs.revise_spec import revise_spec
+from jobs.run_qa import run_qa
+from jobs.write_spec import write_spec
 
 log = logging.getLogger(__name__)
 
 JobFunction = Callable[..., Awaitable[Any]]
 
-# job name -> (module, function). Every job in docs/architecture.md's job table.
-JOB_SOURCES: dict[str, tuple[str, str]] = {
-    "map_story": ("jobs.map_story", "map_story"),
-    "reply": ("jobs.reply", "reply"),
-    "write_spec": ("jobs.write_spec", "write_spec"),
-    "check_spec": ("jobs.check_spec", "check_spec"),
-    "revise_spec": ("jobs.revise_spec", "revise_spec"),
-    "approve_spec": ("jobs.approve_spec", "approve_spec"),
-    "close_gate": ("jobs.approve_spec", "close_gate"),
-    "generate_code": ("jobs.generate_code", "generate_code"),
-    "run_qa": ("jobs.run_qa", "run_qa"),
-    "drop_installation": ("jobs.installation", "drop_installation"),
+
+@dataclass(frozen=True)
+class Job:
+    """A registered job: its typed arguments and the function that runs it with a scope."""
+
+    args: type[JobArgs]
+    run: Callable[[Any, Any], Awaitable[dict[str, Any]]]
+
+
+# Every job in docs/architecture.md's job table, by name.
+JOBS: dict[str, Job] = {
+    MapStory.NAME: Job(MapStory, map_story),
+    Reply.NAME: Job(Reply, reply),
+    WriteSpec.NAME: Job(WriteSpec, write_spec),
+    CheckSpec.NAME: Job(CheckSpec, check_spec),
+    ReviseSpec.NAME: Job(ReviseSpec, revise_spec),
+    ApproveSpec.NAME: Job(ApproveSpec, approve_spec),
+    CloseGate.NAME: Job(CloseGate, close_gate),
+    GenerateCode.NAME: Job(GenerateCode, generate_code),
+    RunQa.NAME: Job(RunQa, run_qa),
+    DropInstallation.NAME: Job(DropInstallation, drop_installation),
 }
 
 MAX_TRIES = 5
 JOB_TIMEOUTS = {"light": 300, "heavy": 1800}  # seconds; code generation and QA take minutes
 LOCK_MARGIN_SECONDS = 60  # the story lock outlives the job's timeout a little, then frees itself
-NO_OPEN_CHECK = {"reply", "drop_installation"}  # these run even on a closed issue
+NO_OPEN_CHECK = {Reply.NAME, DropInstallation.NAME}  # these run even on a closed issue
 # Replies only read the story and add a comment of their own: one waiting behind a half-hour code run,
 # or being merged with another command's reply, would leave a person's `/specloop help` unanswered.
-NO_LOCK = {"reply"}
-
-
-def load_jobs() -> dict[str, JobFunction]:
-    """The job registry: name -> coroutine function (a missing job module is an error)."""
-    return {name: getattr(importlib.import_module(module), attr) for name, (module, attr) in JOB_SOURCES.items()}
-
-
-JOBS: dict[str, JobFunction] = load_jobs()
+NO_LOCK = {Reply.NAME}
 
 
 # --- failure handling -------------------------------------------------------------------------------
@@ -83,13 +113,7 @@ def _temporary_delay(error: BaseException, job_try: int) -> float | None:
 
 def _reason(error: BaseException) -> str:
     """What went wrong, fit for a comment: no traceback, no internals, no secrets."""
-    try:
-        from app.model.client import BudgetExceeded, ModelError
-    except ImportError:  # the model client is another engineer's module; absent means no such errors
-        model_errors: tuple[type[BaseException], ...] = ()
-    else:
-        model_errors = (ModelError, BudgetExceeded)
-    if model_errors and isinstance(error, model_errors):
+    if isinstance(error, ModelError | BudgetExceeded):
         return str(error)  # ModelError messages are written for people
     if isinstance(error, RateLimitExceeded):
         return "GitHub kept rate-limiting Specloop's requests"
@@ -104,18 +128,16 @@ def _reason(error: BaseException) -> str:
     return f"an unexpected error inside Specloop ({type(error).__name__}); the service log has details"
 
 
-async def _report_failure(d: Deps, function: str, kwargs: dict[str, Any], error: BaseException, job_id: str) -> None:
+async def _report_failure(scope: InstallationScope, function: str, args: JobArgs, error: BaseException) -> None:
     """Post the one failure comment on the issue or PR the job was about (best effort)."""
-    repo, number, installation_id = kwargs.get("repo"), kwargs.get("number"), kwargs.get("installation_id")
-    if not (repo and number and installation_id):
+    if not isinstance(scope, JobScope) or not isinstance(args, RepoJobArgs) or not args.number:
         return
-    gh = d.github.installation(int(installation_id))
     try:
         if isinstance(error, ConfigError):
             body = replies.config_error(error.path, error.key, error.line, error.message)
         else:
-            body = replies.job_failed(function, _reason(error), job_id=job_id)
-        await post_comment(gh, str(repo), int(number), body)
+            body = replies.job_failed(function, _reason(error), job_id=scope.job_id)
+        await issues.create_comment(scope.gh, scope.repo, args.number, body)
     except Exception:
         log.exception("could not post the failure comment", extra={"job": function})
 
@@ -123,57 +145,72 @@ async def _report_failure(d: Deps, function: str, kwargs: dict[str, Any], error:
 # --- the wrapper --------------------------------------------------------------------------------------
 
 
-async def _permitted(d: Deps, request: JobRequest) -> bool:
+async def _permitted(scope: JobScope, args: RepoJobArgs, action: str) -> bool:
     """Whether the request's actor may do its action; posts the refusal when not."""
-    kwargs = request.kwargs
-    repo, actor, action = str(kwargs["repo"]), str(kwargs["actor"]), str(request.permission)
-    owner, name = repo.split("/", 1)
-    gh = d.github.installation(int(kwargs["installation_id"]))
-    config = await load_repo_config(gh, owner, name)
-    role = await role_of(gh, owner, name, actor)
+    actor = str(args.actor)
+    config = await scope.config()
+    role = await collaborator_role(scope.gh, scope.repo, actor)
     if may(role, action, config.permission_table):
         return True
     log.info("refused", extra={"actor": actor, "action": action, "role": role})
-    if kwargs.get("number"):
+    if args.number:
         body = replies.refusal(actor, action, describe(action, config.permission_table))
-        await post_comment(gh, repo, int(kwargs["number"]), body)
+        await issues.create_comment(scope.gh, scope.repo, args.number, body)
     return False
 
 
-def wrap(name: str, function: JobFunction, queue: str = "light") -> JobFunction:
+def scope_for(d: Deps, args: JobArgs, job_id: str) -> InstallationScope:
+    """The scope a job runs in: a repository's when its arguments name one."""
+    if isinstance(args, RepoJobArgs):
+        return JobScope(d, args.installation_id, job_id, repo=args.repo_ref)
+    return InstallationScope(d, args.installation_id, job_id)
+
+
+async def _guarded(job: Job, scope: InstallationScope, args: JobArgs, request: JobRequest) -> dict[str, Any]:
+    """Permission, story lock and open-story check around the job itself."""
+    if request.permission and isinstance(args, RepoJobArgs) and args.actor and isinstance(scope, JobScope) \
+            and not await _permitted(scope, args, request.permission):
+        return {"status": "refused"}
+    if request.function in NO_LOCK:
+        return await job.run(scope, args)
+    timeout = JOB_TIMEOUTS.get(request.queue, 300) + LOCK_MARGIN_SECONDS
+    # a follow-up is already permitted, so it is recorded without the permission to check
+    follow_up = request.model_copy(update={"permission": None})
+    async with story_lock(scope.deps.redis, request.story, owner=scope.job_id, ttl_seconds=timeout,
+                          follow_up=follow_up) as lock:
+        if not lock.acquired:
+            log.info("story busy; merged into its follow-up run", extra={"story": request.story})
+            return {"status": "follow-up pending"}
+        if request.function not in NO_OPEN_CHECK and isinstance(scope, JobScope) \
+                and isinstance(args, RepoJobArgs) and args.number \
+                and not await issues.is_open(scope.gh, scope.repo, args.number):
+            log.info("story closed; nothing to do", extra={"story": request.story})
+            return {"status": "story closed"}
+        return await job.run(scope, args)
+
+
+def wrap(name: str, job: Job, queue: Queue = "light") -> JobFunction:
     """The job as the worker runs it (see the module docstring)."""
 
-    async def run(ctx: dict[str, Any], **kwargs: Any) -> Any:
+    async def run(ctx: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         meta = kwargs.pop(META, None) or {}
         d = deps(ctx)
         job_id = str(ctx.get("job_id", name))
         job_try = int(ctx.get("job_try", 1))
-        repo, number = kwargs.get("repo"), kwargs.get("number")
-        # the same fallback key as handlers.base.job() when a job has no number
-        story = meta.get("story") or (story_of(repo, number if number is not None else "?") if repo else name)
-        request = JobRequest(function=name, queue=meta.get("queue", queue), kwargs=kwargs, story=story,
-                             permission=meta.get("permission"), key=meta.get("key"))
-        with log_context(delivery_id=kwargs.get("delivery"), job_id=job_id), config_per_job():
+        with log_context(delivery_id=meta.get("delivery"), job_id=job_id):
             try:
-                if request.permission and kwargs.get("actor") and repo and not await _permitted(d, request):
-                    return {"status": "refused"}
-                if name in NO_LOCK:
-                    return await function(ctx, **kwargs)
-                timeout = JOB_TIMEOUTS.get(request.queue, 300) + LOCK_MARGIN_SECONDS
-                # a follow-up is already permitted, so it is recorded without the permission to check
-                follow_up = request.model_copy(update={"permission": None})
-                async with story_lock(d.redis, story, owner=job_id, ttl_seconds=timeout,
-                                      follow_up=follow_up) as lock:
-                    if not lock.acquired:
-                        log.info("story busy; merged into its follow-up run", extra={"story": story})
-                        return {"status": "follow-up pending"}
-                    installation_id = kwargs.get("installation_id")
-                    if name not in NO_OPEN_CHECK and repo and number and installation_id and \
-                            not await story_is_open(d.github.installation(int(installation_id)), str(repo),
-                                                    int(number)):
-                        log.info("story closed; nothing to do", extra={"story": story})
-                        return {"status": "story closed"}
-                    return await function(ctx, **kwargs)
+                args = job.args.model_validate(kwargs)
+            except ValidationError as error:
+                # written by another version of Specloop, or by hand: retrying cannot fix it
+                log.error("job arguments do not fit the job", extra={"job": name, "error": str(error)[:500]})
+                return {"status": "bad arguments"}
+            request = JobRequest(function=name, queue=meta.get("queue", queue), kwargs=kwargs,
+                                 story=str(meta.get("story") or args.story),
+                                 permission=meta.get("permission"), key=meta.get("key"),
+                                 delivery=meta.get("delivery"))
+            scope = scope_for(d, args, job_id)
+            try:
+                return await _guarded(job, scope, args, request)
             except (Retry, asyncio.CancelledError):
                 raise
             except Exception as error:
@@ -183,7 +220,7 @@ def wrap(name: str, function: JobFunction, queue: str = "light") -> JobFunction:
                                                                       "defer": delay, "try": job_try})
                     raise Retry(defer=delay) from error
                 log.exception("job failed for good", extra={"job": name})
-                await _report_failure(d, name, kwargs, error, job_id)
+                await _report_failure(scope, name, args, error)
                 raise
 
     run.__name__ = run.__qualname__ = name
@@ -195,25 +232,13 @@ def wrap(name: str, function: JobFunction, queue: str = "light") -> JobFunction:
 
 async def build_deps(settings: Settings, redis: Redis) -> Deps:
     """Create the clients jobs use: GitHub App, model client (None offline), artifact store."""
-    model = None
-    try:
-        from app.model.client import ModelClient
-    except ImportError:
-        log.warning("app.model.client not available; jobs run offline")
-    else:
-        model = ModelClient.from_settings(settings, redis)
-    artifacts = None
-    try:
-        from app.artifacts import ArtifactStore
-    except ImportError:
-        log.warning("app.artifacts not available; no artifact store")
-    else:
-        artifacts = ArtifactStore.from_settings(settings)
+    model = ModelClient.from_settings(settings, redis)
+    artifacts = ArtifactStore.from_settings(settings)
     return Deps(settings=settings, redis=redis, github=GitHubApp(settings, redis), model=model,
                 artifacts=artifacts)
 
 
-def functions(queue: str = "light", jobs: dict[str, JobFunction] | None = None) -> list[Function]:
+def functions(queue: Queue = "light", jobs: dict[str, Job] | None = None) -> list[Function]:
     """Every registered job (or `jobs`, for tests), wrapped, with its timeout and retry limit."""
     # arq's WorkerCoroutine protocol also wants `*args`; our jobs are called with keywords only
     return [func(wrap(name, job, queue), name=name,  # type: ignore[arg-type]
@@ -221,8 +246,8 @@ def functions(queue: str = "light", jobs: dict[str, JobFunction] | None = None) 
             for name, job in (JOBS if jobs is None else jobs).items()]
 
 
-def worker_settings(settings: Settings, queue: str = "light", *, prebuilt: Deps | None = None,
-                    redis_url: str | None = None, jobs: dict[str, JobFunction] | None = None,
+def worker_settings(settings: Settings, queue: Queue = "light", *, prebuilt: Deps | None = None,
+                    redis_url: str | None = None, jobs: dict[str, Job] | None = None,
                     cron_jobs: bool = True) -> dict[str, Any]:
     """Keyword arguments for an arq `Worker` serving one queue (light or heavy); the light one runs the crons."""
 
@@ -256,7 +281,7 @@ def worker_settings(settings: Settings, queue: str = "light", *, prebuilt: Deps 
     return result
 
 
-def run_worker(settings: Settings, queues: Sequence[str] = ("light", "heavy")) -> None:
+def run_worker(settings: Settings, queues: Sequence[Queue] = ("light", "heavy")) -> None:
     """Run workers for `queues` in this process until stopped (`specloop worker`)."""
     from app.redis_server import resolve_redis_url
 
@@ -280,12 +305,12 @@ def run_worker(settings: Settings, queues: Sequence[str] = ("light", "heavy")) -
             managed.stop()
 
 
-async def _due(redis: Redis, queue: str) -> int:
+async def _due(redis: Redis, queue: Queue) -> int:
     """Jobs in `queue` that may run now."""
     return int(await redis.zcount(QUEUES[queue], "-inf", int(time.time() * 1000)))
 
 
-async def _next_due_in(redis: Redis, queues: Sequence[str]) -> float | None:
+async def _next_due_in(redis: Redis, queues: Sequence[Queue]) -> float | None:
     """Seconds until the earliest deferred job in `queues` is due, None when the queues are empty."""
     soonest: float | None = None
     for queue in queues:
@@ -296,8 +321,8 @@ async def _next_due_in(redis: Redis, queues: Sequence[str]) -> float | None:
 
 
 async def run_burst(settings: Settings, redis_url: str, deps: Deps | None = None,
-                    queues: Sequence[str] = ("light", "heavy"), *, wait_deferred: float = 0.0,
-                    max_rounds: int = 50, jobs: dict[str, JobFunction] | None = None) -> dict[str, int]:
+                    queues: Sequence[Queue] = ("light", "heavy"), *, wait_deferred: float = 0.0,
+                    max_rounds: int = 50, jobs: dict[str, Job] | None = None) -> dict[str, int]:
     """Run queued jobs until none are due (waiting up to `wait_deferred` s for deferred ones); counts."""
     totals = {"complete": 0, "failed": 0, "retried": 0}
     redis = Redis.from_url(redis_url)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.browser import NOT_FOUND_MESSAGE, BrowserNotFound, find_chromium, require_chromium
+from app.qa.browser import NOT_FOUND_MESSAGE, BrowserNotFound, find_chromium, require_chromium
 
 
 def fake_browser(folder: Path, name: str = "chromium") -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app import demo
-from app.demo import ANSWER, STORY_BODY, STORY_TITLE, markdown_lines, plain
+from app.demo import ANSWER, STORY_BODY, STORY_TITLE, markdown_lines, plain, story
 from app.domain.example_map import Readiness
 from app.domain.map_revision import revise
 from app.domain.offline_mapper import build_map
@@ -83,7 +83,7 @@ def test_demo_against_a_broken_app_shows_which_scenario_failed_and_where(tmp_pat
 def test_a_phase_that_does_not_happen_stops_the_demo_with_exit_1_and_says_what(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     # a reply that answers nothing: the map stays at revision 1, so phase 5 cannot do its job
-    monkeypatch.setattr(demo, "ANSWER", "Thanks, looking into it.")
+    monkeypatch.setattr(story, "ANSWER", "Thanks, looking into it.")
     code = demo.main(["--no-reports", "--out", str(tmp_path), "--color", "never"])
     out = capsys.readouterr().out
     assert code == 1

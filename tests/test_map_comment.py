@@ -10,11 +10,12 @@ from app.domain.story import StoryStatus
 from app.model.usage import Usage
 from app.render.map_comment import (
     GITHUB_LIMIT,
+    MapState,
     read_map_state,
     readiness_lines,
     render_map_comment,
-    status_chain,
 )
+from app.render.status_chain import status_chain
 from app.render.markers import find_marker
 
 
@@ -31,7 +32,7 @@ def sample(questions: bool = True) -> ExampleMap:
 
 
 def test_cards_are_emoji_with_words_and_questions_are_a_task_list():
-    body = render_map_comment(sample(), revision=1, offline=True)
+    body = render_map_comment(MapState(map=sample(), revision=1, offline=True))
     assert "🟨 Story" in body and "🟦 R1 · rule:" in body and "🟩 **E1 · example:** the one where" in body
     assert re.search(r"^- \[ \] 🟥 \*\*Q1\*\* · question: What about out-of-stock items\?$", body, re.MULTILINE)
     assert "**As a** shopper, **I want** to save my cart, **so that** I can buy later." in body
@@ -41,7 +42,7 @@ def test_cards_are_emoji_with_words_and_questions_are_a_task_list():
 def test_marker_carries_the_revision_map_and_status_for_the_next_run():
     status = StoryStatus(spec_pr=12, spec_pr_url="https://x/pull/12")
     example_map = sample()
-    body = render_map_comment(example_map, revision=3, status=status, counters={"R": 4, "E": 2, "Q": 1}, offline=True)
+    body = render_map_comment(MapState(map=example_map, revision=3, status=status, counters={"R": 4, "E": 2, "Q": 1}, offline=True))
     state = read_map_state(body)
     assert state is not None
     assert state.revision == 3 and state.map == example_map and state.status == status
@@ -49,14 +50,14 @@ def test_marker_carries_the_revision_map_and_status_for_the_next_run():
 
 
 def test_readiness_verdicts_are_spelled_out():
-    assert "ready for the spec" in render_map_comment(sample(False), revision=1, offline=True)
-    assert "has 1 open question" in render_map_comment(sample(), revision=1, offline=True)
+    assert "ready for the spec" in render_map_comment(MapState(map=sample(False), revision=1, offline=True))
+    assert "has 1 open question" in render_map_comment(MapState(map=sample(), revision=1, offline=True))
     bare = sample(False)
     bare.rules.append(Rule(id="R2", text="Prices are current"))
-    assert "a rule without examples** (R2)" in render_map_comment(bare, revision=1, offline=True)
+    assert "a rule without examples** (R2)" in render_map_comment(MapState(map=bare, revision=1, offline=True))
     big = sample(False)
     big.split_suggestion = ["Save cart: part one", "Save cart: part two"]
-    text = render_map_comment(big, revision=1, readiness=Readiness.TOO_BIG, max_rules=0, offline=True)
+    text = render_map_comment(MapState(map=big, revision=1, max_rules=0, offline=True), readiness=Readiness.TOO_BIG)
     assert "too big" in text and "- Save cart: part two" in text
 
 
@@ -70,12 +71,12 @@ def test_status_chain_links_spec_pr_approval_code_and_qa():
 
 def test_what_changed_and_the_model_footer():
     usage = Usage(input_tokens=1200, output_tokens=300, cache_read_input_tokens=900, cost_usd=0.0123, calls=1)
-    body = render_map_comment(sample(), revision=2, changes=[Change("added", "rule", "R1", "A saved cart ...")],
-                              usage=usage, model_name="claude-sonnet-4-6")
+    body = render_map_comment(MapState(map=sample(), revision=2, changes=[Change("added", "rule", "R1", "A saved cart ...")],
+                                       usage=usage.as_dict(), model_name="claude-sonnet-4-6"))
     assert "What changed in revision 2" in body and "- added rule **R1**" in body
     assert "<details><summary>Model and token usage</summary>" in body and "`claude-sonnet-4-6`" in body
     assert "cache read 900" in body and "$0.0123" in body
-    offline = render_map_comment(sample(), revision=1, offline=True)
+    offline = render_map_comment(MapState(map=sample(), revision=1, offline=True))
     assert "Built without a model" in offline
 
 
@@ -90,7 +91,7 @@ def test_huge_issue_stays_under_githubs_limit_with_a_valid_marker():
         scenarios=[f"Scenario {i} {long}" for i in range(300)],
     )
     changes = [Change("added", "rule", f"R{i}", long) for i in range(300)]
-    body = render_map_comment(huge, revision=5, changes=changes, max_rules=6, offline=True)
+    body = render_map_comment(MapState(map=huge, revision=5, changes=changes, max_rules=6, offline=True))
     assert len(body) < GITHUB_LIMIT
     data = find_marker(body, "map")
     assert data is not None and data["revision"] == 5
@@ -102,20 +103,20 @@ def test_huge_issue_stays_under_githubs_limit_with_a_valid_marker():
 def test_card_text_cannot_hide_the_rest_of_the_comment():
     tricky = sample()
     tricky.rules[0].text = "Rule <!-- hidden"
-    body = render_map_comment(tricky, revision=1, offline=True)
+    body = render_map_comment(MapState(map=tricky, revision=1, offline=True))
     assert "Rule &lt;!-- hidden" in body
     assert read_map_state(body) is not None
 
 
 def test_a_ready_map_without_a_spec_pr_says_the_spec_pr_comes_next():
-    assert "Specloop opens the spec pull request next." in render_map_comment(sample(False), revision=1, offline=True)
-    manual = render_map_comment(sample(False), revision=1, offline=True, auto_spec=False)
+    assert "Specloop opens the spec pull request next." in render_map_comment(MapState(map=sample(False), revision=1, offline=True))
+    manual = render_map_comment(MapState(map=sample(False), revision=1, offline=True, auto_spec=False))
     assert "Comment `/specloop spec` to open the spec pull request." in manual
 
 
 def test_once_the_spec_pr_exists_the_map_sends_reviewers_there():
     status = StoryStatus(spec_pr=12, spec_pr_url="https://g/pull/12")
-    body = render_map_comment(sample(False), revision=2, status=status, offline=True)
+    body = render_map_comment(MapState(map=sample(False), revision=2, status=status, offline=True))
     assert "opens the spec pull request" not in body
     assert "The spec is in [#12](https://g/pull/12) — review and approve it there." in body
 
@@ -123,7 +124,7 @@ def test_once_the_spec_pr_exists_the_map_sends_reviewers_there():
 def test_after_approval_the_map_names_the_approver_commit_and_what_comes_next():
     status = StoryStatus(spec_pr=12, spec_pr_url="https://g/pull/12", approved_by="bob",
                          approved_sha="0123456789abcdef")
-    body = render_map_comment(sample(False), revision=2, status=status, offline=True)
+    body = render_map_comment(MapState(map=sample(False), revision=2, status=status, offline=True))
     assert "The spec in [#12](https://g/pull/12) is approved by @bob on `0123456`; next: code, then QA." in body
     assert "review and approve it there" not in body
 

@@ -6,8 +6,12 @@ from typing import Any
 
 import pytest
 
-from app.permissions import DEFAULT_TABLE, describe, may, role_of, table_with
+from app.gh.models import RepoRef
+from app.gh.repos import collaborator_role
+from app.permissions import DEFAULT_TABLE, describe, may, table_with
 from tests.support.service import install_shop
+
+SHOP_REF = RepoRef("octo-org", "shop")
 
 
 @pytest.mark.parametrize(("role", "action", "allowed"), [
@@ -53,23 +57,23 @@ def test_describe_says_who_may() -> None:
 
 
 @pytest.mark.parametrize("role", ["read", "triage", "write", "maintain", "admin"])
-async def test_role_of_reads_role_name_so_triage_and_maintain_survive(github: Any, core_deps: Any, role: str) -> None:
+async def test_collaborator_role_reads_role_name_so_triage_and_maintain_survive(github: Any, core_deps: Any, role: str) -> None:
     shop = install_shop(github)
     github.add_user("pat", role, shop.repo)
     gh = core_deps.github.installation(shop.installation_id)
-    assert await role_of(gh, "octo-org", "shop", "pat") == role
+    assert await collaborator_role(gh, SHOP_REF, "pat") == role
 
 
 async def test_a_triager_may_map_though_the_permission_field_says_read(github: Any, core_deps: Any) -> None:
     shop = install_shop(github)
     github.add_user("tina", "triage", shop.repo)
     gh = core_deps.github.installation(shop.installation_id)
-    raw = (await gh.arequest("GET", "/repos/octo-org/shop/collaborators/tina/permission")).json()
+    raw = (await gh.rest.repos.async_get_collaborator_permission_level("octo-org", "shop", "tina")).json()
     assert raw["permission"] == "read"  # the field a naive check would read
-    assert may(await role_of(gh, "octo-org", "shop", "tina"), "map")
+    assert may(await collaborator_role(gh, SHOP_REF, "tina"), "map")
 
 
 async def test_someone_unknown_has_no_role(github: Any, core_deps: Any) -> None:
     shop = install_shop(github)
     gh = core_deps.github.installation(shop.installation_id)
-    assert await role_of(gh, "octo-org", "shop", "nobody-at-all") == "none"
+    assert await collaborator_role(gh, SHOP_REF, "nobody-at-all") == "none"

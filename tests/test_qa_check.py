@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.domain.qa_runner import RunResult, ScenarioResult, StepResult
+from app.domain.qa_results import RunResult, ScenarioResult, StepResult
 from app.render.markers import find_marker
 from app.render.qa_check import (
     MAX_ANNOTATIONS_PER_REQUEST,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.qa_cli import main
+from app.qa.cli import main
 from tests.sample_app import SampleApp
 
 FEATURE = """Feature: Sign-up smoke test

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from app.browser import SharedBrowser
-from app.domain.qa_runner import RunOptions, RunResult, compile_features, run
+from app.domain.qa_results import RunResult
+from app.domain.scenario_plan import compile_features
+from app.qa.browser import SharedBrowser
+from app.qa.options import RunOptions
+from app.qa.runner import run
 from tests.sample_app import SampleApp
 
 FEATURES = Path(__file__).parent / "sample_app" / "features"

@@ -146,7 +146,7 @@ async def test_a_failed_delivery_on_a_later_page_is_found_by_following_the_curso
     assert dropped.status_code == 0
     for title in ("One", "Two", "Three", "Four"):  # newer, successful deliveries push it to page 3
         github.open_issue(SHOP, title)
-    monkeypatch.setattr("jobs.redeliver.PER_PAGE", 2)
+    monkeypatch.setattr("app.gh.deliveries.PER_PAGE", 2)
     assert (await run_cron(core_deps))["asked"] == [dropped.guid]
     pages = github.requests_to("GET", r"^/app/hook/deliveries$")
     assert [r.query.get("cursor") is None for r in pages] == [True, False, False]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.domain.gherkin import ParsedFeature, parse_feature
-from app.render.map_comment import read_map_state, render_map_comment
+from app.render.map_comment import MapState, read_map_state, render_map_comment
 from app.render.markers import find_marker
 from app.render.spec_pr import HUMAN_EDIT, NO_MAP
 from tests.support.spec import (
@@ -71,7 +71,7 @@ async def test_a_new_map_revision_updates_the_same_pr_with_a_new_commit(github: 
     github.edit_comment(
         SHOP,
         comment.id,
-        render_map_comment(sign_in_map('I should be on "/orders"'), revision=2),
+        render_map_comment(MapState(map=sign_in_map('I should be on "/orders"'), revision=2)),
         by=github.bot.login,
     )
     github.comment(SHOP, number, "/specloop spec", by="alice")
@@ -94,7 +94,7 @@ async def test_a_persons_edit_on_the_branch_is_kept_and_the_bot_replies_with_its
     github.edit_comment(
         SHOP,
         comment.id,
-        render_map_comment(sign_in_map('I should be on "/orders"'), revision=2),
+        render_map_comment(MapState(map=sign_in_map('I should be on "/orders"'), revision=2)),
         by=github.bot.login,
     )
     github.comment(SHOP, number, "/specloop spec", by="alice")

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from app.domain.steps import BUILTIN, StepDefinitionError, StepRegistry, match_step, snippet
+from app.domain.step_vocabulary import VOCABULARY, vocabulary_markdown
+from app.domain.steps import BUILTIN, StepDefinitionError, match_step, snippet
+from app.qa.step_files import load_step_files
 
 CLASSIC = {
     'I am on "/path"': ("visit", {"path": "/path"}),
@@ -59,7 +61,7 @@ def _write_steps(folder: Path, body: str) -> Path:
 
 
 def test_project_step_matches_with_typed_arguments(tmp_path: Path) -> None:
-    registry = StepRegistry.load_dir(_write_steps(tmp_path / "steps", (
+    registry = load_step_files(_write_steps(tmp_path / "steps", (
         "@step('I add {count:d} \"{item}\" to the basket')\n"
         "async def add(page, count, item):\n    pass\n"
     )))
@@ -70,7 +72,7 @@ def test_project_step_matches_with_typed_arguments(tmp_path: Path) -> None:
 
 
 def test_a_project_step_that_repeats_a_built_in_is_ambiguous_and_names_both(tmp_path: Path) -> None:
-    registry = StepRegistry.load_dir(_write_steps(tmp_path / "steps", (
+    registry = load_step_files(_write_steps(tmp_path / "steps", (
         "@step('I go to \"{where}\"')\ndef go(where):\n    pass\n"
     )))
     match = match_step('I go to "/cart"', registry)
@@ -83,7 +85,7 @@ def test_a_project_step_that_repeats_a_built_in_is_ambiguous_and_names_both(tmp_
 def test_a_broken_step_file_is_reported_with_its_name(tmp_path: Path) -> None:
     folder = _write_steps(tmp_path / "steps", "this is not python\n")
     with pytest.raises(StepDefinitionError, match="cart.py"):
-        StepRegistry.load_dir(folder)
+        load_step_files(folder)
 
 
 def test_the_snippet_for_an_undefined_step_is_a_definition_that_matches_it(tmp_path: Path) -> None:
@@ -92,7 +94,7 @@ def test_the_snippet_for_an_undefined_step_is_a_definition_that_matches_it(tmp_p
     folder = tmp_path / "steps"
     folder.mkdir()
     (folder / "new.py").write_text(code)
-    registry = StepRegistry.load_dir(folder)
+    registry = load_step_files(folder)
     match = match_step(text, registry)
     assert match.status == "matched"
     assert sorted(match.args.values(), key=str) == [3, "green tea"]
@@ -104,3 +106,14 @@ def test_docs_steps_md_lists_every_built_in_phrasing_with_an_example() -> None:
     missing = [d.pattern for d in BUILTIN if f"`{d.pattern}`" not in docs]
     assert missing == []
     assert all(d.example.splitlines()[0] in docs for d in BUILTIN)
+
+
+def test_docs_steps_md_holds_the_vocabulary_as_the_code_writes_it() -> None:
+    docs = (Path(__file__).parent.parent / "docs" / "steps.md").read_text()
+    assert vocabulary_markdown() in docs  # regenerate that part of the page from `vocabulary_markdown()`
+
+
+def test_every_phrasing_of_the_vocabulary_is_a_built_in_definition_of_its_action() -> None:
+    expected = [(p, f"builtin:{entry.action}") for entry in VOCABULARY for p in entry.patterns]
+    assert [(d.pattern, d.source) for d in BUILTIN] == expected
+    assert all(d.func is None and d.action for d in BUILTIN)

@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from app.browser import SharedBrowser
-from app.domain.qa_runner import RunOptions, RunResult, ScenarioResult, run
+from app.domain.qa_results import RunResult, ScenarioResult
+from app.domain.step_vocabulary import VOCABULARY
 from app.domain.steps import BUILTIN
+from app.qa.actions import ACTIONS, step_function
+from app.qa.browser import SharedBrowser
+from app.qa.options import RunOptions
+from app.qa.runner import run
 from tests.sample_app import SampleApp
 
 FEATURES = Path(__file__).parent / "sample_app" / "features"
@@ -100,6 +104,11 @@ def test_a_built_in_step_fails_with_a_clear_message_where_it_should_not_pass(
     assert message in (scenario.steps[1].error or "")
     assert scenario.steps[1].text == failing.split("\n")[0]
     assert scenario.steps[1].screenshot and Path(scenario.steps[1].screenshot).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_every_action_of_the_vocabulary_is_performed_by_exactly_one_playwright_action() -> None:
+    assert sorted(ACTIONS) == sorted(entry.action for entry in VOCABULARY)
+    assert all(step_function(d) is ACTIONS[d.action or ""] for d in BUILTIN)
 
 
 def test_every_built_in_action_has_a_failing_case() -> None:

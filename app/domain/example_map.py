@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
@@ -44,7 +44,7 @@ class Question(BaseModel):
     answer: str | None = None
 
 
-class Readiness(str, Enum):
+class Readiness(StrEnum):
     """The verdict shown on the map and used to gate the spec."""
 
     READY = "ready"
@@ -63,6 +63,7 @@ class ExampleMap(BaseModel):
     split_suggestion: list[str] = Field(default_factory=list)  # smaller stories, when too big
 
     def open_questions(self) -> list[Question]:
+        """The questions nobody has answered yet (the red cards)."""
         return [q for q in self.questions if not q.answered]
 
     def readiness(self, max_rules: int) -> Readiness:

@@ -155,7 +155,8 @@ def _common_given_prefix(all_steps: list[list[_Step]]) -> list[_Step]:
     if len(all_steps) < 2:
         return []
     prefix: list[_Step] = []
-    for column in zip(*all_steps):
+    # the lists differ in length on purpose: the prefix can be no longer than the shortest
+    for column in zip(*all_steps, strict=False):
         first = column[0]
         if first.kind != "Given" or any(step != first for step in column[1:]):
             break

@@ -8,7 +8,7 @@ from typing import Any
 
 from gherkin.errors import CompositeParserException, ParserError, ParserException
 from gherkin.parser import Parser
-from gherkin.pickles.compiler import Compiler
+from gherkin.pickles.compiler import Compiler, GherkinDocumentWithURI
 from gherkin.token_scanner import TokenScanner
 
 # gherkin-official prefixes every message with "(line:column): "; we keep line/column as fields
@@ -171,14 +171,13 @@ def parse_feature(text: str, uri: str) -> ParsedFeature | list[GherkinError]:
         return [_to_error(exc)]
     except ParserError as exc:  # any other parser failure still becomes a user-facing finding
         return [GherkinError(line=1, column=None, message=str(exc))]
-    document_with_uri: dict[str, Any] = dict(document)
-    document_with_uri["uri"] = uri
+    document_with_uri: GherkinDocumentWithURI = {**document, "uri": uri}
     try:
-        pickles = Compiler().compile(document_with_uri)  # type: ignore[arg-type]
+        pickles = Compiler().compile(document_with_uri)
     except ParserException as exc:
         return [_to_error(exc)]
     return ParsedFeature(
-        uri=uri, source=text, document=document_with_uri, pickles=[dict(pickle) for pickle in pickles]
+        uri=uri, source=text, document=dict(document_with_uri), pickles=[dict(pickle) for pickle in pickles]
     )
 
 

@@ -109,12 +109,20 @@ def revise(previous: ExampleMap | None, new: ExampleMap, *, previous_revision: i
         counters[prefix] += 1
         return f"{prefix}{counters[prefix]}"
 
-    changes: list[Change] = []
     result = new.model_copy(deep=True)
+    changes = _revise_rules(old_rules, result.rules, fresh)
+    changes += _revise_examples(old_examples, [e for r in result.rules for e in r.examples], fresh)
+    changes += _revise_questions(old_questions, result.questions, fresh, reopened)
+    result.questions.sort(key=lambda q: _id_number(q.id))
 
-    # Rules: keep ids (and near-identical wording) of matched rules.
-    rule_match = _pairs(old_rules, result.rules, lambda r: r.text)
-    for ni, rule in enumerate(result.rules):
+    return Revised(map=result, revision=previous_revision + 1, changes=changes, counters=counters)
+
+
+def _revise_rules(old_rules: list[Rule], new_rules: list[Rule], fresh: Callable[[str], str]) -> list[Change]:
+    """Keep the ids (and near-identical wording) of matched rules; number the new ones."""
+    changes: list[Change] = []
+    rule_match = _pairs(old_rules, new_rules, lambda r: r.text)
+    for ni, rule in enumerate(new_rules):
         if ni in rule_match:
             old = old_rules[rule_match[ni]]
             rule.id = old.id
@@ -127,9 +135,13 @@ def revise(previous: ExampleMap | None, new: ExampleMap, *, previous_revision: i
             changes.append(Change("added", "rule", rule.id, rule.text))
     kept_rules = {rule_match[ni] for ni in rule_match}
     changes += [Change("removed", "rule", r.id, r.text) for i, r in enumerate(old_rules) if i not in kept_rules]
+    return changes
 
-    # Examples: match across the whole map, so an example moved to another rule keeps its id.
-    new_examples = [e for r in result.rules for e in r.examples]
+
+def _revise_examples(old_examples: list[Example], new_examples: list[Example],
+                     fresh: Callable[[str], str]) -> list[Change]:
+    """Match examples across the whole map, so an example moved to another rule keeps its id."""
+    changes: list[Change] = []
     example_match = _pairs(old_examples, new_examples, lambda e: e.title)
     for ni, example in enumerate(new_examples):
         if ni in example_match:
@@ -143,21 +155,20 @@ def revise(previous: ExampleMap | None, new: ExampleMap, *, previous_revision: i
     kept_examples = set(example_match.values())
     changes += [Change("removed", "example", e.id, e.title) for i, e in enumerate(old_examples)
                 if i not in kept_examples]
+    return changes
 
-    # Questions: answered ones stay answered (a person answered them; a re-map must not forget that).
-    question_match = _pairs(old_questions, result.questions, lambda q: q.text)
-    for ni, question in enumerate(result.questions):
+
+def _revise_questions(old_questions: list[Question], new_questions: list[Question], fresh: Callable[[str], str],
+                      reopened: set[str] | frozenset[str]) -> list[Change]:
+    """Answered questions stay answered (a person answered them; a re-map must not forget that).
+
+    Appends the answered questions the new map dropped to `new_questions`, ticked.
+    """
+    changes: list[Change] = []
+    question_match = _pairs(old_questions, new_questions, lambda q: q.text)
+    for ni, question in enumerate(new_questions):
         if ni in question_match:
-            old_q = old_questions[question_match[ni]]
-            question.id = old_q.id
-            if similarity(old_q.text, question.text) >= KEEP_WORDING:
-                question.text = old_q.text
-            if old_q.answered and not question.answered and old_q.id in reopened:
-                changes.append(Change("reopened", "question", question.id, question.text))
-            elif old_q.answered and not question.answered:
-                question.answered, question.answer = True, old_q.answer
-            elif question.answered and not old_q.answered:
-                changes.append(Change("answered", "question", question.id, question.answer or question.text))
+            changes += _carry_question(old_questions[question_match[ni]], question, reopened)
         else:
             question.id = fresh("Q")
             changes.append(Change("answered" if question.answered else "added", "question", question.id,
@@ -167,12 +178,24 @@ def revise(previous: ExampleMap | None, new: ExampleMap, *, previous_revision: i
         if i in kept_questions:
             continue
         if old_q.answered:
-            result.questions.append(old_q.model_copy())  # answered cards stay on the map, ticked
+            new_questions.append(old_q.model_copy())  # answered cards stay on the map, ticked
         else:
             changes.append(Change("removed", "question", old_q.id, old_q.text))
-    result.questions.sort(key=lambda q: _id_number(q.id))
+    return changes
 
-    return Revised(map=result, revision=previous_revision + 1, changes=changes, counters=counters)
+
+def _carry_question(old_q: Question, question: Question, reopened: set[str] | frozenset[str]) -> list[Change]:
+    """Give a matched question its previous id, wording and answer; the change it makes, if any."""
+    question.id = old_q.id
+    if similarity(old_q.text, question.text) >= KEEP_WORDING:
+        question.text = old_q.text
+    if old_q.answered and not question.answered and old_q.id in reopened:
+        return [Change("reopened", "question", question.id, question.text)]
+    if old_q.answered and not question.answered:
+        question.answered, question.answer = True, old_q.answer
+    elif question.answered and not old_q.answered:
+        return [Change("answered", "question", question.id, question.answer or question.text)]
+    return []
 
 
 def _id_number(card_id: str) -> int:

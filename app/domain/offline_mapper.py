@@ -92,7 +92,11 @@ def _coverage(rule: str, text: str, weights: dict[str, float] | None = None) -> 
     words = _words(rule)
     if not words:
         return 0.0
-    weight = (lambda w: (weights or {}).get(w, 1.0))
+    table = weights or {}
+
+    def weight(word: str) -> float:
+        return table.get(word, 1.0)
+
     return sum(weight(w) for w in words & _words(text)) / sum(weight(w) for w in words)
 
 
@@ -196,6 +200,33 @@ def _answer_as_rule(question: Question) -> str:
 def build_map(issue: IssueStory, *, previous: ExampleMap | None = None, ticked: set[str] | None = None,
               max_rules: int = 6) -> ExampleMap:
     """The deterministic example map of `issue` (ids provisional; `map_revision.revise` makes them stable)."""
+    rules, headings = _rules_of(issue)
+    # Questions of the body and of the people in the thread; then the answers found in the thread.
+    questions = _questions_of(issue)
+    _number_questions(questions, previous)
+    answers = find_answers(questions, issue.comments, ticked)
+    _apply_answers(questions, answers, rules, headings)
+
+    # Examples go to rules once every rule is known: one written in a reply after an answer belongs to
+    # the rule that answer made.
+    for block, index in zip(issue.blocks, _assign(issue.blocks, rules, headings), strict=True):
+        rules[index].examples.append(example_from_block(block))
+
+    for rule in rules:
+        if not rule.examples:
+            example = example_from_rule(rule.text)
+            if example is not None:
+                rule.examples.append(example)
+
+    story = issue.story.model_copy()
+    result = ExampleMap(story=story, rules=rules, questions=questions,
+                        scenarios=[_scenario_title(e) for r in rules for e in r.examples])
+    result.split_suggestion = suggest_split(result, max_rules)
+    return _number_rules_and_examples(result)
+
+
+def _rules_of(issue: IssueStory) -> tuple[list[Rule], list[str | None]]:
+    """The issue's rules and, for each, the heading it was listed under (None when it has none)."""
     rules: list[Rule] = []
     headings: list[str | None] = []
     for heading, text in issue.criteria:
@@ -214,7 +245,11 @@ def build_map(issue: IssueStory, *, previous: ExampleMap | None = None, ticked: 
     if issue.blocks and not rules:
         rules.append(Rule(id="", text=f"{issue.story.i_want[:1].upper()}{issue.story.i_want[1:]}"))
         headings.append(None)
-    # Questions of the body and of the people in the thread; then the answers found in the thread.
+    return rules, headings
+
+
+def _questions_of(issue: IssueStory) -> list[Question]:
+    """The questions asked in the body and in the thread, without near-duplicates (ids not yet set)."""
     asked = list(issue.questions)
     for comment in issue.comments:
         for line in comment.body.splitlines():
@@ -228,6 +263,11 @@ def build_map(issue: IssueStory, *, previous: ExampleMap | None = None, ticked: 
         if any(similarity(text, q.text) >= 0.85 for q in questions):
             continue
         questions.append(Question(id="", text=text))
+    return questions
+
+
+def _number_questions(questions: list[Question], previous: ExampleMap | None) -> None:
+    """Give each question its previous revision's id, else the next unused `Q<n>`, in place."""
     # Keep the previous revision's ids so "Q2: ..." replies and ticks find their question.
     for question in questions:
         match = max(previous.questions if previous else [], key=lambda q: similarity(q.text, question.text),
@@ -240,7 +280,11 @@ def build_map(issue: IssueStory, *, previous: ExampleMap | None = None, ticked: 
         if not question.id:
             next_number += 1
             question.id = f"Q{next_number}"
-    answers = find_answers(questions, issue.comments, ticked)
+
+
+def _apply_answers(questions: list[Question], answers: dict[str, str], rules: list[Rule],
+                   headings: list[str | None]) -> None:
+    """Mark answered questions, and add each answer that states a new rule to `rules`, in place."""
     for question in questions:
         if question.id in answers:
             question.answered, question.answer = True, answers[question.id] or None
@@ -248,23 +292,6 @@ def build_map(issue: IssueStory, *, previous: ExampleMap | None = None, ticked: 
             if rule_text and not any(similarity(rule_text, r.text) >= 0.85 for r in rules):
                 rules.append(Rule(id="", text=rule_text))
                 headings.append(None)
-
-    # Examples go to rules once every rule is known: one written in a reply after an answer belongs to
-    # the rule that answer made.
-    for block, index in zip(issue.blocks, _assign(issue.blocks, rules, headings), strict=True):
-        rules[index].examples.append(example_from_block(block))
-
-    for rule in rules:
-        if not rule.examples:
-            example = example_from_rule(rule.text)
-            if example is not None:
-                rule.examples.append(example)
-
-    story = issue.story.model_copy()
-    result = ExampleMap(story=story, rules=rules, questions=questions,
-                        scenarios=[_scenario_title(e) for r in rules for e in r.examples])
-    result.split_suggestion = suggest_split(result, max_rules)
-    return _number_rules_and_examples(result)
 
 
 def _number_rules_and_examples(example_map: ExampleMap) -> ExampleMap:

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from app.domain.qa_runner import RunResult, ScenarioResult, StepResult
+from app.domain.qa_results import RunResult, ScenarioResult, StepResult
 
 STATUS_ICON = {"passed": "✅", "failed": "❌", "skipped": "⏭️", "undefined": "❓", "ambiguous": "⚠️"}
 

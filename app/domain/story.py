@@ -68,6 +68,7 @@ class StepBlock:
 
     @property
     def empty(self) -> bool:
+        """Whether the block has no steps at all (a title with nothing under it)."""
         return not (self.given or self.when or self.then)
 
 
@@ -219,16 +220,22 @@ def read_story(number: int, title: str, body: str | None, comments: list[Comment
         # No acceptance-criteria heading: list items under rule-like headings (not notes) are the rules.
         criteria = [(h, t) for h, t in loose_items if not (h and META_HEADINGS.match(h))]
     people = [c for c in comments or [] if not c.is_bot]
-    blocks = steps.blocks
-    for comment in people:  # examples written in replies count like those in the issue
+    blocks = steps.blocks + _reply_blocks(people)
+    return IssueStory(number=number, title=title, body=body, story=story, criteria=criteria,
+                      sections=[s for s in sections if s.heading or s.lines], blocks=[b for b in blocks if not b.empty],
+                      questions=_unique(questions), comments=people)
+
+
+def _reply_blocks(people: list[Comment]) -> list[StepBlock]:
+    """The Given/When/Then blocks written in people's replies (they count like those in the issue)."""
+    blocks: list[StepBlock] = []
+    for comment in people:
         reply = _StepReader(from_reply=True)
         for line in _content_lines(strip_markers(comment.body)):
             if line.strip() and not line.lstrip().startswith(">"):
                 reply.feed(line.rstrip(), None)
         blocks += reply.blocks
-    return IssueStory(number=number, title=title, body=body, story=story, criteria=criteria,
-                      sections=[s for s in sections if s.heading or s.lines], blocks=[b for b in blocks if not b.empty],
-                      questions=_unique(questions), comments=people)
+    return blocks
 
 
 def _unique(items: list[str]) -> list[str]:

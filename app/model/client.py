@@ -13,11 +13,13 @@ import asyncio
 import logging
 import random
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import anthropic
 from anthropic import AsyncAnthropic
+from anthropic.types import Message
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
@@ -25,6 +27,7 @@ from app.logs import job_id_var
 from app.model.prompts import DATA_RULE
 from app.model.usage import Budget, BudgetExceeded, Usage, UsageLedger
 from app.render.markers import strip_markers
+from app.settings import Settings
 
 __all__ = ["Budget", "BudgetExceeded", "ModelClient", "ModelError", "Structured", "Usage"]
 
@@ -95,7 +98,7 @@ class ModelClient:
         self.max_wait = max_wait
 
     @classmethod
-    def from_settings(cls, settings: Any, redis: Redis | None) -> ModelClient | None:
+    def from_settings(cls, settings: Settings, redis: Redis | None) -> ModelClient | None:
         """The client for the operator's settings, or None without ANTHROPIC_API_KEY (offline mode)."""
         key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else ""
         if not key.strip():
@@ -181,12 +184,14 @@ class ModelClient:
             f"the model's answer did not fit the expected format, even after one repair:\n{problem}"
         )
 
-    async def _create(self, **request: Any) -> Any:
+    async def _create(self, **request: Any) -> Message:
         """One Messages API call, retried with backoff on 429/529/5xx/timeouts, honouring retry-after."""
         attempts = self.max_retries + 1
         for attempt in range(attempts):
             try:
-                return await self.sdk.messages.create(**request)
+                # without `stream`, create() answers a whole Message (the overloads cannot see that through **)
+                message: Message = await self.sdk.messages.create(**request)
+                return message
             except anthropic.APIStatusError as exc:
                 # The API says when a retry cannot help (x-should-retry: false); believe it.
                 if exc.status_code not in RETRY_STATUSES or exc.response.headers.get("x-should-retry") == "false":
@@ -210,7 +215,7 @@ class ModelClient:
             await asyncio.sleep(wait)
         raise AssertionError("unreachable")
 
-    def _wait(self, attempt: int, headers: Any) -> float:
+    def _wait(self, attempt: int, headers: Mapping[str, str] | None) -> float:
         """Seconds before the next attempt: the server's retry-after if any, else jittered backoff."""
         if headers is not None:
             for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
@@ -220,7 +225,7 @@ class ModelClient:
                         return max(0.0, float(raw) * scale)
                     except ValueError:
                         pass
-        return self.backoff_base * (2**attempt) * (0.75 + random.random() * 0.25)
+        return self.backoff_base * (2.0**attempt) * (0.75 + random.random() * 0.25)
 
 
 def _api_error_type(exc: anthropic.APIStatusError) -> str:

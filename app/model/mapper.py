@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from app.domain.example_map import Example, ExampleMap, Question, Rule, Story
 from app.domain.map_revision import provisional_ids
 from app.domain.story import IssueStory
+from app.model.client import ModelClient
 from app.model.prompts import MAP_INSTRUCTION, MAP_SYSTEM, MapDraft
+from app.model.usage import Budget, Usage
 from app.render.markers import strip_markers
 
 MAX_DATA_CHARS = 60_000  # the issue and thread beyond this are cut (oldest comments kept first)
@@ -44,17 +45,14 @@ def draft_to_map(draft: MapDraft, title: str) -> ExampleMap:
                                       split_suggestion=draft.split_suggestion))
 
 
-async def model_map(model: Any, issue: IssueStory, *, previous: ExampleMap | None, ticked: set[str] | None,
-                    max_rules: int, story: str, installation_id: int, max_tokens: int = 8192,
-                    model_name: str | None = None, budget: Any = None) -> tuple[ExampleMap, Any]:
+async def model_map(model: ModelClient, issue: IssueStory, *, previous: ExampleMap | None,
+                    ticked: set[str] | None, max_rules: int, story: str, installation_id: int,
+                    max_tokens: int = 8192, model_name: str | None = None,
+                    budget: Budget | None = None) -> tuple[ExampleMap, Usage]:
     """Ask the model for the map; returns (map with provisional ids, usage). Raises ModelError/BudgetExceeded."""
-    extra: dict[str, Any] = {"data_tag": "issue"}
-    if model_name:
-        extra["model"] = model_name
-    if budget is not None:
-        extra["budget"] = budget
+    # an empty model name or no budget means the client's own (ModelClient.structured falls back to them)
     result = await model.structured(
         MapDraft, MAP_SYSTEM, issue_data(issue, previous, ticked), MAP_INSTRUCTION.format(max_rules=max_rules),
-        story, installation_id, max_tokens, **extra,
+        story, installation_id, max_tokens, model=model_name or None, budget=budget, data_tag="issue",
     )
     return draft_to_map(result.value, issue.title), result.usage

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 
 from app.domain.example_map import ExampleMap
 from app.domain.gherkin import GherkinError, ParsedFeature, parse_feature
+from app.model.client import Structured, Usage
 from app.render.markers import strip_markers
 
 VOCABULARY = """\
@@ -64,19 +65,26 @@ class FeatureRevision(BaseModel):
     summary: str = Field(default="", description="One or two sentences on what changed.")
 
 
+T = TypeVar("T", bound=BaseModel)
+# the two answers a spec job asks for; both carry the complete `feature` text
+F = TypeVar("F", FeatureDraft, FeatureRevision)
+
+
 class StructuredModel(Protocol):
     """The part of app.model.client's model the spec jobs use."""
 
     async def structured(
         self,
         *,
-        schema: type[BaseModel],
+        schema: type[T],
         system: str,
         data: str,
         instruction: str,
         story: str,
         installation_id: int,
-    ) -> Any: ...
+    ) -> Structured[T]:
+        """One `schema` answer about `data` (see ModelClient.structured)."""
+        ...
 
 
 class SpecWriteError(Exception):
@@ -95,7 +103,7 @@ class Drafted:
     text: str
     parsed: ParsedFeature
     repaired: bool = False
-    usages: list[Any] = field(default_factory=list)
+    usages: list[Usage] = field(default_factory=list)
     answers: list[str] = field(default_factory=list)
     summary: str = ""
 
@@ -123,7 +131,7 @@ def _repair_instruction(errors: list[GherkinError]) -> str:
 async def _ask_until_it_parses(
     model: StructuredModel,
     *,
-    schema: type[BaseModel],
+    schema: type[F],
     system: str,
     data: str,
     instruction: str,
@@ -133,7 +141,7 @@ async def _ask_until_it_parses(
     uri: str,
 ) -> Drafted:
     """Ask once; on parse errors ask once more with the errors fed back; then give up with the errors."""
-    usages: list[Any] = []
+    usages: list[Usage] = []
     result = await model.structured(
         schema=schema,
         system=system,
@@ -142,7 +150,7 @@ async def _ask_until_it_parses(
         story=story,
         installation_id=installation_id,
     )
-    usages.append(getattr(result, "usage", None))
+    usages.append(result.usage)
     text = _normalise(result.value.feature, tag)
     parsed = parse_feature(text, uri)
     repaired = False
@@ -156,7 +164,7 @@ async def _ask_until_it_parses(
             story=story,
             installation_id=installation_id,
         )
-        usages.append(getattr(result, "usage", None))
+        usages.append(result.usage)
         text = _normalise(result.value.feature, tag)
         parsed = parse_feature(text, uri)
         repaired = True

@@ -54,7 +54,7 @@ class Usage:
     model: str = ""
 
     @classmethod
-    def from_response(cls, model: str, usage: Any) -> Usage:
+    def from_response(cls, model: str, usage: object) -> Usage:
         """Usage of one Messages API response (the SDK's `message.usage`), priced for `model`."""
         tokens = [int(getattr(usage, name, 0) or 0) for name in
                   ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")]

@@ -7,6 +7,7 @@ chain and the id counters, so the next run reads the previous revision from GitH
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,19 +17,17 @@ from app.domain.example_map import ExampleMap, Readiness
 from app.domain.map_revision import Change
 from app.domain.story import StoryStatus
 from app.render.markers import find_marker, marker
+from app.render.status_chain import spec_next_step, status_chain
 
 KIND = "map"
+# A question is a task-list item `- [ ] Q2 ...`; people tick it in the comment to say it is answered.
+_TICKED = re.compile(r"^\s*[-*]\s+\[[xX]\]\s+(?:🟥\s*)?(?:\*\*)?(Q\d+)\b", re.MULTILINE)
+_UNTICKED = re.compile(r"^\s*[-*]\s+\[ \]\s+(?:🟥\s*)?(?:\*\*)?(Q\d+)\b", re.MULTILINE)
 GITHUB_LIMIT = 65_536  # GitHub refuses comment bodies longer than this
 BODY_BUDGET = 64_000  # leave room for GitHub counting some characters differently
 MARKER_BUDGET = 30_000  # the marker may take at most this much; the rest is for people
 TITLE = "Example Map"
 
-# `StoryStatus.code_state` -> the words after "💻 code:"; the state links to the `specloop/code` check run.
-CODE_STATES = {
-    "not available": ("not available", "this version generates no code; write it on the spec branch"),
-}
-QA_WORDS = {"success": "✅ passed", "failure": "❌ failed", "neutral": "➖ neutral", "cancelled": "⏹️ cancelled",
-            "timed_out": "⌛ timed out", "action_required": "✋ action required", "skipped": "⏭️ skipped"}
 
 
 @dataclass
@@ -45,6 +44,13 @@ class MapState:
     model_name: str | None = None
     changes: list[Change] = field(default_factory=list)
     auto_spec: bool = True
+    ticked: set[str] = field(default_factory=set)  # questions ticked in the comment (`- [x] Q2 ...`)
+    unticked: set[str] = field(default_factory=set)  # questions still unticked there
+
+    @property
+    def readiness(self) -> Readiness | None:
+        """The map's verdict under the rule limit the comment was made with (None without a map)."""
+        return self.map.readiness(self.max_rules) if self.map is not None else None
 
 
 def read_map_state(body: str | None) -> MapState | None:
@@ -62,48 +68,12 @@ def read_map_state(body: str | None) -> MapState | None:
                     offline=bool(data.get("offline")), max_rules=int(data.get("max_rules") or 6),
                     usage=data.get("usage"), model_name=data.get("model"),
                     changes=[Change(*map(str, c)) for c in data.get("changes") or [] if len(c) == 4],
-                    auto_spec=bool(data.get("auto_spec", True)))
+                    auto_spec=bool(data.get("auto_spec", True)),
+                    ticked={m.upper() for m in _TICKED.findall(body or "")},
+                    unticked={m.upper() for m in _UNTICKED.findall(body or "")})
 
 
 # --- pieces -------------------------------------------------------------------------------------------
-
-
-def _short(sha: str | None) -> str:
-    return f"`{sha[:7]}`" if sha else ""
-
-
-def _link(text: str, url: str | None) -> str:
-    return f"[{text}]({url})" if url else text
-
-
-def _code_step(status: StoryStatus) -> str:
-    """The chain's code step: the pushed commit, why there is none (only for an approved spec), or not yet."""
-    if status.code_sha:
-        return "💻 code " + _link(_short(status.code_sha), status.code_url)
-    if status.code_state and status.approved_by:  # a closed gate makes an earlier code state stale
-        words, why = CODE_STATES.get(status.code_state, (status.code_state, ""))
-        return "💻 code: " + _link(words, status.code_url) + (f" ({why})" if why else "")
-    return "💻 code: not yet"
-
-
-def status_chain(status: StoryStatus, revision: int) -> str:
-    """map -> spec PR -> approval -> code -> QA, with links, pending steps named as such."""
-    steps = [f"🗺️ map r{revision}"]
-    if status.spec_pr:
-        steps.append("📝 spec PR " + _link(f"#{status.spec_pr}", status.spec_pr_url))
-    else:
-        steps.append("📝 spec PR: not yet")
-    if status.approved_by:
-        steps.append(f"✅ approved by @{status.approved_by}" + (f" on {_short(status.approved_sha)}"
-                                                                 if status.approved_sha else ""))
-    else:
-        steps.append("✋ approval: not yet")
-    steps.append(_code_step(status))
-    if status.qa_conclusion:
-        steps.append("🧪 QA " + _link(QA_WORDS.get(status.qa_conclusion, status.qa_conclusion), status.qa_url))
-    else:
-        steps.append("🧪 QA: not yet")
-    return "**Status:** " + " → ".join(steps)
 
 
 def _story(example_map: ExampleMap) -> list[str]:
@@ -123,15 +93,6 @@ def _inline(text: str | None, limit: int = 1000) -> str:
     """One line of card text: no newlines, no HTML comment openers that could hide the rest, capped."""
     line = " ".join((text or "").split()).replace("<!--", "&lt;!--")
     return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def spec_next_step(status: StoryStatus) -> str:
-    """Where the spec stands once its pull request exists: review it there, or what follows approval."""
-    pr = _link(f"#{status.spec_pr}", status.spec_pr_url)
-    if status.approved_by:
-        on = f" on {_short(status.approved_sha)}" if status.approved_sha else ""
-        return f"The spec in {pr} is approved by @{status.approved_by}{on}; next: code, then QA."
-    return f"The spec is in {pr} — review and approve it there."
 
 
 def readiness_lines(example_map: ExampleMap, readiness: Readiness, max_rules: int, *, auto_spec: bool = True,
@@ -238,13 +199,13 @@ def _changes(revision: int, changes: list[Change], shown: int) -> list[str]:
     return lines + ["", "</details>", ""]
 
 
-def _footer(usage: Any, model_name: str | None, offline: bool) -> list[str]:
+def _footer(usage: dict[str, Any] | None, model_name: str | None, offline: bool) -> list[str]:
     if offline or not model_name:
         return ["<details><summary>How this map was made</summary>", "",
                 ("Built without a model, from the structure of the issue (acceptance criteria, Given/When/Then "
                 "lines, headings and questions). Set `ANTHROPIC_API_KEY` on the Specloop service for richer maps."),
                 "", "</details>"]
-    data = usage.as_dict() if hasattr(usage, "as_dict") else dict(usage or {})
+    data = dict(usage or {})
     lines = ["<details><summary>Model and token usage</summary>", "", f"- model: `{model_name}`"]
     if data:
         lines += [
@@ -290,15 +251,14 @@ def _compact_map(example_map: ExampleMap, level: int) -> dict[str, Any]:
 
 
 def map_marker(example_map: ExampleMap, *, revision: int, status: StoryStatus, counters: dict[str, int] | None,
-               offline: bool, max_rules: int, usage: Any, model_name: str | None,
+               offline: bool, max_rules: int, usage: dict[str, Any] | None, model_name: str | None,
                changes: list[Change] | None = None, auto_spec: bool = True) -> str:
     """The hidden marker, small enough for GitHub (the map is compacted step by step when huge)."""
-    usage_data = usage.as_dict() if hasattr(usage, "as_dict") else usage
     for level in range(6):
         kept = [[c.action, c.card, c.id, c.text[:200]] for c in (changes or [])][: 50 if level < 3 else 0]
         text = marker(KIND, revision=revision, map=_compact_map(example_map, level), changes=kept,
                       status=status.model_dump(exclude_none=True), ids=counters or {}, offline=offline,
-                      max_rules=max_rules, usage=usage_data, model=model_name, auto_spec=auto_spec)
+                      max_rules=max_rules, usage=usage, model=model_name, auto_spec=auto_spec)
         if len(text) <= MARKER_BUDGET:
             return text
     return text
@@ -307,25 +267,16 @@ def map_marker(example_map: ExampleMap, *, revision: int, status: StoryStatus, c
 # --- the comment --------------------------------------------------------------------------------------
 
 
-def render_map_comment(
-    example_map: ExampleMap,
-    *,
-    revision: int,
-    changes: list[Change] | None = None,
-    status: StoryStatus | None = None,
-    readiness: Readiness | None = None,
-    max_rules: int = 6,
-    usage: Any = None,
-    model_name: str | None = None,
-    offline: bool = False,
-    counters: dict[str, int] | None = None,
-    auto_spec: bool = True,
-) -> str:
-    """The map comment's body, always under GitHub's 65,536-character limit, with a valid marker."""
-    status = status or StoryStatus()
+def render_map_comment(state: MapState, readiness: Readiness | None = None) -> str:
+    """The map comment's body for `state` (the reverse of `read_map_state`), always under GitHub's
+    65,536-character limit, with a valid marker; `readiness` overrides the map's own verdict."""
+    if state.map is None:
+        raise ValueError("a map comment needs a map")
+    example_map, revision, status, changes = state.map, state.revision, state.status, state.changes
+    max_rules, auto_spec, usage, model_name, offline = (state.max_rules, state.auto_spec, state.usage,
+                                                        state.model_name, state.offline)
     readiness = readiness or example_map.readiness(max_rules)
-    changes = changes or []
-    head = [map_marker(example_map, revision=revision, status=status, counters=counters, offline=offline,
+    head = [map_marker(example_map, revision=revision, status=status, counters=state.counters, offline=offline,
                        max_rules=max_rules, usage=usage, model_name=model_name, changes=changes,
                        auto_spec=auto_spec),
             f"## {TITLE} · revision {revision}", "", status_chain(status, revision), ""]

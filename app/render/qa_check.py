@@ -14,7 +14,7 @@ from typing import Any
 
 from app.artifacts import TRACE_LINK_SECONDS
 from app.domain.qa_reports import STATUS_ICON, step_error
-from app.domain.qa_runner import RunResult, ScenarioResult
+from app.domain.qa_results import RunResult, ScenarioResult
 from app.render.markers import marker
 
 QA_CHECK_NAME = "specloop/qa"

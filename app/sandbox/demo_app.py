@@ -54,6 +54,7 @@ class DemoApp:
 
     @property
     def url(self) -> str:
+        """The started app's base URL, `http://host:port`."""
         assert self._server is not None, "DemoApp is not started"
         host, port = self._server.server_address[:2]
         assert isinstance(host, str)  # an AF_INET server: typeshed also allows the bytes of AF_UNIX

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from app.browser import LAUNCH_ARGS, require_chromium
+from app.qa.browser import LAUNCH_ARGS, require_chromium
 
 
 @pytest.fixture(scope="session")

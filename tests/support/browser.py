@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.browser import SharedBrowser, find_chromium
+from app.qa.browser import SharedBrowser, find_chromium
 from tests.sample_app import SampleApp
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from app.context import DEPS_KEY
 from app.domain.example_map import Example, ExampleMap, Rule, Story
-from app.render.map_comment import render_map_comment
+from app.render.map_comment import MapState, render_map_comment
 from jobs.approve_spec import approve_spec
 from jobs.write_spec import write_spec
 from tests.support.github import SHOP
@@ -71,7 +71,7 @@ def mapped_issue(github: Any, example_map: ExampleMap | None = None, *, by: str 
         github.open_issue(SHOP, "Sign in with email", "As a registered user I want to sign in.", by=by)
     )
     github.comment(
-        SHOP, number, render_map_comment(example_map or sign_in_map(), revision=1), by=github.bot.login
+        SHOP, number, render_map_comment(MapState(map=example_map or sign_in_map(), revision=1)), by=github.bot.login
     )
     return number
 

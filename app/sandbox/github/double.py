@@ -1,66 +1,46 @@
-"""`GitHubDouble`: the loopback GitHub (REST + git + webhooks) that tests and `make demo` run against."""
+"""`GitHubDouble`: the loopback GitHub (REST + git + webhooks) that tests and `make demo` run against.
+
+The double composes the parts: a `State`, the `Hub` route handlers work with, the HTTP `Server` with every
+route module's routes, and the webhook `Deliverer`. Its methods are what tests and the demo use: people's
+actions on GitHub (open an issue, review a PR, push...), set-up (repositories, installations, other Apps)
+and inspection (requests, deliveries, files, refs).
+"""
 
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 import tempfile
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Self
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
-from .apps import AppsMixin
-from .checks import ChecksMixin
+from . import auth, issues
 from .faults import Fault, Faults
-from .git_data import GitDataMixin
 from .gitstore import GitRepo, Signature
-from .issues import IssuesMixin
-from .payloads import Shapes, node_id
-from .pulls import PullsMixin
+from .hub import Hub
+from .keys import generate_key, register_app, shared_key
+from .payloads import Shapes
+from .people import People
 from .server import Server
-from .state import App, Installation, Repo, State, User, now
+from .state import (
+    App,
+    Installation,
+    RecordedRequest,
+    Repo,
+    State,
+    Token,
+    User,
+    now,
+)
 from .webhooks import Deliverer, Delivery
 
-
-@dataclass
-class RecordedRequest:
-    """One API request the app made (Authorization header left out)."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    json: Any
-    headers: dict[str, str]
-    status: int | None = None
-    actor: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+__all__ = ["GitHubDouble", "RecordedRequest", "generate_key"]
+ROLES = ("admin", "maintain", "write", "triage", "read")
 
 
-def generate_key() -> tuple[str, str]:
-    """A fresh RSA key pair as (private PEM, public PEM)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return private, public
-
-
-_KEY_CACHE: list[tuple[str, str]] = []
-
-
-def _app_key() -> tuple[str, str]:
-    """Key generation takes ~50-100 ms; one key per process keeps fixture start-up cheap."""
-    if not _KEY_CACHE:
-        _KEY_CACHE.append(generate_key())
-    return _KEY_CACHE[0]
-
-
-class GitHubDouble(AppsMixin, IssuesMixin, GitDataMixin, PullsMixin, ChecksMixin):
+class GitHubDouble(People):
     """A loopback GitHub: REST API under `api_url`, git + manifest pages under `web_url`, signed webhooks."""
 
     def __init__(self, *, slug: str = "specloop", webhook_url: str | None = None,
@@ -69,29 +49,22 @@ class GitHubDouble(AppsMixin, IssuesMixin, GitDataMixin, PullsMixin, ChecksMixin
         self.root = Path(root or tempfile.mkdtemp(prefix="github-double-"))
         self.state = State(self.root)
         self.faults = Faults()
-        self.requests: list[RecordedRequest] = []
-        self.unhandled: list[str] = []
-        self.tokens_issued = 0
-        self.token_lifetime = timedelta(hours=1)
-        self.manifest_codes: dict[str, Any] = {}
         self.hook_id = self.state.next_id()
         self.deliverer = Deliverer(self.hook_id, fault_for=self._webhook_fault)
-        self.server = Server(self)
-        self.shapes = Shapes("http://127.0.0.1:0/api/v3", "http://127.0.0.1:0")
+        self.hub = Hub(self.state, self.faults, self.deliverer)
+        self.server = Server(self.hub)
         owner = self.state.user("octo-org", "Organization")
-        private, public = generate_key() if fresh_key else _app_key()
-        self.app = self._new_app(slug=slug, name=slug.capitalize(), owner=owner, private=private, public=public)
-        self.app.webhook_url = webhook_url
-        self.apps: dict[int, App] = {self.app.id: self.app}
-        self.git_pushes: list[dict[str, Any]] = []
+        private, public = generate_key() if fresh_key else shared_key()
+        app = register_app(self.state, slug=slug, name=slug.capitalize(), owner=owner, private=private,
+                           public=public, webhook_url=webhook_url)
+        self.state.app_id = app.id
         self.installation_id: int | None = None  # the first installation (the usual one in tests)
-        self.web_user = "alice"  # the person "signed in" on the web pages (manifest registration)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> Self:
         """Start the HTTP server and the webhook sender; returns self."""
         self.server.start()
-        self.shapes = Shapes(self.api_url, self.web_url)
+        self.hub.shapes = Shapes(self.api_url, self.web_url)
         self.deliverer.start()
         return self
 
@@ -118,23 +91,84 @@ class GitHubDouble(AppsMixin, IssuesMixin, GitDataMixin, PullsMixin, ChecksMixin
         """The REST base URL, Enterprise-Server style: `<web_url>/api/v3`."""
         return f"{self.web_url}/api/v3"
 
-    # -- the app -------------------------------------------------------------------------------
-    def _new_app(self, *, slug: str, name: str, owner: User, private: str, public: str,
-                 webhook_url: str | None = None, permissions: dict[str, str] | None = None,
-                 events: list[str] | None = None, description: str = "",
-                 external_url: str = "https://example.com") -> App:
-        app_id = self.state.next_id()
-        bot = self.state.user(f"{slug}[bot]", "Bot")
-        app = App(id=app_id, slug=slug, name=name, owner=owner, private_key_pem=private, public_key_pem=public,
-                  webhook_secret=secrets.token_hex(20), client_id=f"Iv1.{secrets.token_hex(8)}",
-                  client_secret=secrets.token_hex(20), bot=bot, webhook_url=webhook_url,
-                  description=description, external_url=external_url)
-        if permissions:
-            app.permissions = dict(permissions)
-        if events:
-            app.events = list(events)
-        return app
+    # -- state views (kept as attributes of the double for tests and the demo) ------------------
+    @property
+    def shapes(self) -> Shapes:
+        """JSON renderings of state objects with the double's URLs."""
+        return self.hub.shapes
 
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every REST request received, in order."""
+        return self.state.requests
+
+    @property
+    def unhandled(self) -> list[str]:
+        """`METHOD /path` of requests no route answered (the fixture fails a test that made one)."""
+        return self.state.unhandled
+
+    @property
+    def git_pushes(self) -> list[dict[str, Any]]:
+        """Every branch move (pushes, API ref updates, people's commits)."""
+        return self.state.git_pushes
+
+    @property
+    def manifest_codes(self) -> dict[str, Any]:
+        """Pending manifest registrations by their one-time code."""
+        return self.state.manifest_codes
+
+    @property
+    def apps(self) -> dict[int, App]:
+        """Every registered App by id (the double's own and others')."""
+        return self.state.apps
+
+    @property
+    def app(self) -> App:
+        """The App the double plays (changes when a manifest registration completes)."""
+        return self.state.app
+
+    @app.setter
+    def app(self, app: App) -> None:
+        self.state.apps[app.id] = app
+        self.state.app_id = app.id
+
+    @property
+    def tokens_issued(self) -> int:
+        """How many installation tokens were handed out."""
+        return self.state.tokens_issued
+
+    @tokens_issued.setter
+    def tokens_issued(self, value: int) -> None:
+        self.state.tokens_issued = value
+
+    @property
+    def token_lifetime(self) -> timedelta:
+        """How long new installation tokens live (GitHub: one hour)."""
+        return self.state.token_lifetime
+
+    @token_lifetime.setter
+    def token_lifetime(self, value: timedelta) -> None:
+        self.state.token_lifetime = value
+
+    @property
+    def web_user(self) -> str:
+        """The person "signed in" on the web pages (manifest registration)."""
+        return self.state.web_user
+
+    @web_user.setter
+    def web_user(self, login: str) -> None:
+        self.state.web_user = login
+
+    @property
+    def tree_entry_limit(self) -> int:
+        """Most entries a tree listing returns before it says `truncated: true` (GitHub: 100,000)."""
+        return self.state.tree_entry_limit
+
+    @tree_entry_limit.setter
+    def tree_entry_limit(self, value: int) -> None:
+        self.state.tree_entry_limit = value
+
+    # -- the app -------------------------------------------------------------------------------
     @property
     def app_id(self) -> int:
         """The current app's id (changes when a manifest registration completes)."""
@@ -142,6 +176,7 @@ class GitHubDouble(AppsMixin, IssuesMixin, GitDataMixin, PullsMixin, ChecksMixin
 
     @property
     def slug(self) -> str:
+        """The current app's slug."""
         return self.app.slug
 
     @property
@@ -151,10 +186,12 @@ class GitHubDouble(AppsMixin, IssuesMixin, GitDataMixin, PullsMixin, ChecksMixin
 
     @property
     def webhook_secret(self) -> str:
+        """The secret webhooks are signed with."""
         return self.app.webhook_secret
 
     @property
     def webhook_url(self) -> str | None:
+        """Where webhooks go."""
         return self.app.webhook_url
 
     def set_webhook_url(self, url: str | None) -> None:
@@ -177,7 +214,7 @@ class GitHubDouble(AppsMixin, IssuesMixin, GitDataMixin, PullsMixin, ChecksMixin
         """Create a person; with `role` and `repo`, give them that role there (admin|maintain|write|triage|read)."""
         user = self.state.user(login)
         if role is not None:
-            if role not in ("admin", "maintain", "write", "triage", "read"):
+            if role not in ROLES:
                 raise ValueError(f"unknown role {role!r}")
             targets = [self.repo(repo)] if repo else list(self.state.repos.values())
             for r in targets:
@@ -188,7 +225,6 @@ class GitHubDouble(AppsMixin, IssuesMixin, GitDataMixin, PullsMixin, ChecksMixin
         """A personal access token for a person (git over HTTP and API calls as that person)."""
         with self.state.lock:
             if login.lower() not in self.state.user_tokens:
-                from .state import Token
                 value = "ghp_" + secrets.token_urlsafe(27)
                 self.state.tokens[value] = Token(value, None, login=self.state.user(login).login)
                 self.state.user_tokens[login.lower()] = value
@@ -203,8 +239,8 @@ class GitHubDouble(AppsMixin, IssuesMixin, GitDataMixin, PullsMixin, ChecksMixin
             git = GitRepo.init(self.root / "repos" / owner.login / f"{name}.git", default_branch)
             repo = Repo(id=self.state.next_id(), owner=owner, name=name, git=git, default_branch=default_branch,
                         private=private)
-            for label, color in (("bug", "d73a4a"), ("documentation", "0075ca"), ("enhancement", "a2eeef")):
-                repo.labels[label] = self._label(label, color, default=True)
+            for label, color in issues.DEFAULT_LABELS:
+                repo.labels[label] = issues.new_label(self.state, label, color, default=True)
             self.state.repos[full_name.lower()] = repo
         author = self.state.user(by) if by else owner
         sig = Signature(author.login, f"{author.login}@users.noreply.github.com", now())
@@ -236,10 +272,7 @@ class GitHubDouble(AppsMixin, IssuesMixin, GitDataMixin, PullsMixin, ChecksMixin
 
     def installation_for(self, repo: Repo) -> Installation | None:
         """The live (not deleted) installation covering a repository."""
-        for inst in self.state.installations.values():
-            if not inst.deleted and repo.full_name.lower() in inst.repos:
-                return inst
-        return None
+        return self.state.installation_for(repo)
 
     def uninstall(self, installation_id: int, by: str | None = None) -> Delivery | None:
         """The account removes the app: `installation` `deleted`, tokens stop working."""
@@ -274,6 +307,14 @@ class GitHubDouble(AppsMixin, IssuesMixin, GitDataMixin, PullsMixin, ChecksMixin
         }
         return self.deliver_raw("installation", payload)
 
+    def issue_token(self, installation_id: int, app_id: int | None = None) -> Token:
+        """A fresh installation token (`ghs_...`) living `token_lifetime` (for `app_id`, default the double's app)."""
+        return auth.issue_token(self.state, installation_id, app_id)
+
+    def expire_tokens(self) -> None:
+        """Make every installation token expire now (tests of token refresh)."""
+        auth.expire_tokens(self.state)
+
     # -- webhooks --------------------------------------------------------------------------------
     @property
     def deliveries(self) -> list[Delivery]:
@@ -289,53 +330,28 @@ class GitHubDouble(AppsMixin, IssuesMixin, GitDataMixin, PullsMixin, ChecksMixin
         return [d for d in self.deliveries if d.event == event and (action is None or d.action == action)]
 
     def emit(self, event: str, repo: Repo, sender: User, body: dict[str, Any], *, wait: bool = True) -> Delivery | None:
-        """Send `event` for something that happened in `repo`, like GitHub does for an installed app.
-
-        Nothing is sent when the app is not installed on the repository, suspended, or not subscribed
-        to the event (GitHub only delivers subscribed events).
-        """
-        inst = self.installation_for(repo)
-        if inst is None or inst.suspended_at is not None or event not in self.app.events:
-            return None
-        payload: dict[str, Any] = dict(body)
-        payload["repository"] = self.shapes.repo(repo, full=False)
-        if repo.owner.type == "Organization":
-            payload["organization"] = self.shapes.organization(repo.owner)
-        payload["sender"] = self.shapes.user(sender)
-        payload["installation"] = {"id": inst.id, "node_id": node_id("IN", inst.id)}
-        delivery = self.deliverer.build(event, payload, self.app.webhook_secret, self.app.webhook_url)
-        return self.deliverer.send(delivery, wait=wait)
+        """Send `event` for something that happened in `repo`, like GitHub does for an installed app."""
+        return self.hub.emit(event, repo, sender, body, wait=wait)
 
     def deliver_raw(self, event: str, payload: dict[str, Any], *, secret: str | None = None,
                     delivery: str | None = None, headers: dict[str, str] | None = None,
                     body: bytes | None = None, sign: bool = True, wait: bool = True) -> Delivery:
         """Send any payload as `event` (for odd payloads); signed with the app's secret unless told otherwise."""
-        key = (secret if secret is not None else self.app.webhook_secret) if sign else None
-        d = self.deliverer.build(event, payload, key, self.app.webhook_url, guid=delivery, headers=headers,
-                                 body=body)
-        return self.deliverer.send(d, wait=wait)
+        return self.hub.deliver_raw(event, payload, secret=secret, delivery=delivery, headers=headers, body=body,
+                                    sign=sign, wait=wait)
 
     def redeliver(self, delivery: str | int, *, wait: bool = True) -> Delivery:
         """Send a recorded delivery again with the same GUID and body (GitHub's "Redeliver")."""
-        original = self._find_delivery(delivery)
-        d = self.deliverer.build(original.event, original.payload, None, self.app.webhook_url,
-                                 guid=original.guid, redelivery=True, body=original.body,
-                                 headers={k: v for k, v in original.headers.items()})
-        return self.deliverer.send(d, wait=wait)
-
-    def _find_delivery(self, delivery: str | int) -> Delivery:
-        for d in self.deliveries:
-            if d.guid == delivery or d.id == delivery:
-                return d
-        raise KeyError(f"no delivery {delivery}")
+        return self.hub.redeliver(delivery, wait=wait)
 
     def ping(self) -> Delivery:
         """GitHub's `ping` after a hook is created."""
+        app = self.app
         payload = {"zen": "Keep it logically awesome.", "hook_id": self.hook_id,
                    "hook": {"type": "App", "id": self.hook_id, "name": "web", "active": True,
-                            "events": list(self.app.events), "app_id": self.app.id,
-                            "config": {"content_type": "json", "insecure_ssl": "0", "url": self.app.webhook_url}},
-                   "sender": self.shapes.user(self.app.owner)}
+                            "events": list(app.events), "app_id": app.id,
+                            "config": {"content_type": "json", "insecure_ssl": "0", "url": app.webhook_url}},
+                   "sender": self.shapes.user(app.owner)}
         return self.deliver_raw("ping", payload)
 
     # -- faults ----------------------------------------------------------------------------------
@@ -353,7 +369,6 @@ class GitHubDouble(AppsMixin, IssuesMixin, GitDataMixin, PullsMixin, ChecksMixin
     # -- inspection ------------------------------------------------------------------------------
     def requests_to(self, method: str, path_regex: str) -> list[RecordedRequest]:
         """Recorded API requests matching a method and a path regex."""
-        import re
         return [r for r in self.requests if r.method == method.upper() and re.search(path_regex, r.path)]
 
     def file(self, repo: str, path: str, ref: str | None = None) -> str | None:

@@ -6,14 +6,13 @@ import asyncio
 import base64
 import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-if TYPE_CHECKING:
-    from .double import GitHubDouble
-    from .state import Repo, User
+from .commits import after_ref_moves
+from .hub import Hub
+from .state import Repo, User, now
 
 GIT_PATH = re.compile(r"^/(?P<owner>[^/]+)/(?P<repo>[^/]+?)\.git(?P<rest>/.*)?$")
 UNAUTHORIZED = Response("Authentication required\n", status_code=401,
@@ -36,20 +35,22 @@ def _credential(header: str | None) -> str | None:
     return None
 
 
-def _who(double: GitHubDouble, repo: Repo, token_value: str | None, write: bool) -> tuple[User | None, int]:
+def _who(hub: Hub, repo: Repo, token_value: str | None, write: bool) -> tuple[User | None, int]:
     """The pusher/fetcher for a token, or the HTTP status to refuse with (401 unknown, 403 not allowed)."""
-    token = double.state.tokens.get(token_value or "")
+    state = hub.state
+    token = state.tokens.get(token_value or "")
     if token is None or (token.expires_at is not None and token.expires_at <= datetime.now(UTC)):
         return None, 401
     if token.installation_id is not None:
-        inst = double.state.installations.get(token.installation_id)
+        inst = state.installations.get(token.installation_id)
         if inst is None or inst.deleted or inst.suspended_at is not None:
             return None, 401
         if repo.full_name.lower() not in inst.repos:
             return None, 404
-        return double.app.bot, 200
-    user = double.state.user(token.login or "ghost")
-    role = double.state.role(repo, user.login)
+        app = state.apps.get(token.app_id or state.app_id) or state.app
+        return app.bot, 200
+    user = state.user(token.login or "ghost")
+    role = state.role(repo, user.login)
     if role is None:
         return None, 404
     if write and role not in ("write", "maintain", "admin"):
@@ -57,12 +58,12 @@ def _who(double: GitHubDouble, repo: Repo, token_value: str | None, write: bool)
     return user, 200
 
 
-async def serve(double: GitHubDouble, request: Request) -> Response:
+async def serve(hub: Hub, request: Request) -> Response:
     """Answer one smart-HTTP request (info/refs, upload-pack, receive-pack)."""
     m = GIT_PATH.match(request.url.path)
     assert m is not None
-    repo = double.state.repo(f"{m['owner']}/{m['repo']}")
-    fault = double.faults.take("git", request.method, request.url.path)
+    repo = hub.state.repo(f"{m['owner']}/{m['repo']}")
+    fault = hub.faults.take("git", request.method, request.url.path)
     if fault is not None:
         if fault.latency:
             await asyncio.sleep(fault.latency)
@@ -73,18 +74,18 @@ async def serve(double: GitHubDouble, request: Request) -> Response:
         return Response("Repository not found.\n", status_code=404)
     rest = m["rest"] or "/"
     write = "git-receive-pack" in rest or request.query_params.get("service") == "git-receive-pack"
-    who, status = _who(double, repo, _credential(request.headers.get("authorization")), write)
+    who, status = _who(hub, repo, _credential(request.headers.get("authorization")), write)
     if who is None:
         if status == 401:
             return UNAUTHORIZED
         return Response("Permission denied\n" if status == 403 else "Repository not found.\n", status_code=status)
     body = await request.body()
     env = {
-        "GIT_PROJECT_ROOT": str(double.root / "repos"), "GIT_HTTP_EXPORT_ALL": "1",
+        "GIT_PROJECT_ROOT": str(hub.state.root / "repos"), "GIT_HTTP_EXPORT_ALL": "1",
         "PATH_INFO": f"/{repo.owner.login}/{repo.name}.git{rest}", "QUERY_STRING": request.url.query,
         "REQUEST_METHOD": request.method, "CONTENT_TYPE": request.headers.get("content-type", ""),
         "CONTENT_LENGTH": str(len(body)), "REMOTE_USER": who.login, "REMOTE_ADDR": "127.0.0.1",
-        "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(double.root), "PATH": "/usr/bin:/bin:/usr/local/bin",
+        "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(hub.state.root), "PATH": "/usr/bin:/bin:/usr/local/bin",
     }
     if request.headers.get("content-encoding"):
         env["HTTP_CONTENT_ENCODING"] = request.headers["content-encoding"]  # http-backend inflates gzip itself
@@ -111,13 +112,12 @@ async def serve(double: GitHubDouble, request: Request) -> Response:
         moves = {ref: (before.get(ref), after.get(ref)) for ref in set(before) | set(after)
                  if before.get(ref) != after.get(ref)}
         if moves:
-            from .state import now
             repo.pushed_at = now()
             # run the PR bookkeeping off the event loop: it takes the state lock and shells out to git
-            await asyncio.to_thread(_after_push, double, repo, moves, who)
+            await asyncio.to_thread(_after_push, hub, repo, moves, who)
     return Response(payload, status_code=code, headers=headers)
 
 
-def _after_push(double: GitHubDouble, repo: Repo, moves: dict[str, tuple[str | None, str | None]], who: User) -> None:
-    with double.state.lock:
-        double.after_ref_moves(repo, moves, who, wait=False)
+def _after_push(hub: Hub, repo: Repo, moves: dict[str, tuple[str | None, str | None]], who: User) -> None:
+    with hub.state.lock:
+        after_ref_moves(hub, repo, moves, who, wait=False)

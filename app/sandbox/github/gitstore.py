@@ -218,11 +218,23 @@ class GitRepo:
         except GitError:
             return None
 
+    def resolve(self, ref: str) -> str | None:
+        """A branch, tag, `refs/...` or sha to a commit sha, as GitHub resolves `{ref}` in paths."""
+        for candidate in (f"refs/heads/{ref}", f"refs/tags/{ref}", ref):
+            sha = self.rev_parse(candidate)
+            if sha:
+                return sha
+        return None
+
     def refs(self, prefix: str = "refs/") -> dict[str, str]:
         """All refs under a prefix as `{refname: sha}`."""
         out = self.git("for-each-ref", "--format=%(refname) %(objectname)", prefix).decode()
-        pairs = (line.split(" ", 1) for line in out.splitlines() if line)
-        return {name: sha for name, sha in pairs}
+        refs: dict[str, str] = {}
+        for line in out.splitlines():
+            name, _, sha = line.partition(" ")
+            if name:
+                refs[name] = sha
+        return refs
 
     def update_ref(self, ref: str, sha: str, old: str | None = None) -> None:
         """Point a ref at a sha (compare-and-swap on `old` when given)."""

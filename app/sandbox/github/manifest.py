@@ -9,17 +9,17 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from .router import Call, Routes, not_found
+from .calls import Call, not_found
+from .hub import Hub
+from .keys import generate_key, register_app
+from .router import Routes
 from .state import now
-
-if TYPE_CHECKING:
-    from .double import GitHubDouble
 
 routes = Routes()
 PAGES = re.compile(r"^(?:/organizations/(?P<org>[^/]+))?/settings/apps/new/?$")
@@ -36,16 +36,17 @@ class PendingManifest:
     used: bool = False
 
 
-def match(method: str, path: str) -> Callable[[GitHubDouble, Request], Awaitable[Response]] | None:
+def match(method: str, path: str) -> Callable[[Hub, Request], Awaitable[Response]] | None:
     """The page handler for a web path, if it is a manifest page."""
     if method in ("GET", "POST") and PAGES.match(path):
         return new_app_page
     return None
 
 
-async def new_app_page(double: GitHubDouble, request: Request) -> Response:
+async def new_app_page(hub: Hub, request: Request) -> Response:
     """Accept a manifest (form field or query), "create" the app as the signed-in person, redirect with a code."""
-    org = PAGES.match(request.url.path)["org"]  # type: ignore[index]
+    page = PAGES.match(request.url.path)
+    org = page["org"] if page else None
     fields: dict[str, Any] = dict(request.query_params)
     if request.method == "POST":
         form = await request.form()
@@ -56,7 +57,7 @@ async def new_app_page(double: GitHubDouble, request: Request) -> Response:
     try:
         manifest = json.loads(raw)
         if not isinstance(manifest, dict):
-            raise ValueError("manifest must be an object")  # noqa: TRY004 - reported as a 422 page below
+            raise ValueError("manifest must be an object")  # reported as a 422 page below
     except ValueError as exc:
         return HTMLResponse(f"<h1>Invalid GitHub App configuration</h1><p>{html.escape(str(exc))}</p>",
                             status_code=422)
@@ -66,7 +67,7 @@ async def new_app_page(double: GitHubDouble, request: Request) -> Response:
         return HTMLResponse(f"<h1>Invalid GitHub App configuration</h1><p>{missing} is required</p>",
                             status_code=422)
     code = secrets.token_hex(10)
-    double.manifest_codes[code] = PendingManifest(manifest, org or double.web_user)
+    hub.state.manifest_codes[code] = PendingManifest(manifest, org or hub.state.web_user)
     query = {"code": code}
     if fields.get("state"):
         query["state"] = fields["state"]
@@ -75,29 +76,28 @@ async def new_app_page(double: GitHubDouble, request: Request) -> Response:
 
 
 @routes.post("/app-manifests/{code}/conversions", auth="none")
-def convert(d: GitHubDouble, call: Call) -> Any:
+def convert(hub: Hub, call: Call) -> Any:
     """Exchange a code (once, within an hour) for the new app's id, key and secrets; the double adopts it."""
-    pending: PendingManifest | None = d.manifest_codes.get(call.params["code"])
+    state = hub.state
+    pending: PendingManifest | None = state.manifest_codes.get(call.params["code"])
     if pending is None or pending.used or now() - pending.created_at > CODE_LIFETIME:
         raise not_found()
     pending.used = True
-    from .double import generate_key
     m = pending.manifest
     name = str(m.get("name") or "Specloop")
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "app"
     private, public = generate_key()
-    owner_type = "Organization" if pending.owner.lower() in d.state.users and \
-        d.state.users[pending.owner.lower()].type == "Organization" else "User"
-    owner = d.state.user(pending.owner, owner_type)
+    known = state.users.get(pending.owner.lower())
+    owner = state.user(pending.owner, "Organization" if known and known.type == "Organization" else "User")
     hook = m.get("hook_attributes") or {}
-    app = d._new_app(slug=slug, name=name, owner=owner, private=private, public=public,
-                     webhook_url=hook.get("url") if hook.get("active", True) else None,
-                     permissions=m.get("default_permissions"), events=m.get("default_events"),
-                     description=str(m.get("description") or ""), external_url=str(m.get("url")))
+    previous_events = list(state.app.events)
+    app = register_app(state, slug=slug, name=name, owner=owner, private=private, public=public,
+                       webhook_url=hook.get("url") if hook.get("active", True) else None,
+                       permissions=m.get("default_permissions"), events=m.get("default_events"),
+                       description=str(m.get("description") or ""), external_url=str(m.get("url")))
     if not isinstance(m.get("default_events"), list):
-        app.events = list(d.app.events)
-    d.apps[app.id] = app
-    d.app = app  # from now on tokens, webhooks and the bot user are this app's
-    data = d.shapes.app(app)
+        app.events = previous_events
+    state.app_id = app.id  # from now on tokens, webhooks and the bot user are this app's
+    data = hub.shapes.app(app)
     data.update({"client_secret": app.client_secret, "webhook_secret": app.webhook_secret, "pem": app.private_key_pem})
     return 201, data

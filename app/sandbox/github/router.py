@@ -1,82 +1,21 @@
-"""A tiny route table for the double's REST API: path templates, auth kind, handler functions."""
+"""A tiny route table for the double's REST API: path templates, auth kind, handler functions, paging."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
+from urllib.parse import urlencode
 
-if TYPE_CHECKING:
-    from .double import GitHubDouble
-    from .state import Installation, Repo, User
+from starlette.responses import Response
 
+from .calls import Call, HttpError, invalid, json_response, not_found
+from .hub import Hub
 
-class HttpError(Exception):
-    """An error answer in GitHub's shape: `{"message", "documentation_url", "errors"?}`."""
+__all__ = ["Call", "Handler", "HttpError", "Route", "Routes", "invalid", "not_found", "paginate"]
 
-    def __init__(self, status: int, message: str, errors: list[Any] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.errors = errors
-        self.headers = headers or {}
-
-    def body(self) -> dict[str, Any]:
-        """The JSON body GitHub sends with this status."""
-        data: dict[str, Any] = {"message": self.message,
-                                "documentation_url": "https://docs.github.com/rest", "status": str(self.status)}
-        if self.errors is not None:
-            data["errors"] = self.errors
-        return data
-
-
-def not_found() -> HttpError:
-    """GitHub's plain 404 (also used when a token may not see a resource)."""
-    return HttpError(404, "Not Found")
-
-
-def invalid(message: str, field_name: str | None = None, resource: str = "Issue", code: str = "custom") -> HttpError:
-    """A 422 Validation Failed with one error item, as GitHub reports bad input."""
-    error: dict[str, Any] = {"resource": resource, "code": code, "message": message}
-    if field_name:
-        error["field"] = field_name
-    return HttpError(422, "Validation Failed", errors=[error])
-
-
-@dataclass
-class Call:
-    """One authenticated API request as a handler sees it."""
-
-    method: str
-    path: str
-    params: dict[str, str]
-    query: dict[str, str]
-    body: Any
-    headers: dict[str, str]
-    actor: User | None = None  # the app's bot user for installation tokens, the person for user tokens
-    installation: Installation | None = None
-    app_jwt: bool = False
-    repo: Repo | None = None
-
-    def json(self) -> dict[str, Any]:
-        """The JSON body as an object (422 when it is something else)."""
-        if self.body is None:
-            return {}
-        if not isinstance(self.body, dict):
-            raise HttpError(400, "Problems parsing JSON")
-        return self.body
-
-    def int_param(self, name: str) -> int:
-        """A numeric path parameter (404 when not a number, as GitHub answers)."""
-        try:
-            return int(self.params[name])
-        except ValueError:
-            raise not_found() from None
-
-
-Handler = Callable[["GitHubDouble", Call], Any]
+Handler = Callable[[Hub, Call], Any]
 
 
 @dataclass
@@ -96,7 +35,7 @@ class Route:
 
 
 class Routes:
-    """A list of routes filled by decorators in each family module."""
+    """A list of routes filled by decorators in each route module."""
 
     def __init__(self) -> None:
         self.routes: list[Route] = []
@@ -109,18 +48,23 @@ class Routes:
         return deco
 
     def get(self, template: str, auth: str = "installation") -> Callable[[Handler], Handler]:
+        """Register a GET handler."""
         return self.add("GET", template, auth)
 
     def post(self, template: str, auth: str = "installation") -> Callable[[Handler], Handler]:
+        """Register a POST handler."""
         return self.add("POST", template, auth)
 
     def patch(self, template: str, auth: str = "installation") -> Callable[[Handler], Handler]:
+        """Register a PATCH handler."""
         return self.add("PATCH", template, auth)
 
     def put(self, template: str, auth: str = "installation") -> Callable[[Handler], Handler]:
+        """Register a PUT handler."""
         return self.add("PUT", template, auth)
 
     def delete(self, template: str, auth: str = "installation") -> Callable[[Handler], Handler]:
+        """Register a DELETE handler."""
         return self.add("DELETE", template, auth)
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
@@ -134,5 +78,29 @@ class Routes:
         return None
 
     def extend(self, other: Routes) -> None:
-        """Merge another family's routes."""
+        """Merge another module's routes (earlier routes win)."""
         self.routes.extend(other.routes)
+
+
+def paginate(hub: Hub, call: Call, items: list[Any]) -> Response:
+    """A page of a list with GitHub's `Link` header (githubkit's paginator follows `rel="next"`)."""
+    per_page = max(1, min(100, call.int_query("per_page", 30)))
+    page = max(1, call.int_query("page", 1))
+    chunk = items[(page - 1) * per_page: page * per_page]
+    headers = {}
+    links = []
+    if page * per_page < len(items):
+        last = (len(items) + per_page - 1) // per_page
+        links.append(f'<{_page_url(hub, call, page + 1, per_page)}>; rel="next"')
+        links.append(f'<{_page_url(hub, call, last, per_page)}>; rel="last"')
+    if page > 1:
+        links.append(f'<{_page_url(hub, call, 1, per_page)}>; rel="first"')
+        links.append(f'<{_page_url(hub, call, page - 1, per_page)}>; rel="prev"')
+    if links:
+        headers["link"] = ", ".join(links)
+    return json_response(200, chunk, headers)
+
+
+def _page_url(hub: Hub, call: Call, page: int, per_page: int) -> str:
+    query = {**call.query, "page": str(page), "per_page": str(per_page)}
+    return f"{hub.api_url}{call.path}?{urlencode(query)}"

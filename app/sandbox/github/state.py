@@ -1,11 +1,11 @@
-"""In-memory state of the GitHub double: apps, users, repositories and what happens in them."""
+"""In-memory state of the GitHub double: apps, users, repositories, what happens in them, and its knobs."""
 
 from __future__ import annotations
 
 import itertools
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,10 @@ DEFAULT_PERMISSIONS = {"issues": "write", "pull_requests": "write", "contents": 
                        "deployments": "read", "metadata": "read"}
 DEFAULT_EVENTS = ["issues", "issue_comment", "pull_request", "pull_request_review", "check_run",
                   "check_suite", "deployment_status"]
+# `X-GitHub-Api-Version` values GitHub accepts (newest first); anything else is a 400.
+API_VERSIONS = ("2026-03-10", "2022-11-28")
+# GitHub lists at most 100,000 entries in a (recursive) tree, then says `truncated: true`.
+TREE_ENTRY_LIMIT = 100_000
 
 
 def now() -> datetime:
@@ -83,6 +87,7 @@ class Token:
     expires_at: datetime | None
     installation_id: int | None = None
     login: str | None = None
+    app_id: int | None = None  # the App whose JWT asked for an installation token
 
 
 @dataclass
@@ -290,6 +295,20 @@ class Repo:
 
 
 @dataclass
+class RecordedRequest:
+    """One API request the app made (Authorization header left out)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    json: Any
+    headers: dict[str, str]
+    status: int | None = None
+    actor: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class State:
     """Everything the double knows, guarded by one lock (the server and test threads both write)."""
 
@@ -300,6 +319,22 @@ class State:
     installations: dict[int, Installation] = field(default_factory=dict)
     tokens: dict[str, Token] = field(default_factory=dict)
     user_tokens: dict[str, str] = field(default_factory=dict)  # login -> token
+    apps: dict[int, App] = field(default_factory=dict)  # every registered App (ours and others')
+    app_id: int = 0  # the App the double plays (a manifest registration switches it)
+    requests: list[RecordedRequest] = field(default_factory=list)
+    unhandled: list[str] = field(default_factory=list)  # "METHOD /path" of requests no route answered
+    git_pushes: list[dict[str, Any]] = field(default_factory=list)
+    manifest_codes: dict[str, Any] = field(default_factory=dict)
+    tokens_issued: int = 0
+    token_lifetime: timedelta = timedelta(hours=1)
+    web_user: str = "alice"  # the person "signed in" on the web pages (manifest registration)
+    tree_entry_limit: int = TREE_ENTRY_LIMIT
+    api_versions: tuple[str, ...] = API_VERSIONS
+
+    @property
+    def app(self) -> App:
+        """The App the double plays: its bot answers installation calls, its secret signs webhooks."""
+        return self.apps[self.app_id]
 
     def next_id(self) -> int:
         """A fresh id, unique across all objects AND all doubles of the process: clients such as
@@ -317,6 +352,13 @@ class State:
     def repo(self, full_name: str) -> Repo | None:
         """A repository by `owner/name` (case-insensitive, as on GitHub)."""
         return self.repos.get(full_name.lower())
+
+    def installation_for(self, repo: Repo) -> Installation | None:
+        """The live (not deleted) installation covering a repository."""
+        for inst in self.installations.values():
+            if not inst.deleted and repo.full_name.lower() in inst.repos:
+                return inst
+        return None
 
     def role(self, repo: Repo, login: str) -> str | None:
         """A person's role on a repository (None = no access; public repos grant read)."""

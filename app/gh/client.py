@@ -30,6 +30,7 @@ from githubkit.retry import RetryChainDecision, RetryServerError
 from githubkit.typing import RetryOption
 from redis.asyncio import Redis
 
+from app.gh.models import RepoRef
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -184,24 +185,20 @@ class GitHubApp:
             self._installations[installation_id] = client
         return client
 
-    async def installation_token(self, installation_id: int) -> str:
-        """A current installation token (from the shared cache when fresh), e.g. for git over HTTPS."""
-        client = self.installation(installation_id)
-        auth = client.auth.get_auth_flow(client)
-        probe = httpx.Request("GET", client.config.base_url.join("installation/repositories"))
-        # Drive githubkit's own auth flow: it reads the cache or fetches and caches a token, then
-        # signs the request; we keep the signature and never send the probe itself.
-        flow = auth.async_auth_flow(probe)
-        request = await flow.__anext__()
-        async with httpx.AsyncClient(transport=self.transport, timeout=client.config.timeout) as http:
-            while request is not probe:
-                response = await http.send(request)
-                request = await flow.asend(response)
-        await flow.aclose()
-        header = probe.headers.get("Authorization", "")
-        if not header.startswith("token "):
-            raise RuntimeError("could not obtain an installation token")
-        return header.removeprefix("token ")
+    async def installation_token(self, installation_id: int, repo: RepoRef) -> str:
+        """A fresh token for git over HTTPS that can only read and write `repo`'s contents.
+
+        Asked of GitHub through githubkit's REST API with the App's JWT and narrowed to one repository
+        and `contents: write`: the token a job hands to git cannot touch issues, checks or other
+        repositories, whatever the installation may do. Not cached: one per clone or push.
+        """
+        response = await self.app.rest.apps.async_create_installation_access_token(
+            installation_id, repositories=[repo.name], permissions={"contents": "write"},
+        )
+        token = str(response.json().get("token") or "")
+        if not token:
+            raise RuntimeError("GitHub gave no installation token")
+        return token
 
     async def aclose(self) -> None:
         """Close the pooled connections; the clients stay usable and would open new ones."""
@@ -216,14 +213,3 @@ class GitHubApp:
             dropped += int(await self.redis.delete(key))
         return dropped
 
-
-async def story_is_open(gh: GitHub[Any], repo: str, number: int) -> bool:
-    """Whether issue or PR `number` in `repo` ("owner/name") is still open; closed stories get no work."""
-    data = (await gh.arequest("GET", f"/repos/{repo}/issues/{number}")).json()
-    return str(data.get("state", "open")).lower() == "open"
-
-
-async def post_comment(gh: GitHub[Any], repo: str, number: int, body: str) -> int:
-    """Post a comment on issue or PR `number`; returns the comment id."""
-    response = await gh.arequest("POST", f"/repos/{repo}/issues/{number}/comments", json={"body": body})
-    return int(response.json()["id"])

@@ -7,9 +7,11 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from app.browser import BrowserNotFound, require_chromium
 from app.domain.qa_reports import STATUS_ICON, scenario_error, write_reports
-from app.domain.qa_runner import RunOptions, RunResult, ScenarioResult, run
+from app.domain.qa_results import RunResult, ScenarioResult
+from app.qa.browser import BrowserNotFound, require_chromium
+from app.qa.options import RunOptions
+from app.qa.runner import run
 
 
 def _parser() -> argparse.ArgumentParser:

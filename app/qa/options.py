@@ -1,0 +1,28 @@
+"""How a QA run runs: parallel contexts, evidence, timeouts, the browser, and whether project steps load."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ScreenshotPolicy = Literal["every_step", "failures", "final"]
+
+
+@dataclass
+class RunOptions:
+    """How to run: parallelism, evidence, timeouts, and whether project steps may load."""
+
+    contexts: int = 4
+    screenshots: ScreenshotPolicy = "every_step"
+    timeout_ms: float = 5000.0  # Playwright action and `expect` timeout per step
+    trace: bool = True  # keep a Playwright trace for failed scenarios
+    steps_dir: str | None = None  # project step definitions (`<features>/steps`)
+    allow_repo_steps: bool = False  # repository code: only where the operator/user allows it
+    out_dir: str | None = None  # where screenshots and traces go (a temp dir when None)
+    chromium_path: str | None = None
+    viewport: tuple[int, int] = (1280, 800)
+    run_timeout_s: float = 1800.0  # whole-run limit for the child process
+
+    def step_timeout_s(self) -> float:
+        """How long any one step may take: a project step may hang outside Playwright."""
+        return max(30.0, self.timeout_ms / 1000 * 6)

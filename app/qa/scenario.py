@@ -1,0 +1,159 @@
+"""Running one planned scenario in a fresh browser context: its steps, screenshots, trace, console errors."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from app.domain.qa_results import ScenarioResult, StepResult, scenario_status
+from app.domain.scenario_plan import PlannedScenario, PlannedStep
+from app.domain.steps import StepRegistry, match_step, snippet
+from app.qa.actions import step_function
+from app.qa.options import RunOptions
+from app.qa.step_context import StepContext, StepFailure, call_step, short_error
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "scenario"
+
+
+async def _screenshot(page: Any, path: Path) -> str | None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(path), timeout=5000)
+        return str(path)
+    except Exception:  # noqa: BLE001 - a crashed or closed page must not hide the step's own error
+        return None
+
+
+async def _configure(context: Any, options: RunOptions) -> None:
+    """Give a scenario's fresh browser context the run's timeouts, and start tracing when asked."""
+    context.set_default_timeout(options.timeout_ms)
+    context.set_default_navigation_timeout(max(options.timeout_ms, 15000))
+    if options.trace:
+        await context.tracing.start(screenshots=True, snapshots=True)
+
+
+def _listen(page: Any, result: ScenarioResult) -> None:
+    """Collect the page's console errors, uncaught errors and failed requests into `result`."""
+    page.on("console", lambda msg: result.console_errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda err: result.console_errors.append(f"uncaught: {err}"))
+    page.on("requestfailed", lambda req: result.failed_requests.append(
+        f"{req.method} {req.url}: {req.failure or 'failed'}"))
+    page.on("response", lambda resp: result.failed_requests.append(
+        f"{resp.request.method} {resp.url}: HTTP {resp.status}") if resp.status >= 400 else None)
+
+
+async def _perform(step_result: StepResult, func: Any, args: dict[str, Any], ctx: StepContext,
+                   options: RunOptions) -> None:
+    """Run one step within the step timeout; any error fails the step with a readable message."""
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(call_step(func, ctx, args), options.step_timeout_s())
+        step_result.status = "passed"
+    except StepFailure as exc:
+        step_result.status, step_result.error = "failed", str(exc)
+    except AssertionError as exc:
+        step_result.status, step_result.error = "failed", short_error(exc) or "assertion failed"
+    except TimeoutError:
+        step_result.status = "failed"
+        step_result.error = f"the step did not finish within {options.step_timeout_s():g} s"
+    except Exception as exc:  # noqa: BLE001 - any error in a step (project code too) fails that step
+        step_result.status, step_result.error = "failed", f"{type(exc).__name__}: {short_error(exc)}"
+    step_result.duration = time.perf_counter() - started
+
+
+async def _run_steps(page: Any, planned: PlannedScenario, registry: StepRegistry | None, base_url: str,
+                     options: RunOptions, folder: Path, result: ScenarioResult) -> None:
+    """Every step in order; after a failure the rest are skipped (undefined ones are still reported)."""
+    failed = False
+    last_page_step: StepResult | None = None
+    for index, planned_step in enumerate(planned.steps, start=1):
+        step_result = StepResult(
+            keyword=planned_step.keyword, text=planned_step.text, line=planned_step.line, status="skipped",
+            data_table=planned_step.data_table, doc_string=planned_step.doc_string,
+        )
+        result.steps.append(step_result)
+        match = match_step(planned_step.text, registry)
+        if match.status != "matched":
+            # Reported even after a failure, so every missing definition shows up at once.
+            _unmatched(step_result, planned_step, match.status, match.message)
+            failed = True
+            continue
+        assert match.definition is not None
+        step_result.definition = match.definition.name
+        if failed:
+            continue
+        ctx = StepContext(page=page, base_url=base_url, timeout=options.timeout_ms,
+                          data_table=planned_step.data_table, doc_string=planned_step.doc_string)
+        await _perform(step_result, step_function(match.definition), match.args, ctx, options)
+        failed = step_result.status == "failed"
+        last_page_step = step_result
+        if options.screenshots == "every_step" or (
+            options.screenshots == "failures" and step_result.status == "failed"
+        ):
+            step_result.screenshot = await _screenshot(page, folder / f"step-{index:02d}.png")
+    if options.screenshots == "final" and last_page_step is not None:
+        last_page_step.screenshot = await _screenshot(page, folder / "final.png")
+
+
+def _unmatched(step_result: StepResult, planned_step: PlannedStep, status: str, message: str) -> None:
+    """Mark a step no definition (or more than one) matches; an undefined one gets a snippet."""
+    step_result.error = message
+    if status == "undefined":
+        step_result.status = "undefined"
+        step_result.snippet = snippet(planned_step.text, data_table=planned_step.data_table is not None,
+                                      doc_string=planned_step.doc_string is not None)
+    else:
+        step_result.status = "ambiguous"
+
+
+async def _close(context: Any, result: ScenarioResult, options: RunOptions, folder: Path) -> None:
+    """Close the context, keeping its trace when the scenario failed."""
+    try:
+        if options.trace:
+            if result.failed:
+                folder.mkdir(parents=True, exist_ok=True)
+                trace_path = folder / "trace.zip"
+                await context.tracing.stop(path=str(trace_path))
+                result.trace = str(trace_path)
+            else:
+                await context.tracing.stop()
+        await context.close()
+    except Exception:  # noqa: BLE001, S110 - closing a crashed context must not replace the result
+        pass
+
+
+async def run_scenario(
+    browser: Any, planned: PlannedScenario, registry: StepRegistry | None, base_url: str,
+    options: RunOptions, out_dir: Path,
+) -> ScenarioResult:
+    """Run one scenario in its own browser context; evidence goes to a folder of `out_dir`."""
+    result = ScenarioResult(
+        id=planned.pickle["id"], name=planned.name, uri=planned.uri, line=planned.line,
+        feature=planned.feature, rule=planned.rule, tags=planned.tags, started_at=time.time(),
+    )
+    folder = out_dir / f"{_slug(planned.name)}-{planned.pickle['id']}"
+    started = time.perf_counter()
+    context = None
+    try:
+        context = await browser.new_context(
+            base_url=base_url, viewport={"width": options.viewport[0], "height": options.viewport[1]}
+        )
+        await _configure(context, options)
+        page = await context.new_page()
+        _listen(page, result)
+        await _run_steps(page, planned, registry, base_url, options, folder, result)
+        result.screenshots = [s.screenshot for s in result.steps if s.screenshot]
+        result.status = scenario_status(result.steps)
+    except Exception as exc:  # noqa: BLE001 - the browser itself failed: the scenario cannot pass
+        result.status = "failed"
+        result.error = f"{type(exc).__name__}: {short_error(exc)}"
+    finally:
+        if context is not None:
+            await _close(context, result, options, folder)
+    result.duration = time.perf_counter() - started
+    return result

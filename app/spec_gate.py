@@ -1,0 +1,193 @@
+"""The spec of a spec PR and its gate: the spec at a commit, the `specloop/spec` check, the recorded approval.
+
+Shared by the spec jobs (write, revise, check, approve, close) and by QA and code generation, so all of
+them read the spec, and the approval recorded in the PR body, the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from githubkit import GitHub
+from redis.asyncio import Redis
+
+from app.context import JobScope
+from app.domain.fingerprint import Fingerprint, build_manifest, is_spec_file
+from app.domain.gherkin import ParsedFeature, parse_feature
+from app.domain.spec_lint import Finding, check_feature, static_step_registry
+from app.gh import checks, git_data, issues, pulls
+from app.gh.models import CheckRun, Pull, RepoRef
+from app.job_args import RunQa
+from app.queue import JobRequest, enqueue
+from app.render.markers import find_marker
+from app.render.spec_check import CheckOutput, render_spec_check
+from app.render.spec_pr import gate_closed_comment, with_approval
+from app.repo_config import RepoConfig
+from app.story_status import advance_status
+
+GH = GitHub[Any]
+BRANCH_PREFIX = "specloop/"
+
+
+def recorded_fingerprint(pull: Pull) -> Fingerprint | None:
+    """The approval recorded in the PR body's hidden marker (None when not approved)."""
+    return Fingerprint.from_data(find_marker(pull.body or "", "fingerprint"))
+
+
+def spec_pr_data(pull: Pull) -> dict[str, Any]:
+    """The data of the PR body's `spec-pr` marker (issue number, branch, paths), {} when absent."""
+    return find_marker(pull.body or "", "spec-pr") or {}
+
+
+def story_issue(pull: Pull) -> int | None:
+    """The story issue a spec PR belongs to (from its `spec-pr` marker)."""
+    issue = spec_pr_data(pull).get("issue")
+    return int(issue) if isinstance(issue, int | str) and str(issue).isdigit() else None
+
+
+async def spec_files_at(gh: GH, repo: RepoRef, sha: str, features_dir: str) -> dict[str, str]:
+    """Every spec file (features and step definitions) at commit `sha`: path -> text."""
+    return await git_data.files_under(gh, repo, sha, features_dir, lambda path: is_spec_file(path, features_dir))
+
+
+@dataclass
+class SpecState:
+    """The spec at one commit: its files, findings per feature, parsed features and manifest."""
+
+    sha: str
+    files: dict[str, str]
+    findings: dict[str, list[Finding]] = field(default_factory=dict)
+    parsed: list[ParsedFeature] = field(default_factory=list)
+    manifest: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def has_errors(self) -> bool:
+        """Whether any feature file has a parse or lint error."""
+        return any(f.level == "error" for fs in self.findings.values() for f in fs)
+
+    @property
+    def scenario_count(self) -> int:
+        """How many scenarios the parsed features hold."""
+        return sum(len(p.scenarios()) for p in self.parsed)
+
+
+def evaluate(sha: str, files: dict[str, str], config: RepoConfig) -> SpecState:
+    """Parse and lint every feature among `files`, with repository steps read statically (never run)."""
+    registry = static_step_registry({p: t for p, t in files.items() if p.endswith(".py")})
+    state = SpecState(sha=sha, files=files, manifest=build_manifest(files, config.features_dir))
+    for path in sorted(p for p in files if p.endswith(".feature")):
+        state.findings[path] = check_feature(files[path], path, max_steps=config.spec.max_steps, extra=registry)
+        parsed = parse_feature(files[path], path)
+        if isinstance(parsed, ParsedFeature):
+            state.parsed.append(parsed)
+    return state
+
+
+async def read_spec(gh: GH, repo: RepoRef, sha: str, config: RepoConfig) -> SpecState:
+    """The spec as it is at commit `sha`."""
+    return evaluate(sha, await spec_files_at(gh, repo, sha, config.features_dir), config)
+
+
+async def publish_check(gh: GH, repo: RepoRef, sha: str, out: CheckOutput, *, app_id: int,
+                        details_url: str | None = None) -> CheckRun:
+    """Create or update our check run `out.name` on `sha`; annotations in batches of 50, never twice.
+
+    GitHub appends annotations on every update, so a re-check of the same commit (same files, same
+    findings) updates the title, summary and conclusion but sends the annotations only if the existing
+    run has none yet.
+    """
+    existing = await checks.find_check_run(gh, repo, sha, out.name, app_id=app_id)
+    batches = out.batches()
+    if existing is not None and existing.output.annotations_count > 0:
+        batches = [[]]
+    common: dict[str, Any] = {"status": "completed", "conclusion": out.conclusion}
+    if details_url:
+        common["details_url"] = details_url
+    if out.external_id:
+        common["external_id"] = out.external_id
+    first = {**common, "output": out.output(batches[0])}
+    if existing is not None:
+        run = await checks.update_check_run(gh, repo, existing.id, first)
+    else:
+        run = await checks.create_check_run(gh, repo, sha, out.name, first)
+    for batch in batches[1:]:
+        await checks.update_check_run(gh, repo, run.id, {"output": out.output(batch)})
+    return run
+
+
+@dataclass
+class SpecPr:
+    """A spec pull request in the job that handles it: where it lives and who acts."""
+
+    gh: GH
+    repo: RepoRef
+    app_id: int
+    bot_login: str
+
+    @classmethod
+    def of(cls, scope: JobScope) -> SpecPr:
+        """The spec PR handle for a job's repository."""
+        return cls(scope.gh, scope.repo, scope.deps.github.app_id, scope.bot_login)
+
+
+async def post_spec_check(spec: SpecPr, pull: Pull, state: SpecState, *, approved: Fingerprint | None = None,
+                          changed: list[str] | None = None) -> CheckRun:
+    """The `specloop/spec` check for `state.sha` on this PR."""
+    out = render_spec_check(state.findings, sha=state.sha, approved=approved, changed=changed or [],
+                            scenario_count=state.scenario_count)
+    url = f"{pull.html_url}/files" if pull.html_url else None
+    return await publish_check(spec.gh, spec.repo, state.sha, out, app_id=spec.app_id, details_url=url)
+
+
+async def record_approval(spec: SpecPr, pull: Pull, fingerprint: Fingerprint | None) -> Pull:
+    """Write (or, with None, remove) the approval recorded in the PR body."""
+    return await pulls.update_pull(spec.gh, spec.repo, pull.number, body=with_approval(pull.body or "", fingerprint))
+
+
+async def close_gate_for(spec: SpecPr, pull: Pull, approved: Fingerprint, *, reason: str,
+                         files: list[str] | None = None, actor: str | None = None) -> Pull:
+    """Remove the recorded approval from the PR body and say why (the caller posts the check)."""
+    pull = await record_approval(spec, pull, None)
+    await issues.create_comment(spec.gh, spec.repo, pull.number,
+                                gate_closed_comment(reason, files=files or [], actor=actor, approved_sha=approved.sha))
+    await advance_status(spec.gh, spec.repo, story_issue(pull), bot_login=spec.bot_login, approved_by=None,
+                         approved_sha=None)
+    return pull
+
+
+async def run_check(spec: SpecPr, redis: Redis, number: int, sha: str, config: RepoConfig, *,
+                    installation_id: int) -> dict[str, Any]:
+    """The whole check of commit `sha` on spec PR `number` (check_spec, and the bot's own pushes).
+
+    It validates the spec, re-closes the gate when a feature changed after approval (only the head
+    decides), and queues QA once for a later commit that left the approved spec alone (that is code).
+    """
+    pull = await pulls.get_pull(spec.gh, spec.repo, number)
+    state = await read_spec(spec.gh, spec.repo, sha, config)
+    approved = recorded_fingerprint(pull)
+    if approved is None:
+        await post_spec_check(spec, pull, state)
+        return {"status": "checked", "errors": state.has_errors}
+    changed = approved.changed(state.manifest)
+    if changed:
+        if sha == pull.head.sha:  # only the head decides the gate; an older commit's check is history
+            pull = await close_gate_for(spec, pull, approved, reason="changed", files=changed)
+        await post_spec_check(spec, pull, state, changed=changed)
+        return {"status": "gate closed", "changed": changed}
+    await post_spec_check(spec, pull, state, approved=approved)
+    if sha == pull.head.sha and sha != approved.sha:
+        qa = RunQa(installation_id=installation_id, repo=spec.repo.full_name, number=number, sha=sha)
+        await enqueue(redis, JobRequest.of(qa, key=f"qa:{sha}", once=f"qa:{spec.repo}:{sha}"))
+        return {"status": "approved; qa queued"}
+    return {"status": "approved"}
+
+
+async def find_spec_pull(gh: GH, repo: RepoRef, issue: int) -> Pull | None:
+    """The open spec PR for `issue`: head branch `specloop/<issue>-...` of this repository, if any."""
+    for branch in await git_data.branches_with_prefix(gh, repo, f"{BRANCH_PREFIX}{issue}-"):
+        pull = await pulls.open_pull_for_branch(gh, repo, branch)
+        if pull is not None:
+            return pull
+    return None
+
