@@ -1,7 +1,7 @@
 """Servers on loopback ports in background threads.
 
-`LoopbackServer` is the one way an ASGI app is served in-process: the web service in tests and
-`specloop demo`, the GitHub double and the Messages-API double. `QuietHTTPServer` serves the small
+`LoopbackServer` is the one way an ASGI app is served in-process: the web service (started by
+`app.sandbox.harness` for the tests and `specloop demo`), the GitHub double and the Messages-API double. `QuietHTTPServer` serves the small
 stdlib apps QA runs against (the demo app, the tests' sample app).
 """
 

@@ -355,3 +355,8 @@ async def run_burst(settings: Settings, redis_url: str, deps: Deps | None = None
     finally:
         await redis.aclose()
     return totals
+
+
+async def run_job(d: Deps, args: JobArgs, *, job_id: str = "direct") -> dict[str, Any]:
+    """Run one job now, in this task, with its scope but without the wrapper (tests and the CLI's tools)."""
+    return await JOBS[args.NAME].run(scope_for(d, args, job_id), args)

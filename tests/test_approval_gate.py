@@ -7,14 +7,14 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from app.context import DEPS_KEY
+from app.context import DEPS_KEY, deps
 from app.domain.fingerprint import Fingerprint
+from app.job_args import ApproveSpec, CheckSpec, CloseGate
 from app.queue import QUEUES
 from app.render.map_comment import read_map_state
 from app.render.markers import find_marker
 from app.render.spec_pr import GATE_CLOSED
-from jobs.approve_spec import approve_spec, close_gate
-from jobs.check_spec import check_spec
+from jobs.worker import run_job
 from tests.support.spec import PATH, SHOP, approve, open_spec_pr, pr, spec_check
 
 
@@ -23,7 +23,7 @@ async def code_jobs(core_deps: Any) -> list[dict[str, Any]]:
     found = []
     for job_id in await core_deps.redis.zrange(QUEUES["heavy"], 0, -1):
         job_id = job_id.decode()
-        if job_id.startswith("generate_code:"):
+        if job_id.startswith("code:"):  # the idempotency key: one code run per approved commit
             data = pickle.loads(await core_deps.redis.get(f"arq:job:{job_id}"))
             found.append({"id": job_id, **data["k"]})
     return found
@@ -57,16 +57,7 @@ async def test_the_same_approval_delivered_twice_enqueues_code_generation_once(
     head = pr(github, spec_pr).head_sha
     review_id = github.submit_review(SHOP, spec_pr["number"], "APPROVED", by="bob", commit_id=head)
     for delivery in ("first-delivery", "second-delivery"):
-        await approve_spec(
-            spec_pr["ctx"],
-            installation_id=spec_pr["installation_id"],
-            repo=SHOP,
-            number=spec_pr["number"],
-            review_id=review_id,
-            sha=head,
-            reviewer="bob",
-            delivery=delivery,
-        )
+        await run_job(deps(spec_pr["ctx"]), ApproveSpec(installation_id=spec_pr["installation_id"], repo=SHOP, number=spec_pr["number"], review_id=review_id, sha=head, reviewer="bob"))
     assert len(await code_jobs(core_deps)) == 1
     assert (await approve(github, spec_pr, by="alice"))["status"] == "already approved"
     assert len(await code_jobs(core_deps)) == 1
@@ -111,16 +102,7 @@ async def test_an_approval_on_a_fork_starts_nothing(github: Any, core_deps: Any)
     number = github.open_pull(SHOP, "specloop/9-from-a-fork", title="Spec: fork", by="mallory", fork=True)
     head = github.pull(SHOP, number).head_sha
     review_id = github.submit_review(SHOP, number, "APPROVED", by="bob", commit_id=head)
-    result = await approve_spec(
-        ctx,
-        installation_id=github.installation_for(github.repo(SHOP)).id,
-        repo=SHOP,
-        number=number,
-        review_id=review_id,
-        sha=head,
-        reviewer="bob",
-        delivery="d",
-    )
+    result = await run_job(deps(ctx), ApproveSpec(installation_id=github.installation_for(github.repo(SHOP)).id, repo=SHOP, number=number, review_id=review_id, sha=head, reviewer="bob"))
     assert result["status"] == "fork"
     assert await code_jobs(core_deps) == []
 
@@ -161,15 +143,7 @@ async def test_a_person_dismissing_the_approval_closes_the_gate(
     await approve(github, spec_pr)
     (review,) = [r for r in github.reviews(SHOP, spec_pr["number"]) if r.state == "APPROVED"]
     github.dismiss_review(SHOP, spec_pr["number"], review.id, by="alice")
-    result = await close_gate(
-        spec_pr["ctx"],
-        installation_id=spec_pr["installation_id"],
-        repo=SHOP,
-        number=spec_pr["number"],
-        reason="dismissed",
-        actor="alice",
-        delivery="d-dismiss",
-    )
+    result = await run_job(deps(spec_pr["ctx"]), CloseGate(installation_id=spec_pr["installation_id"], repo=SHOP, number=spec_pr["number"], reason="dismissed", actor="alice"))
     assert result["status"] == "gate closed"
     assert recorded(github, spec_pr) is None
     assert spec_check(github, head).conclusion == "action_required"
@@ -183,15 +157,7 @@ async def test_the_apps_own_dismissal_does_not_close_the_gate(
     github: Any, core_deps: Any, spec_pr: dict[str, Any]
 ) -> None:
     await approve(github, spec_pr)
-    result = await close_gate(
-        spec_pr["ctx"],
-        installation_id=spec_pr["installation_id"],
-        repo=SHOP,
-        number=spec_pr["number"],
-        reason="dismissed",
-        actor=github.bot.login,
-        delivery="d",
-    )
+    result = await run_job(deps(spec_pr["ctx"]), CloseGate(installation_id=spec_pr["installation_id"], repo=SHOP, number=spec_pr["number"], reason="dismissed", actor=github.bot.login))
     assert result["status"] == "the app's own dismissal does not close the gate"
     assert recorded(github, spec_pr) is not None
 
@@ -203,14 +169,7 @@ async def test_a_feature_change_after_approval_closes_the_gate_naming_the_file(
     branch = pr(github, spec_pr).head_ref
     text = github.file(SHOP, PATH, ref=branch)
     sha = github.push_files(SHOP, branch, {PATH: text.replace("Wrong password", "Try again")}, by="bob")
-    result = await check_spec(
-        spec_pr["ctx"],
-        installation_id=spec_pr["installation_id"],
-        repo=SHOP,
-        number=spec_pr["number"],
-        sha=sha,
-        delivery="d-push",
-    )
+    result = await run_job(deps(spec_pr["ctx"]), CheckSpec(installation_id=spec_pr["installation_id"], repo=SHOP, number=spec_pr["number"], sha=sha))
     assert result == {"status": "gate closed", "changed": [PATH]}
     assert recorded(github, spec_pr) is None
     check = spec_check(github, sha)
@@ -223,21 +182,12 @@ async def test_a_code_push_after_approval_keeps_the_gate_and_starts_qa(
 ) -> None:
     await approve(github, spec_pr)
     sha = github.push_files(SHOP, pr(github, spec_pr).head_ref, {"app.py": "print('code')\n"}, by="bob")
-    result = await check_spec(
-        spec_pr["ctx"],
-        installation_id=spec_pr["installation_id"],
-        repo=SHOP,
-        number=spec_pr["number"],
-        sha=sha,
-        delivery="d-code",
-    )
+    result = await run_job(deps(spec_pr["ctx"]), CheckSpec(installation_id=spec_pr["installation_id"], repo=SHOP, number=spec_pr["number"], sha=sha))
     assert result["status"] == "approved; qa queued"
     assert recorded(github, spec_pr) is not None
     assert spec_check(github, sha).conclusion == "success"
     queued = [j.decode() for j in await core_deps.redis.zrange(QUEUES["heavy"], 0, -1)]
-    assert [j for j in queued if j.startswith("run_qa:")] == [
-        f"run_qa:{SHOP}#{spec_pr['number']}:d-code:qa:{sha}"
-    ]
+    assert [j for j in queued if j.startswith("qa:")] == [f"qa:{SHOP}:{sha}"]
 
 
 async def test_an_approval_delivered_twice_through_the_service_generates_code_once(
@@ -256,7 +206,7 @@ async def test_an_approval_delivered_twice_through_the_service_generates_code_on
     assert "not available" in code.output["title"]
     redis = Redis.from_url(service.redis_url)
     try:
-        assert len([k async for k in redis.scan_iter(match="arq:result:generate_code:*")]) == 1
+        assert len([k async for k in redis.scan_iter(match="arq:result:code:*")]) == 1
     finally:
         await redis.aclose()
 

@@ -10,34 +10,30 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
-from githubkit import AppAuthStrategy, GitHub
 from githubkit.exception import RequestFailed
 
 from app.sandbox.github import GitHubDouble
-from tests.support.github import SHOP
+from tests.support.github import (
+    SHOP,
+    Client,
+    app_client,
+    collect,
+    installation_client,
+    installation_id,
+    items,
+)
 
 OWNER, REPO = SHOP.split("/")
 
 
-def app_client(double: GitHubDouble, app_id: int | None = None) -> GitHub:
-    """githubkit as an App (the double's by default), pointed at the double like a GitHub Enterprise Server."""
-    app = double.apps[app_id or double.app_id]
-    return GitHub(AppAuthStrategy(app.id, app.private_key_pem), base_url=double.api_url, auto_retry=False)
-
-
-def installation_client(double: GitHubDouble, app_id: int | None = None) -> GitHub:
-    """An installation client for octo-org, as the given App."""
-    gh = app_client(double, app_id)
-    return gh.with_auth(gh.auth.as_installation(double.installation_id))  # type: ignore[arg-type]
-
-
 @pytest.fixture
-async def inst(github: GitHubDouble) -> AsyncIterator[GitHub]:
+async def inst(github: GitHubDouble) -> AsyncIterator[Client]:
     """An installation client of the double's app."""
-    yield installation_client(github)
+    yield installation_client(github, auto_retry=False)
 
 
 def pages_requested(github: GitHubDouble, path_regex: str) -> list[str | None]:
@@ -47,12 +43,12 @@ def pages_requested(github: GitHubDouble, path_regex: str) -> list[str | None]:
 
 # -- issues, comments, labels ---------------------------------------------------------------------
 
-async def test_comments_and_labels_page_through_link_headers(github: GitHubDouble, inst: GitHub) -> None:
+async def test_comments_and_labels_page_through_link_headers(github: GitHubDouble, inst: Client) -> None:
     number = github.open_issue(SHOP, "Checkout", "As a shopper...", by="alice")
     for i in range(5):
         github.comment(SHOP, number, f"comment {i}", by="bob")
-    bodies = [c.body async for c in inst.rest.paginate(inst.rest.issues.async_list_comments, owner=OWNER,
-                                                       repo=REPO, issue_number=number, per_page=2)]
+    bodies = [c.body for c in await collect(inst.rest.paginate(
+        inst.rest.issues.async_list_comments, owner=OWNER, repo=REPO, issue_number=number, per_page=2))]
     assert bodies == [f"comment {i}" for i in range(5)]
     assert pages_requested(github, rf"/issues/{number}/comments$") == [None, "2", "3"]
     first = await inst.rest.issues.async_list_comments(OWNER, REPO, number, per_page=2)
@@ -67,17 +63,17 @@ async def test_comments_and_labels_page_through_link_headers(github: GitHubDoubl
     with pytest.raises(RequestFailed) as err:
         await inst.rest.issues.async_create_label(OWNER, REPO, name="Story")
     assert err.value.response.status_code == 422  # names are case-insensitive on GitHub
-    names = [lab.name async for lab in inst.rest.paginate(inst.rest.issues.async_list_labels_for_repo,
-                                                          owner=OWNER, repo=REPO, per_page=2)]
+    names = [lab.name for lab in await collect(inst.rest.paginate(
+        inst.rest.issues.async_list_labels_for_repo, owner=OWNER, repo=REPO, per_page=2))]
     assert names == ["bug", "documentation", "enhancement", "story", "spec", "qa"]
     await inst.rest.issues.async_add_labels(OWNER, REPO, number, labels=["story", "qa"])
     on_issue = (await inst.rest.issues.async_list_labels_on_issue(OWNER, REPO, number)).parsed_data
-    assert [lab.name for lab in on_issue] == ["story", "qa"]
+    assert [lab.name for lab in items(on_issue)] == ["story", "qa"]
     left = (await inst.rest.issues.async_remove_label(OWNER, REPO, number, "story")).parsed_data
-    assert [lab.name for lab in left] == ["qa"]
+    assert [lab.name for lab in items(left)] == ["qa"]
 
 
-async def test_issue_edits_and_comment_deletion_send_their_webhooks(github: GitHubDouble, inst: GitHub) -> None:
+async def test_issue_edits_and_comment_deletion_send_their_webhooks(github: GitHubDouble, inst: Client) -> None:
     number = github.open_issue(SHOP, "Checkout", by="alice")
     issue = (await inst.rest.issues.async_update(OWNER, REPO, number, title="Guest checkout",
                                                  state="closed")).parsed_data
@@ -95,13 +91,13 @@ async def test_issue_edits_and_comment_deletion_send_their_webhooks(github: GitH
 
 # -- pull requests and reviews ----------------------------------------------------------------------
 
-async def test_pulls_filter_by_head_owner_and_branch(github: GitHubDouble, inst: GitHub) -> None:
+async def test_pulls_filter_by_head_owner_and_branch(github: GitHubDouble, inst: Client) -> None:
     github.push_files(SHOP, "feature", {"a.txt": "a\n"}, "a", by="bob")
     ours = github.open_pull(SHOP, "feature", "main", "Ours", by="bob")
     theirs = github.open_pull(SHOP, "feature", "main", "From a fork", by="mallory", fork=True)
 
-    async def numbers(**query: str) -> list[int]:
-        return [p.number for p in (await inst.rest.pulls.async_list(OWNER, REPO, **query)).parsed_data]  # type: ignore[arg-type]
+    async def numbers(**query: Any) -> list[int]:
+        return [p.number for p in items((await inst.rest.pulls.async_list(OWNER, REPO, **query)).parsed_data)]
 
     assert await numbers(head="octo-org:feature") == [ours]
     assert await numbers(head="Octo-Org:feature") == [ours]  # the owner is case-insensitive
@@ -114,13 +110,13 @@ async def test_pulls_filter_by_head_owner_and_branch(github: GitHubDouble, inst:
     assert pr.head.label == "mallory:feature" and pr.head.repo and pr.head.repo.fork
 
 
-async def test_reviews_page_and_pulls_for_a_commit(github: GitHubDouble, inst: GitHub) -> None:
+async def test_reviews_page_and_pulls_for_a_commit(github: GitHubDouble, inst: Client) -> None:
     sha = github.push_files(SHOP, "feature", {"a.txt": "a\n"}, "a", by="bob")
     number = github.open_pull(SHOP, "feature", "main", "Feature", by="bob")
     for state in ("COMMENTED", "CHANGES_REQUESTED", "APPROVED"):
         github.submit_review(SHOP, number, state, by="alice")
-    states = [r.state async for r in inst.rest.paginate(inst.rest.pulls.async_list_reviews, owner=OWNER,
-                                                        repo=REPO, pull_number=number, per_page=2)]
+    states = [r.state for r in await collect(inst.rest.paginate(
+        inst.rest.pulls.async_list_reviews, owner=OWNER, repo=REPO, pull_number=number, per_page=2))]
     assert states == ["COMMENTED", "CHANGES_REQUESTED", "APPROVED"]
     assert pages_requested(github, rf"/pulls/{number}/reviews$") == [None, "2"]
     found = (await inst.rest.repos.async_list_pull_requests_associated_with_commit(OWNER, REPO, sha)).parsed_data
@@ -135,7 +131,7 @@ async def test_reviews_page_and_pulls_for_a_commit(github: GitHubDouble, inst: G
 # -- git data ---------------------------------------------------------------------------------------
 
 async def test_recursive_tree_is_truncated_past_the_limit_and_subtrees_can_be_walked(
-        github: GitHubDouble, inst: GitHub) -> None:
+        github: GitHubDouble, inst: Client) -> None:
     files: dict[str, str | bytes | None] = {f"features/f{i}.feature": f"Feature: {i}\n" for i in range(3)}
     files["docs/guide.md"] = "# Guide\n"
     sha = github.push_files(SHOP, "main", files, "many files", by="alice")
@@ -165,7 +161,7 @@ async def test_recursive_tree_is_truncated_past_the_limit_and_subtrees_can_be_wa
 
 # -- checks -------------------------------------------------------------------------------------------
 
-async def test_check_runs_belong_to_the_app_that_created_them(github: GitHubDouble, inst: GitHub) -> None:
+async def test_check_runs_belong_to_the_app_that_created_them(github: GitHubDouble, inst: Client) -> None:
     sha = github.ref(SHOP, "main")
     assert sha is not None
     ours = (await inst.rest.checks.async_create(OWNER, REPO, name="specloop/qa", head_sha=sha,
@@ -174,8 +170,8 @@ async def test_check_runs_belong_to_the_app_that_created_them(github: GitHubDoub
     other_app = github.apps[foreign.app_id]
     assert other_app.id != github.app_id and other_app.slug == "other-ci"
 
-    async def listed(**query: object) -> list[int]:
-        runs = (await inst.rest.checks.async_list_for_ref(OWNER, REPO, sha, **query)).parsed_data  # type: ignore[arg-type]
+    async def listed(**query: Any) -> list[int]:
+        runs = (await inst.rest.checks.async_list_for_ref(OWNER, REPO, sha, **query)).parsed_data
         return [r.id for r in runs.check_runs]
 
     assert await listed(check_name="specloop/qa") == [foreign.id, ours.id]
@@ -199,15 +195,15 @@ async def test_check_runs_belong_to_the_app_that_created_them(github: GitHubDoub
 
 
 async def test_a_token_of_another_app_creates_runs_the_app_cannot_update(github: GitHubDouble,
-                                                                        inst: GitHub) -> None:
+                                                                        inst: Client) -> None:
     sha = github.ref(SHOP, "main")
     assert sha is not None
     other = github.add_app("other-ci", "Other CI")
-    as_other = app_client(github, other.id)  # githubkit's namespaces hold their client weakly: keep it
+    as_other = app_client(github, other.id, auto_retry=False)  # githubkit's namespaces hold their client weakly: keep it
     token = (await as_other.rest.apps.async_create_installation_access_token(
-        github.installation_id)).parsed_data  # type: ignore[arg-type]
+        installation_id(github))).parsed_data
     assert token.token.startswith("ghs_") and token.expires_at
-    other_inst = installation_client(github, other.id)
+    other_inst = installation_client(github, other.id, auto_retry=False)
     theirs = (await other_inst.rest.checks.async_create(OWNER, REPO, name="ci", head_sha=sha,
                                                         status="queued")).parsed_data
     assert theirs.app and theirs.app.id == other.id
@@ -222,10 +218,10 @@ async def test_a_token_of_another_app_creates_runs_the_app_cannot_update(github:
 # -- apps and the API version --------------------------------------------------------------------------
 
 async def test_app_calls_parse(github: GitHubDouble) -> None:
-    gh = app_client(github)
+    gh = app_client(github, auto_retry=False)
     me = (await gh.rest.apps.async_get_authenticated()).parsed_data
     assert me and me.id == github.app_id and me.slug == github.slug
-    token = (await gh.rest.apps.async_create_installation_access_token(github.installation_id)).parsed_data  # type: ignore[arg-type]
+    token = (await gh.rest.apps.async_create_installation_access_token(installation_id(github))).parsed_data
     assert token.permissions and token.permissions.checks == "write"
     assert [r.full_name for r in token.repositories or []] == [SHOP]
     assert github.tokens_issued == 1
@@ -234,16 +230,16 @@ async def test_app_calls_parse(github: GitHubDouble) -> None:
     for i in range(3):
         github.open_issue(SHOP, f"issue {i}", by="alice")  # no webhook URL: failed attempts, still listed
     github.wait_for_deliveries()
-    items = [d async for d in gh.rest.paginate(gh.rest.apps.async_list_webhook_deliveries, per_page=2)]
-    assert [d.event for d in items] == ["issues"] * 3 and len({d.id for d in items}) == 3
+    listed = await collect(gh.rest.paginate(gh.rest.apps.async_list_webhook_deliveries, per_page=2))
+    assert [d.event for d in listed] == ["issues"] * 3 and len({d.id for d in listed}) == 3
     cursors = [r.query.get("cursor") for r in github.requests_to("GET", "/app/hook/deliveries$")]
-    assert cursors[0] is None and cursors[1] == str(items[1].id)
-    await gh.rest.apps.async_redeliver_webhook_delivery(items[-1].id)
+    assert cursors[0] is None and cursors[1] == str(listed[1].id)
+    await gh.rest.apps.async_redeliver_webhook_delivery(listed[-1].id)
     github.wait_for_deliveries()
-    assert github.deliveries[-1].redelivery and github.deliveries[-1].guid == items[-1].guid
+    assert github.deliveries[-1].redelivery and github.deliveries[-1].guid == listed[-1].guid
 
 
-async def test_the_api_version_header_is_recorded_and_checked(github: GitHubDouble, inst: GitHub) -> None:
+async def test_the_api_version_header_is_recorded_and_checked(github: GitHubDouble, inst: Client) -> None:
     await inst.rest.repos.async_get(OWNER, REPO, headers={"X-GitHub-Api-Version": "2022-11-28"})
     assert github.requests[-1].headers["x-github-api-version"] == "2022-11-28"
     assert "authorization" not in github.requests[-1].headers
@@ -264,7 +260,7 @@ async def test_the_api_version_header_is_recorded_and_checked(github: GitHubDoub
 
 
 def test_requests_are_recorded_with_query_headers_and_actor(github: GitHubDouble) -> None:
-    token = github.issue_token(github.installation_id).value  # type: ignore[arg-type]
+    token = github.issue_token(installation_id(github)).value
     httpx.get(f"{github.api_url}/repos/{SHOP}/pulls?head=octo-org%3Afeature&state=all",
               headers={"Authorization": f"token {token}", "X-GitHub-Api-Version": "2022-11-28"})
     [recorded] = github.requests_to("GET", "/pulls$")

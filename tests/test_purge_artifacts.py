@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from app.artifacts import LocalArtifactStore
 from app.context import DEPS_KEY, Deps
-from app.github import GitHubApp
+from app.gh.client import GitHubApp
 from jobs.purge_artifacts import JOB_NAME, purge_artifacts
 from jobs.worker import worker_settings
 from tests.support.service import settings_for

@@ -10,16 +10,17 @@ from typing import Any
 
 import httpx
 import pytest
+from app.gh.client import GitHubApp
 from redis.asyncio import Redis
 
 from app.artifacts import ArtifactStore
-from app.context import DEPS_KEY, Deps
+from app.context import DEPS_KEY, Deps, deps
 from app.domain.fingerprint import Fingerprint, build_manifest
-from app.github import GitHubApp
+from app.job_args import RunQa
 from app.render.map_comment import read_map_state
 from app.render.markers import find_marker, marker
 from app.render.qa_check import SPEC_CHANGED
-from jobs.run_qa import run_qa
+from jobs.worker import run_job
 from tests.sample_app import SampleApp
 from tests.support.github import SHOP
 from tests.support.service import Service
@@ -108,8 +109,7 @@ async def test_a_failing_run_posts_summary_annotations_screenshots_and_traces_th
     github: Any, service: Service, qa_ctx: Any, broken_sample_app: SampleApp
 ) -> None:
     number, sha = open_approved_pr(github, f"  base_url: {broken_sample_app.url}\n")
-    outcome = await run_qa(qa_ctx, installation_id=github.installation_id, repo=SHOP, number=number,
-                           delivery="d-1")
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
     assert outcome["conclusion"] == "failure"
     run = _qa_run(github, sha)
     assert run.status == "completed" and run.conclusion == "failure"
@@ -144,7 +144,7 @@ async def test_the_check_run_links_the_html_junit_and_cucumber_reports_and_they_
     github: Any, service: Service, qa_ctx: Any, sample_app: SampleApp
 ) -> None:
     number, sha = open_approved_pr(github, f"  base_url: {sample_app.url}\n", SMALL)
-    await run_qa(qa_ctx, installation_id=github.installation_id, repo=SHOP, number=number, delivery="d-8")
+    await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
     summary = _qa_run(github, sha).output["summary"]
     (html_url,) = _links(summary, "HTML report")
     (junit_url,) = _links(summary, "JUnit XML")
@@ -171,7 +171,7 @@ async def test_qa_advances_the_storys_status_chain_with_a_link_to_the_check_run(
 ) -> None:
     issue = mapped_issue(github)
     number, sha = open_approved_pr(github, f"  base_url: {sample_app.url}\n", SMALL, issue=issue)
-    await run_qa(qa_ctx, installation_id=github.installation_id, repo=SHOP, number=number, delivery="d-9")
+    await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
     run_url = f"{github.web_url}/{SHOP}/runs/{_qa_run(github, sha).id}"
     (comment,) = [c for c in github.comments(SHOP, issue) if find_marker(c.body, "map") is not None]
     state = read_map_state(comment.body)
@@ -184,8 +184,7 @@ async def test_a_misconfigured_browser_fails_the_check_run_naming_the_setting(
     github: Any, service: Service, qa_ctx: Any, sample_app: SampleApp
 ) -> None:
     number, sha = open_approved_pr(github, f"  base_url: {sample_app.url}\n", SMALL)
-    outcome = await run_qa(qa_ctx, installation_id=github.installation_id, repo=SHOP, number=number,
-                           delivery="d-10")
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
     assert outcome["status"] == "error"
     run = _qa_run(github, sha)
     assert (run.status, run.conclusion) == ("completed", "failure")
@@ -198,7 +197,7 @@ async def test_a_passing_run_concludes_success(
     github: Any, service: Service, qa_ctx: Any, sample_app: SampleApp
 ) -> None:
     number, sha = open_approved_pr(github, f"  base_url: {sample_app.url}\n", SMALL)
-    outcome = await run_qa(qa_ctx, installation_id=github.installation_id, repo=SHOP, number=number, delivery="d-2")
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
     run = _qa_run(github, sha)
     assert outcome["conclusion"] == "success" and run.conclusion == "success"
     assert run.annotations == [] and "2 passed" in run.output["summary"]
@@ -210,8 +209,7 @@ async def test_a_spec_changed_after_approval_fails_qa_naming_the_file(
     number, _ = open_approved_pr(github, f"  base_url: {sample_app.url}\n")
     new_sha = github.push_files(SHOP, BRANCH, {FEATURE_PATH: FEATURE.replace("Welcome, Ann!", "Hi Ann")},
                                 "Edit the spec after approval")
-    outcome = await run_qa(qa_ctx, installation_id=github.installation_id, repo=SHOP, number=number,
-                           sha=new_sha, delivery="d-3")
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number, sha=new_sha))
     assert outcome["status"] == "spec changed"
     run = _qa_run(github, new_sha)
     assert run.conclusion == "failure"
@@ -224,7 +222,7 @@ async def test_an_app_that_fails_to_start_reports_its_last_output_lines(
 ) -> None:
     start = "  start: \"echo booting; echo 'fatal: database is not reachable' >&2; exit 3\"\n  ready_timeout: 20\n"
     number, sha = open_approved_pr(github, start)
-    outcome = await run_qa(qa_ctx, installation_id=github.installation_id, repo=SHOP, number=number, delivery="d-4")
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
     assert outcome["status"] == "error"
     run = _qa_run(github, sha)
     assert run.conclusion == "failure" and "did not start" in run.output["summary"]
@@ -235,7 +233,7 @@ async def test_qa_start_is_refused_where_repository_code_may_not_run(
     github: Any, service: Service, qa_ctx: Any
 ) -> None:
     number, sha = open_approved_pr(github, "  start: \"python -m http.server $PORT\"\n")
-    outcome = await run_qa(qa_ctx, installation_id=github.installation_id, repo=SHOP, number=number, delivery="d-5")
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
     assert outcome["status"] == "error"
     assert "does not run repository code" in _qa_run(github, sha).output["summary"]
 
@@ -244,11 +242,9 @@ async def test_a_deployment_finds_the_story_pr_by_sha_and_skips_production(
     github: Any, service: Service, qa_ctx: Any, sample_app: SampleApp
 ) -> None:
     _, sha = open_approved_pr(github, "  base_url: http://127.0.0.1:9\n", SMALL)
-    skipped = await run_qa(qa_ctx, installation_id=github.installation_id, repo=SHOP, number=None, sha=sha,
-                           base_url=sample_app.url, environment="production", delivery="d-6")
+    skipped = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=None, sha=sha, base_url=sample_app.url, environment="production"))
     assert "production" in skipped["status"] and github.check_runs(SHOP, head_sha=sha, name="specloop/qa") == []
-    outcome = await run_qa(qa_ctx, installation_id=github.installation_id, repo=SHOP, number=None, sha=sha,
-                           base_url=sample_app.url, environment="preview", delivery="d-7")
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=None, sha=sha, base_url=sample_app.url, environment="preview"))
     assert outcome["conclusion"] == "success"
 
 
@@ -270,6 +266,6 @@ async def test_progress_is_written_at_most_once_per_interval(
     number, sha = open_approved_pr(github, qa)
     github.push_files(SHOP, "main", {".github/specloop.yml": f"qa:\n{qa}  contexts: 1\n  timeout_ms: 5000\n"
                                      "  screenshots: final\n"}, "One browser context")
-    await run_qa(qa_ctx, installation_id=github.installation_id, repo=SHOP, number=number, delivery="d-p")
+    await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
     assert _qa_run(github, sha).status == "completed"
     assert bool(_progress_writes(github)) is expect_progress

@@ -10,6 +10,7 @@ from arq.constants import job_key_prefix
 from arq.jobs import deserialize_job
 from redis.exceptions import ResponseError
 
+from app.job_args import MapStory
 from app.queue import (
     DELIVERY_KEY,
     QUEUES,
@@ -35,9 +36,10 @@ async def redis(redis_url: str) -> AsyncIterator[ArqRedis]:
 
 def request(function: str = "map_story", delivery: str = "d1", debounce: float = 0.0, story: str = STORY,
             installation_id: int = 1, queue: str = "light", key: str | None = None) -> JobRequest:
-    return JobRequest(function=function, queue=queue, story=story, debounce=debounce, key=key,
-                      kwargs={"installation_id": installation_id, "repo": "octo-org/shop", "number": 12,
-                              "delivery": delivery})
+    # the nonce is the delivery here only so that ids are predictable in these tests
+    return JobRequest(function=function, queue=queue, story=story, debounce=debounce, key=key,  # type: ignore[arg-type]
+                      delivery=delivery, nonce=delivery,
+                      kwargs={"installation_id": installation_id, "repo": "octo-org/shop", "number": 12})
 
 
 async def queued(redis: ArqRedis, queue: str = "light") -> list[str]:
@@ -157,6 +159,20 @@ async def test_releasing_someone_elses_lock_leaves_it_held(redis: ArqRedis) -> N
 async def test_enqueue_refuses_a_repeated_job_id(redis: ArqRedis) -> None:
     assert await enqueue(redis, request())
     assert not await enqueue(redis, request())
+
+
+async def test_an_idempotency_key_is_the_job_id_and_refuses_a_second_request(redis: ArqRedis) -> None:
+    first = request("generate_code", "d1", queue="heavy").model_copy(update={"once": "code:octo-org/shop:abc"})
+    again = request("generate_code", "d2", queue="heavy").model_copy(update={"once": "code:octo-org/shop:abc"})
+    assert first.job_id == "code:octo-org/shop:abc"
+    assert await enqueue(redis, first) and not await enqueue(redis, again)
+    assert await queued(redis, "heavy") == ["code:octo-org/shop:abc"]
+
+
+def test_requests_without_a_key_get_distinct_ids() -> None:
+    args = MapStory(installation_id=1, repo="octo-org/shop", number=12, trigger="conversation")
+    one, two = JobRequest.of(args, delivery="d1"), JobRequest.of(args, delivery="d1")
+    assert one.job_id != two.job_id and "d1" not in one.job_id
 
 
 async def test_dropping_an_installation_removes_only_its_queued_jobs(redis: ArqRedis) -> None:

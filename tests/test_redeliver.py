@@ -10,11 +10,11 @@ import pytest
 from redis.asyncio import Redis
 
 from app.context import DEPS_KEY, Deps
-from app.github import GitHubApp
+from app.gh.client import GitHubApp
 from app.queue import DELIVERY_KEY
 from app.redis_server import ManagedRedis
 from app.render.markers import find_marker
-from jobs.redeliver import JOB_NAME, _next_cursor, redeliver_failed, redelivery_cron
+from jobs.redeliver import JOB_NAME, redeliver_failed, redelivery_cron
 from jobs.worker import worker_settings
 from tests.support.service import SHOP, Service, settings_for
 
@@ -117,14 +117,6 @@ async def test_a_refused_redelivery_request_is_tried_again_next_run(service: Ser
     github.fault("POST", ATTEMPTS, status=422, times=1)
     assert (await run_cron(core_deps))["errors"] and asks(github) == [f"/app/hook/deliveries/{dropped.id}/attempts"]
     assert (await run_cron(core_deps))["asked"] == [dropped.guid]
-
-
-def test_the_cursor_of_the_next_page_is_read_from_the_link_header() -> None:
-    link = ('<https://api.github.com/app/hook/deliveries?per_page=100&cursor=v1_123>; rel="next", '
-            '<https://api.github.com/app/hook/deliveries?per_page=100>; rel="first"')
-    assert _next_cursor(link) == "v1_123"
-    assert _next_cursor('<https://api.github.com/app/hook/deliveries?per_page=100>; rel="first"') is None
-    assert _next_cursor(None) is None
 
 
 def test_the_light_worker_runs_the_redelivery_cron_every_few_minutes(github: Any, redis_url: str,

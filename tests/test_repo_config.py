@@ -6,6 +6,7 @@ from typing import Any, get_args
 
 import pytest
 
+from app.gh.models import RepoRef
 from app.permissions import DEFAULT_TABLE
 from app.render.replies import config_error
 from app.repo_config import Action, ConfigError, RepoConfig, load_repo_config, parse_repo_config
@@ -84,7 +85,7 @@ def test_the_config_error_reply_names_file_key_and_line() -> None:
 async def test_the_repository_file_is_read_from_the_default_branch(github: Any, core_deps: Any) -> None:
     shop = install_shop(github, files={".github/specloop.yml": "features_dir: specs\n", "README.md": "x"})
     gh = core_deps.github.installation(shop.installation_id)
-    config = await load_repo_config(gh, "octo-org", "shop", "main")
+    config = await load_repo_config(gh, RepoRef("octo-org", "shop"), "main")
     assert config.features_dir == "specs"
     assert github.requests_to("GET", r"/contents/\.github/specloop\.yml")[0].query.get("ref") == "main"
 
@@ -94,7 +95,7 @@ async def test_a_pr_branch_cannot_change_the_rules(github: Any, core_deps: Any) 
     github.create_branch(shop.repo, "specloop/1-sneaky")
     github.push_files(shop.repo, "specloop/1-sneaky", {".github/specloop.yml": "permissions:\n  code: read\n"})
     gh = core_deps.github.installation(shop.installation_id)
-    config = await load_repo_config(gh, "octo-org", "shop")  # default branch looked up
+    config = await load_repo_config(gh, RepoRef("octo-org", "shop"))  # default branch looked up
     assert config.permission_table["code"] == "admin"
 
 
@@ -102,7 +103,7 @@ async def test_the_org_dot_github_repository_is_the_fallback(github: Any, core_d
     shop = install_shop(github)
     github.create_repo("octo-org/.github", files={".github/specloop.yml": "labels:\n  story: org-story\n"})
     gh = core_deps.github.installation(github.install("octo-org", [shop.repo, "octo-org/.github"]))
-    config = await load_repo_config(gh, "octo-org", "shop", "main")
+    config = await load_repo_config(gh, RepoRef("octo-org", "shop"), "main")
     assert config.labels.story == "org-story"
 
 
@@ -110,19 +111,19 @@ async def test_the_repository_file_wins_over_the_org_file(github: Any, core_deps
     shop = install_shop(github, files={".github/specloop.yml": "labels:\n  story: repo-story\n"})
     github.create_repo("octo-org/.github", files={".github/specloop.yml": "labels:\n  story: org-story\n"})
     gh = core_deps.github.installation(shop.installation_id)
-    assert (await load_repo_config(gh, "octo-org", "shop", "main")).labels.story == "repo-story"
+    assert (await load_repo_config(gh, RepoRef("octo-org", "shop"), "main")).labels.story == "repo-story"
 
 
 async def test_defaults_when_neither_file_exists(github: Any, core_deps: Any) -> None:
     shop = install_shop(github)
     gh = core_deps.github.installation(shop.installation_id)
-    assert await load_repo_config(gh, "octo-org", "shop", "main") == RepoConfig()
+    assert await load_repo_config(gh, RepoRef("octo-org", "shop"), "main") == RepoConfig()
 
 
 async def test_an_invalid_file_in_the_repository_is_reported_not_defaulted(github: Any, core_deps: Any) -> None:
     shop = install_shop(github, files={".github/specloop.yml": "qa:\n  contexts: many\n"})
     gh = core_deps.github.installation(shop.installation_id)
     with pytest.raises(ConfigError) as caught:
-        await load_repo_config(gh, "octo-org", "shop", "main")
+        await load_repo_config(gh, RepoRef("octo-org", "shop"), "main")
     assert (caught.value.key, caught.value.line) == ("qa.contexts", 2)
     assert "octo-org/shop" in caught.value.path

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from app.context import DEPS_KEY
+from app.context import DEPS_KEY, deps
+from app.job_args import GenerateCode, WriteSpec
 from app.render.map_comment import read_map_state
 from app.render.markers import find_marker
-from jobs.generate_code import generate_code
-from jobs.write_spec import write_spec
+from jobs.worker import run_job
 from tests.support.spec import SHOP, approve, mapped_issue, spec_pulls
 
 
@@ -20,8 +20,7 @@ async def story(github: Any, core_deps: Any) -> dict[str, Any]:
     ctx = {DEPS_KEY: core_deps}
     installation_id = github.installation_for(github.repo(SHOP)).id
     issue = mapped_issue(github)
-    await write_spec(ctx, installation_id=installation_id, repo=SHOP, number=issue, actor="alice",
-                     regenerate=False, delivery="d-write")
+    await run_job(deps(ctx), WriteSpec(installation_id=installation_id, repo=SHOP, number=issue, actor="alice", regenerate=False))
     (pull,) = spec_pulls(github, issue)
     return {"ctx": ctx, "installation_id": installation_id, "issue": issue, "number": pull.number}
 
@@ -32,8 +31,7 @@ def map_body(github: Any, issue: int) -> str:
 
 
 async def run_generate_code(story: dict[str, Any], delivery: str) -> dict[str, Any]:
-    return await generate_code(story["ctx"], installation_id=story["installation_id"], repo=SHOP,
-                               number=story["number"], sha=None, delivery=delivery)
+    return await run_job(deps(story["ctx"]), GenerateCode(installation_id=story["installation_id"], repo=SHOP, number=story["number"], sha=None))
 
 
 async def test_the_map_sends_reviewers_to_the_spec_pr_once_it_exists(github: Any, story: dict[str, Any]) -> None:

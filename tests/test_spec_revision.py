@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from app.context import DEPS_KEY
+from app.context import DEPS_KEY, deps
 from app.domain.gherkin import ParsedFeature, parse_feature
+from app.job_args import ReviseSpec, WriteSpec
 from app.model.client import ModelClient
 from app.render.spec_pr import NEEDS_MODEL
-from jobs.revise_spec import revise_spec
-from jobs.write_spec import write_spec
+from jobs.worker import run_job
 from tests.support.service import settings_for
 from tests.support.spec import PATH, SHOP, mapped_issue, spec_check, spec_pulls
 
@@ -56,14 +56,7 @@ async def test_the_model_writes_the_spec_and_a_broken_file_is_repaired_once_with
 ) -> None:
     llm.script({"feature": BROKEN}, {"feature": GOOD})
     issue = mapped_issue(github)
-    result = await write_spec(
-        {DEPS_KEY: model_deps},
-        installation_id=installation(github),
-        repo=SHOP,
-        number=issue,
-        actor="alice",
-        delivery="d",
-    )
+    result = await run_job(deps({DEPS_KEY: model_deps}), WriteSpec(installation_id=installation(github), repo=SHOP, number=issue, actor="alice"))
     assert result["status"] == "written"
     (pull,) = spec_pulls(github, issue)
     text = github.file(SHOP, PATH, ref=pull.head_ref)
@@ -80,14 +73,7 @@ async def test_a_model_file_that_still_does_not_parse_is_reported_on_the_issue(
 ) -> None:
     llm.script({"feature": BROKEN}, {"feature": BROKEN})
     issue = mapped_issue(github)
-    result = await write_spec(
-        {DEPS_KEY: model_deps},
-        installation_id=installation(github),
-        repo=SHOP,
-        number=issue,
-        actor="alice",
-        delivery="d",
-    )
+    result = await run_job(deps({DEPS_KEY: model_deps}), WriteSpec(installation_id=installation(github), repo=SHOP, number=issue, actor="alice"))
     assert result["status"] == "invalid feature"
     assert spec_pulls(github, issue) == []
     assert any(
@@ -99,14 +85,7 @@ async def test_a_model_file_that_still_does_not_parse_is_reported_on_the_issue(
 async def written_pr(github: Any, llm: Any, model_deps: Any) -> Any:
     llm.script({"feature": GOOD})
     issue = mapped_issue(github)
-    await write_spec(
-        {DEPS_KEY: model_deps},
-        installation_id=installation(github),
-        repo=SHOP,
-        number=issue,
-        actor="alice",
-        delivery="d",
-    )
+    await run_job(deps({DEPS_KEY: model_deps}), WriteSpec(installation_id=installation(github), repo=SHOP, number=issue, actor="alice"))
     (pull,) = spec_pulls(github, issue)
     return pull
 
@@ -130,15 +109,7 @@ async def test_changes_requested_lead_to_one_revision_commit_that_answers_them(
     )
     ctx = {DEPS_KEY: model_deps}
     for delivery in ("d-review", "d-review-again"):  # the second run finds the revision commit and stops
-        await revise_spec(
-            ctx,
-            installation_id=installation(github),
-            repo=SHOP,
-            number=pull.number,
-            actor="bob",
-            review_id=review_id,
-            delivery=delivery,
-        )
+        await run_job(deps(ctx), ReviseSpec(installation_id=installation(github), repo=SHOP, number=pull.number, actor="bob", review_id=review_id))
     head = github.pull(SHOP, pull.number).head_sha
     assert len(github.repo(SHOP).git.log(f"{before}..{head}")) == 1
     assert "Welcome, Ana Lima" in github.file(SHOP, PATH, ref=pull.head_ref)
@@ -154,20 +125,10 @@ async def test_changes_requested_lead_to_one_revision_commit_that_answers_them(
 async def test_without_a_model_a_revision_request_gets_a_clear_reply(github: Any, core_deps: Any) -> None:
     issue = mapped_issue(github)
     ctx = {DEPS_KEY: core_deps}
-    await write_spec(
-        ctx, installation_id=installation(github), repo=SHOP, number=issue, actor="alice", delivery="d"
-    )
+    await run_job(deps(ctx), WriteSpec(installation_id=installation(github), repo=SHOP, number=issue, actor="alice"))
     (pull,) = spec_pulls(github, issue)
     review_id = github.submit_review(SHOP, pull.number, "REQUEST_CHANGES", by="bob", body="Rename the rule")
-    result = await revise_spec(
-        ctx,
-        installation_id=installation(github),
-        repo=SHOP,
-        number=pull.number,
-        actor="bob",
-        review_id=review_id,
-        delivery="d-review",
-    )
+    result = await run_job(deps(ctx), ReviseSpec(installation_id=installation(github), repo=SHOP, number=pull.number, actor="bob", review_id=review_id))
     assert result["status"] == "needs a model"
     assert github.pull(SHOP, pull.number).head_sha == pull.head_sha
     assert any(NEEDS_MODEL in c.body for c in github.comments(SHOP, pull.number))

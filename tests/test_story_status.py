@@ -8,12 +8,15 @@ import pytest
 from redis.asyncio import Redis
 
 from app.comments import ensure_labels, find_comment, set_state_labels, upsert_comment
-from app.github import GitHubApp
+from app.gh.client import GitHubApp
+from app.gh.models import RepoRef
 from app.render.map_comment import read_map_state
 from app.render.markers import find_marker, marker
 from app.settings import Settings
 from app.story_status import update_story_status
 from tests.support.github import SHOP
+
+SHOP_REF = RepoRef.parse(SHOP)
 
 
 @pytest.fixture
@@ -36,17 +39,17 @@ def bot_bodies(github: Any, number: int) -> list[str]:
 async def test_upsert_edits_the_bots_comment_and_ignores_forged_markers(github, gh):
     number = github.open_issue(SHOP, "Story", "body")
     github.comment(SHOP, number, marker("map", revision=7) + " forged by a person", by="mallory")
-    first = await upsert_comment(gh, SHOP, number, "map", marker("map", revision=1) + " one", bot_login=github.bot.login)
-    second = await upsert_comment(gh, SHOP, number, "map", marker("map", revision=2) + " two", bot_login=github.bot.login)
+    first = await upsert_comment(gh, SHOP_REF, number, "map", marker("map", revision=1) + " one", bot_login=github.bot.login)
+    second = await upsert_comment(gh, SHOP_REF, number, "map", marker("map", revision=2) + " two", bot_login=github.bot.login)
     assert first.id == second.id
     assert bot_bodies(github, number) == [marker("map", revision=2) + " two"]
-    found = await find_comment(gh, SHOP, number, "map", bot_login=github.bot.login)
+    found = await find_comment(gh, SHOP_REF, number, "map", bot_login=github.bot.login)
     assert found is not None and found.data == {"revision": 2}
 
 
 async def test_missing_labels_are_created_with_colour_and_description(github, gh):
-    created = await ensure_labels(gh, SHOP, [("needs-answers", "d93f0b", "Open questions on the map")])
-    again = await ensure_labels(gh, SHOP, [("needs-answers", "d93f0b", "Open questions on the map")])
+    created = await ensure_labels(gh, SHOP_REF, [("needs-answers", "d93f0b", "Open questions on the map")])
+    again = await ensure_labels(gh, SHOP_REF, [("needs-answers", "d93f0b", "Open questions on the map")])
     label = next(lab for lab in github.repo(SHOP).labels.values() if lab.name == "needs-answers")
     assert created == ["needs-answers"] and again == []
     assert (label.color, label.description) == ("d93f0b", "Open questions on the map")
@@ -54,11 +57,11 @@ async def test_missing_labels_are_created_with_colour_and_description(github, gh
 
 async def test_state_labels_follow_the_state_and_leave_other_labels_alone(github, gh):
     number = github.open_issue(SHOP, "Story", "body", labels=["story", "needs-answers", "bug"])
-    added, removed = await set_state_labels(gh, SHOP, number, wanted=["ready-for-spec"],
+    added, removed = await set_state_labels(gh, SHOP_REF, number, wanted=["ready-for-spec"],
                                             managed=["needs-answers", "ready-for-spec"])
     assert (added, removed) == (["ready-for-spec"], ["needs-answers"])
     assert sorted(github.labels(SHOP, number)) == ["bug", "ready-for-spec", "story"]
-    assert await set_state_labels(gh, SHOP, number, wanted=["ready-for-spec"],
+    assert await set_state_labels(gh, SHOP_REF, number, wanted=["ready-for-spec"],
                                   managed=["needs-answers", "ready-for-spec"]) == ([], [])
 
 
@@ -67,7 +70,7 @@ async def test_update_story_status_rewrites_the_chain_in_place(service, github, 
     github.label_issue(SHOP, number, "story")
     await service.drain()
     before = [c for c in github.comments(SHOP, number) if find_marker(c.body, "map")]
-    status = await update_story_status(gh, "octo-org", "shop", number, bot_login=github.bot.login, spec_pr=12,
+    status = await update_story_status(gh, SHOP_REF, number, bot_login=github.bot.login, spec_pr=12,
                                        spec_pr_url="http://example/pull/12", approved_by="bob",
                                        approved_sha="0123456789abcdef")
     after = [c for c in github.comments(SHOP, number) if find_marker(c.body, "map")]
@@ -81,9 +84,9 @@ async def test_update_story_status_rewrites_the_chain_in_place(service, github, 
 
 async def test_update_story_status_without_a_map_does_nothing(github, gh):
     number = github.open_issue(SHOP, "No map", "body")
-    assert await update_story_status(gh, "octo-org", "shop", number, spec_pr=3) is None
+    assert await update_story_status(gh, SHOP_REF, number, spec_pr=3) is None
     with pytest.raises(TypeError):
-        await update_story_status(gh, "octo-org", "shop", number, nonsense=1)
+        await update_story_status(gh, SHOP_REF, number, nonsense=1)
 
 
 async def test_help_unknown_command_and_status_replies(service, github):

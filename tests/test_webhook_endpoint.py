@@ -115,7 +115,8 @@ def test_a_labelled_issue_is_queued_202_with_its_job_id(web_url: str, redis_url:
     assert response.status_code == 202
     body = response.json()
     assert body["status"] == "queued"
-    assert body["jobs"] == [f"map_story:Codertocat/Hello-World#1:{delivery}"]
+    [job_id] = body["jobs"]
+    assert job_id.startswith("map_story:Codertocat/Hello-World#1:")
     client = redis_lib.Redis.from_url(redis_url, decode_responses=True)
     try:
         assert client.zrange(QUEUES["light"], 0, -1) == body["jobs"]

@@ -3,25 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from arq.connections import ArqRedis
 from githubkit.retry import RetryChainDecision
 
-from app.context import Deps, deps
-from app.github import GitHubApp, RetryShortRateLimit
+from app.context import Deps, JobScope
+from app.gh import issues
+from app.gh.client import GitHubApp, RetryShortRateLimit
+from app.gh.models import RepoRef
+from app.gh.repos import get_repository
+from app.job_args import DropInstallation, GenerateCode, JobArgs, MapStory, Reply, RunQa
 from app.queue import JobRequest, acquire_story, enqueue, enqueue_delivery
 from app.render.markers import find_marker
-from jobs.worker import JOB_SOURCES, run_burst
+from jobs.worker import JOBS, Job, run_burst
 from tests.support.service import SHOP, Service, Shop, install_shop
+
+ARGS: dict[str, Callable[..., JobArgs]] = {
+    "map_story": lambda **base: MapStory(**base, trigger="command"),
+    "reply": lambda **base: Reply(**base, kind="help"),
+    "generate_code": lambda **base: GenerateCode(**base),
+    "run_qa": lambda **base: RunQa(**base),
+}
 
 
 def story_job(shop: Shop, number: int, *, function: str = "map_story", delivery: str = "d1",
               permission: str | None = None, actor: str | None = "alice") -> JobRequest:
-    return JobRequest(function=function, story=f"{shop.repo}#{number}", permission=permission,
-                      kwargs={"installation_id": shop.installation_id, "repo": shop.repo, "number": number,
-                              "actor": actor, "delivery": delivery})
+    args = ARGS[function](installation_id=shop.installation_id, repo=shop.repo, number=number, actor=actor)
+    # the nonce is the delivery only so that the job id is predictable here
+    return JobRequest.of(args, delivery=delivery, permission=permission).model_copy(update={"nonce": delivery})
 
 
 async def put(redis_url: str, *requests: JobRequest) -> None:
@@ -41,11 +53,11 @@ async def test_a_job_failing_for_good_posts_one_failure_comment(github: Any, cor
     shop = install_shop(github)
     number = github.open_issue(shop.repo, "A story")
 
-    async def map_story(ctx: dict[str, Any], **kwargs: Any) -> None:
+    async def map_story(scope: JobScope, args: Any) -> dict[str, Any]:
         raise ValueError("internal detail that must not leak")
 
     await put(redis_url, story_job(shop, number))
-    result = await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": map_story})
+    result = await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": Job(MapStory, map_story)})
     assert result["failed"] == 1
     [body] = bot_comments(github, shop, number)
     assert find_marker(body, "failure") == {"id": f"map_story:{shop.repo}#{number}:d1", "job": "map_story"}
@@ -63,13 +75,12 @@ async def test_a_rate_limited_job_is_deferred_by_retry_after_then_succeeds(githu
     patient = Deps(settings=core_deps.settings, redis=core_deps.redis, github=no_inline_wait)
     seen: list[str] = []
 
-    async def map_story(ctx: dict[str, Any], **kwargs: Any) -> None:
-        gh = deps(ctx).github.installation(kwargs["installation_id"])
-        seen.append((await gh.arequest("GET", f"/repos/{kwargs['repo']}/issues/{kwargs['number']}")).json()["title"])
+    async def map_story(scope: JobScope, args: Any) -> dict[str, Any]:
+        seen.append((await issues.get_issue(scope.gh, scope.repo, args.number)).title)
 
     github.fault("GET", rf"/repos/octo-org/shop/issues/{number}$", status=403, retry_after=1, rate_limit=True)
     await put(redis_url, story_job(shop, number))
-    result = await run_burst(core_deps.settings, redis_url, patient, jobs={"map_story": map_story},
+    result = await run_burst(core_deps.settings, redis_url, patient, jobs={"map_story": Job(MapStory, map_story)},
                              wait_deferred=5)
     assert (result["retried"], result["complete"], result["failed"]) == (1, 1, 0)
     assert seen == ["A story"] and bot_comments(github, shop, number) == []
@@ -81,16 +92,16 @@ async def test_jobs_for_one_story_run_one_at_a_time_and_merge_into_one_follow_up
     number = github.open_issue(shop.repo, "A story")
     running, most, runs = 0, 0, []
 
-    async def map_story(ctx: dict[str, Any], **kwargs: Any) -> None:
+    async def map_story(scope: JobScope, args: Any) -> dict[str, Any]:
         nonlocal running, most
         running += 1
         most = max(most, running)
-        runs.append(ctx["job_id"])
+        runs.append(scope.job_id)
         await asyncio.sleep(0.3)  # long enough for the other triggers to find the story busy
         running -= 1
 
     await put(redis_url, *(story_job(shop, number, delivery=f"d{n}") for n in range(4)))
-    await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": map_story})
+    await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": Job(MapStory, map_story)})
     assert most == 1
     assert len(runs) == 2 and ":followup-" in runs[1]
 
@@ -110,15 +121,15 @@ async def test_a_reply_is_not_kept_waiting_by_a_busy_story(github: Any, core_dep
     number = github.open_issue(shop.repo, "A story")
     ran: list[str] = []
 
-    async def reply(ctx: dict[str, Any], **kwargs: Any) -> None:
-        ran.append(kwargs["delivery"])
+    async def reply(scope: JobScope, args: Any) -> dict[str, Any]:
+        ran.append(scope.job_id)
 
     redis = ArqRedis.from_url(redis_url)
     assert await acquire_story(redis, f"{shop.repo}#{number}", "a long code run", 600)
     await redis.aclose()
     await put(redis_url, story_job(shop, number, function="reply"))
-    result = await run_burst(core_deps.settings, redis_url, core_deps, jobs={"reply": reply})
-    assert ran == ["d1"] and result["complete"] == 1
+    result = await run_burst(core_deps.settings, redis_url, core_deps, jobs={"reply": Job(Reply, reply)})
+    assert len(ran) == 1 and ran[0].startswith("reply:") and result["complete"] == 1
 
 
 async def test_a_person_without_access_gets_one_polite_refusal_and_nothing_runs(github: Any, core_deps: Deps,
@@ -128,11 +139,11 @@ async def test_a_person_without_access_gets_one_polite_refusal_and_nothing_runs(
     number = github.open_issue(shop.repo, "A story")
     ran: list[str] = []
 
-    async def generate_code(ctx: dict[str, Any], **kwargs: Any) -> None:
-        ran.append(kwargs["actor"])
+    async def generate_code(scope: JobScope, args: Any) -> dict[str, Any]:
+        ran.append(args.actor)
 
     await put(redis_url, story_job(shop, number, function="generate_code", permission="code", actor="rita"))
-    await run_burst(core_deps.settings, redis_url, core_deps, jobs={"generate_code": generate_code})
+    await run_burst(core_deps.settings, redis_url, core_deps, jobs={"generate_code": Job(GenerateCode, generate_code)})
     assert ran == []
     [body] = bot_comments(github, shop, number)
     assert "@rita" in body and "people with write access or higher" in body
@@ -145,11 +156,11 @@ async def test_a_triager_may_map_a_story(github: Any, core_deps: Deps, redis_url
     number = github.open_issue(shop.repo, "A story")
     ran: list[str] = []
 
-    async def map_story(ctx: dict[str, Any], **kwargs: Any) -> None:
-        ran.append(kwargs["actor"])
+    async def map_story(scope: JobScope, args: Any) -> dict[str, Any]:
+        ran.append(args.actor)
 
     await put(redis_url, story_job(shop, number, permission="map", actor="tina"))
-    await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": map_story})
+    await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": Job(MapStory, map_story)})
     assert ran == ["tina"] and bot_comments(github, shop, number) == []
 
 
@@ -160,11 +171,11 @@ async def test_the_repository_config_can_require_more_than_the_default(github: A
     number = github.open_issue(shop.repo, "A story")
     ran: list[str] = []
 
-    async def map_story(ctx: dict[str, Any], **kwargs: Any) -> None:
-        ran.append(kwargs["actor"])
+    async def map_story(scope: JobScope, args: Any) -> dict[str, Any]:
+        ran.append(args.actor)
 
     await put(redis_url, story_job(shop, number, permission="map", actor="tina"))
-    await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": map_story})
+    await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": Job(MapStory, map_story)})
     assert ran == [] and "people with write access or higher" in bot_comments(github, shop, number)[0]
 
 
@@ -174,11 +185,11 @@ async def test_an_invalid_config_is_reported_on_the_issue_naming_key_and_line(gi
     number = github.open_issue(shop.repo, "A story")
     ran: list[str] = []
 
-    async def map_story(ctx: dict[str, Any], **kwargs: Any) -> None:
+    async def map_story(scope: JobScope, args: Any) -> dict[str, Any]:
         ran.append("ran")
 
     await put(redis_url, story_job(shop, number, permission="map"))
-    await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": map_story})
+    await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": Job(MapStory, map_story)})
     assert ran == []
     [body] = bot_comments(github, shop, number)
     assert "`permissions.map`" in body and "line 4" in body
@@ -190,21 +201,21 @@ async def test_a_closed_story_gets_no_more_work(github: Any, core_deps: Deps, re
     github.close_issue(shop.repo, number)
     ran: list[str] = []
 
-    async def map_story(ctx: dict[str, Any], **kwargs: Any) -> None:
+    async def map_story(scope: JobScope, args: Any) -> dict[str, Any]:
         ran.append("ran")
 
     await put(redis_url, story_job(shop, number))
-    result = await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": map_story})
+    result = await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": Job(MapStory, map_story)})
     assert ran == [] and result["complete"] == 1
 
 
 async def test_dropping_an_installation_forgets_tokens_and_queued_jobs(github: Any, core_deps: Deps,
                                                                        redis_url: str) -> None:
     shop = install_shop(github)
-    await core_deps.github.installation_token(shop.installation_id)
+    # any call as the installation caches its token
+    await get_repository(core_deps.github.installation(shop.installation_id), RepoRef.parse(shop.repo))
     redis = ArqRedis.from_url(redis_url)
-    drop = JobRequest(function="drop_installation", story=f"installation:{shop.installation_id}",
-                      kwargs={"installation_id": shop.installation_id, "delivery": "d9"})
+    drop = JobRequest.of(DropInstallation(installation_id=shop.installation_id), delivery="d9")
     await enqueue_delivery(redis, "d1", [story_job(shop, 1, function="run_qa").model_copy(update={"queue": "heavy"})])
     await enqueue(redis, drop)
     await redis.aclose()
@@ -215,8 +226,8 @@ async def test_dropping_an_installation_forgets_tokens_and_queued_jobs(github: A
     await redis.aclose()
 
 
-def test_every_job_in_the_architecture_table_has_a_source() -> None:
-    assert set(JOB_SOURCES) == {"map_story", "reply", "write_spec", "check_spec", "revise_spec", "approve_spec",
+def test_every_job_in_the_architecture_table_is_registered() -> None:
+    assert set(JOBS) == {"map_story", "reply", "write_spec", "check_spec", "revise_spec", "approve_spec",
                                 "close_gate", "generate_code", "run_qa", "drop_installation"}
 
 

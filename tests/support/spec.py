@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from app.context import DEPS_KEY
+from app.context import DEPS_KEY, deps
 from app.domain.example_map import Example, ExampleMap, Rule, Story
+from app.job_args import ApproveSpec, WriteSpec
 from app.render.map_comment import MapState, render_map_comment
-from jobs.approve_spec import approve_spec
-from jobs.write_spec import write_spec
+from jobs.worker import run_job
 from tests.support.github import SHOP
 
 __all__ = ["BRANCH", "PATH", "SHOP", "approve", "mapped_issue", "open_spec_pr", "pr", "sign_in_map", "spec_check",
@@ -104,15 +104,7 @@ async def spec_pr(github: Any, core_deps: Any) -> dict[str, Any]:
     ctx = {DEPS_KEY: core_deps}
     installation_id = github.installation_for(github.repo(SHOP)).id
     issue = mapped_issue(github)
-    await write_spec(
-        ctx,
-        installation_id=installation_id,
-        repo=SHOP,
-        number=issue,
-        actor="alice",
-        regenerate=False,
-        delivery="d-write",
-    )
+    await run_job(deps(ctx), WriteSpec(installation_id=installation_id, repo=SHOP, number=issue, actor="alice", regenerate=False))
     (pull,) = spec_pulls(github, issue)
     return {"ctx": ctx, "installation_id": installation_id, "issue": issue, "number": pull.number, "pull": pull}
 
@@ -127,13 +119,4 @@ async def approve(
     """A person approves (on `sha`, default the head) and the approve_spec job runs for that review."""
     commit = sha or pr(github, spec).head_sha
     review_id = github.submit_review(SHOP, spec["number"], "APPROVED", by=by, commit_id=commit)
-    return await approve_spec(
-        spec["ctx"],
-        installation_id=spec["installation_id"],
-        repo=SHOP,
-        number=spec["number"],
-        review_id=review_id,
-        sha=commit,
-        reviewer=by,
-        delivery=delivery,
-    )
+    return await run_job(deps(spec["ctx"]), ApproveSpec(installation_id=spec["installation_id"], repo=SHOP, number=spec["number"], review_id=review_id, sha=commit, reviewer=by))
