@@ -164,19 +164,19 @@ async def test_check_runs_append_annotations_and_validate(github: GitHubDouble, 
     assert sha is not None
     ann: dict[str, Any] = {"path": "app.py", "start_line": 1, "end_line": 1, "annotation_level": "warning",
                            "message": "m"}
+    first: Any = {"title": "t", "summary": "s", "annotations": [ann]}  # githubkit's TypedDicts, loosely
     run = (await inst.rest.checks.async_create(
-        OWNER, REPO, name="specloop/spec", head_sha=sha, status="in_progress",
-        output={"title": "t", "summary": "s", "annotations": [ann]},
+        OWNER, REPO, name="specloop/spec", head_sha=sha, status="in_progress", output=first,
         actions=[{"label": "Re-run QA", "identifier": "rerun-qa", "description": "Run the scenarios again"}],
     )).parsed_data
     assert run.status == "in_progress" and run.app and run.app.id == github.app_id
+    second: Any = {"title": "t2", "summary": "s2", "annotations": [dict(ann, message="m2")],
+                   "images": [{"alt": "shot", "image_url": "http://x/y.png"}]}
     done = (await inst.rest.checks.async_update(
-        OWNER, REPO, run.id, status="completed", conclusion="failure",
-        output={"title": "t2", "summary": "s2", "annotations": [dict(ann, message="m2")],
-                "images": [{"alt": "shot", "image_url": "http://x/y.png"}]})).parsed_data
+        OWNER, REPO, run.id, status="completed", conclusion="failure", output=second)).parsed_data
     assert done.conclusion == "failure" and done.output.annotations_count == 2 and done.completed_at
     anns = (await inst.rest.checks.async_list_annotations(OWNER, REPO, run.id)).parsed_data
-    assert [a.message for a in anns] == ["m", "m2"]
+    assert [a.message for a in items(anns)] == ["m", "m2"]
     stored = github.check_runs(SHOP, sha)[0]
     assert stored.images == [{"alt": "shot", "image_url": "http://x/y.png"}] and len(stored.actions) == 1
     runs = (await inst.rest.checks.async_list_for_ref(OWNER, REPO, sha, check_name="specloop/spec")).parsed_data

@@ -22,7 +22,7 @@ from githubkit.exception import RequestFailed
 
 from app.sandbox.github import GitHubDouble
 from app.sandbox.github.double import generate_key
-from tests.support.github import SHOP
+from tests.support.github import SHOP, installation_client, installation_id
 
 FIXTURES = Path(__file__).parent / "fixtures" / "webhooks"
 OWNER, REPO = SHOP.split("/")
@@ -65,11 +65,6 @@ def receiver(github: GitHubDouble) -> Iterator[Receiver]:
     github.set_webhook_url(r.url)
     yield r
     r.close()
-
-
-def installation_client(double: GitHubDouble, **kwargs: Any) -> GitHub:
-    gh = GitHub(AppAuthStrategy(double.app_id, double.private_key_pem), base_url=double.api_url, **kwargs)
-    return gh.with_auth(gh.auth.as_installation(double.installation_id))  # type: ignore[arg-type]
 
 
 def test_webhooks_are_signed_with_the_secret_and_carry_githubs_headers(github: GitHubDouble,
@@ -129,7 +124,8 @@ def _keys(obj: Any, prefix: str = "") -> set[str]:
 
 
 def _fixture(event: str, action: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / event / f"{action}.payload.json").read_text())
+    data: dict[str, Any] = json.loads((FIXTURES / event / f"{action}.payload.json").read_text())
+    return data
 
 
 def test_payloads_have_the_keys_of_githubs_real_payloads(github: GitHubDouble, receiver: Receiver) -> None:
@@ -149,16 +145,18 @@ def test_payloads_have_the_keys_of_githubs_real_payloads(github: GitHubDouble, r
     inst_client = installation_client(github)
     import asyncio
     sha = github.ref(SHOP, "feature")
+    assert sha is not None
     run = asyncio.run(inst_client.rest.checks.async_create(OWNER, REPO, name="specloop/qa", head_sha=sha)).parsed_data
     github.wait_for_deliveries()
     github.rerequest_check_run(SHOP, run.id, by="alice")
     github.request_check_action(SHOP, run.id, "rerun-qa", by="alice")
-    github.rerequest_check_suite(SHOP, run.check_suite.id, by="alice")  # type: ignore[union-attr]
+    assert run.check_suite is not None
+    github.rerequest_check_suite(SHOP, run.check_suite.id, by="alice")
     dep = github.create_deployment(SHOP, sha, "staging")
     github.deployment_status(SHOP, dep, "success", environment_url="http://s", by="alice")
-    github.suspend(github.installation_id)  # type: ignore[arg-type]
-    github.unsuspend(github.installation_id)  # type: ignore[arg-type]
-    github.uninstall(github.installation_id)  # type: ignore[arg-type]
+    github.suspend(installation_id(github))
+    github.unsuspend(installation_id(github))
+    github.uninstall(installation_id(github))
     pairs = {
         ("issues", "opened"): "opened", ("issues", "labeled"): "labeled", ("issues", "unlabeled"): "unlabeled",
         ("issues", "edited"): "edited", ("issues", "closed"): None, ("issues", "reopened"): "reopened",
@@ -234,7 +232,7 @@ async def test_latency_fault_delays_without_failing(github: GitHubDouble) -> Non
 
 
 def test_unknown_routes_answer_404_naming_the_route_and_are_recorded(github: GitHubDouble) -> None:
-    token = github.issue_token(github.installation_id).value  # type: ignore[arg-type]
+    token = github.issue_token(installation_id(github)).value
     resp = httpx.get(f"{github.api_url}/repos/{SHOP}/projects", headers={"Authorization": f"token {token}"})
     assert resp.status_code == 404 and "GET /api/v3/repos/octo-org/shop/projects" in resp.json()["message"]
     assert github.unhandled == ["GET /api/v3/repos/octo-org/shop/projects"]

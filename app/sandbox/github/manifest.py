@@ -57,8 +57,8 @@ async def new_app_page(hub: Hub, request: Request) -> Response:
     try:
         manifest = json.loads(raw)
         if not isinstance(manifest, dict):
-            raise ValueError("manifest must be an object")  # reported as a 422 page below
-    except ValueError as exc:
+            raise TypeError("manifest must be an object")  # reported as a 422 page below
+    except (ValueError, TypeError) as exc:
         return HTMLResponse(f"<h1>Invalid GitHub App configuration</h1><p>{html.escape(str(exc))}</p>",
                             status_code=422)
     redirect = manifest.get("redirect_url")
