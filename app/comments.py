@@ -14,9 +14,9 @@ from typing import Any
 
 from githubkit import GitHub
 
+from app.domain.markers import find_marker
 from app.gh import issues
 from app.gh.models import Comment, RepoRef
-from app.render.markers import find_marker
 
 log = logging.getLogger(__name__)
 

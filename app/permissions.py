@@ -8,7 +8,7 @@ The role comes from GitHub's collaborator permission API, read through `role_nam
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import TypeVar
 
 ROLES = ("none", "read", "triage", "write", "maintain", "admin")
 

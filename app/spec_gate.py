@@ -15,12 +15,12 @@ from redis.asyncio import Redis
 from app.context import JobScope
 from app.domain.fingerprint import Fingerprint, build_manifest, is_spec_file
 from app.domain.gherkin import ParsedFeature, parse_feature
+from app.domain.markers import find_marker
 from app.domain.spec_lint import Finding, check_feature, static_step_registry
 from app.gh import checks, git_data, issues, pulls
 from app.gh.models import CheckRun, Pull, RepoRef
 from app.job_args import RunQa
 from app.queue import JobRequest, enqueue
-from app.render.markers import find_marker
 from app.render.spec_check import CheckOutput, render_spec_check
 from app.render.spec_pr import gate_closed_comment, with_approval
 from app.repo_config import RepoConfig

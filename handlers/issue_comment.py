@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Literal
 
 from app.commands import Command, parse_commands
+from app.domain.markers import has_marker
 from app.events import IssueCommentEvent
 from app.job_args import GenerateCode, MapStory, Reply, ReviseSpec, RunQa, WriteSpec
 from app.queue import JobRequest
-from app.render.markers import has_marker
 from handlers.base import HandlerContext, JobTarget, Router, job
 
 router = Router()

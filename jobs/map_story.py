@@ -15,6 +15,7 @@ from app.comments import ensure_labels, pick_comment, set_state_labels, upsert_c
 from app.context import Deps, JobScope
 from app.domain.example_map import ExampleMap, Readiness
 from app.domain.map_revision import Revised, apply_answers, revise, similarity
+from app.domain.markers import has_marker
 from app.domain.offline_mapper import build_map, suggest_split
 from app.domain.story import Comment, StoryStatus, read_story
 from app.gh import issues
@@ -28,7 +29,6 @@ from app.permissions import describe, may
 from app.queue import JobRequest, enqueue
 from app.render import replies
 from app.render.map_comment import KIND, MapState, render_map_comment
-from app.render.markers import has_marker
 from app.repo_config import RepoConfig
 from app.story_status import StoryMap, find_map
 

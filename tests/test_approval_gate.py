@@ -9,10 +9,10 @@ from redis.asyncio import Redis
 
 from app.context import DEPS_KEY, deps
 from app.domain.fingerprint import Fingerprint
+from app.domain.markers import find_marker
 from app.job_args import ApproveSpec, CheckSpec, CloseGate
 from app.queue import QUEUES
 from app.render.map_comment import read_map_state
-from app.render.markers import find_marker
 from app.render.spec_pr import GATE_CLOSED
 from jobs.worker import run_job
 from tests.support.spec import PATH, SHOP, approve, open_spec_pr, pr, spec_check
@@ -56,8 +56,10 @@ async def test_the_same_approval_delivered_twice_enqueues_code_generation_once(
 ) -> None:
     head = pr(github, spec_pr).head_sha
     review_id = github.submit_review(SHOP, spec_pr["number"], "APPROVED", by="bob", commit_id=head)
-    for delivery in ("first-delivery", "second-delivery"):
-        await run_job(deps(spec_pr["ctx"]), ApproveSpec(installation_id=spec_pr["installation_id"], repo=SHOP, number=spec_pr["number"], review_id=review_id, sha=head, reviewer="bob"))
+    for _ in range(2):  # the same request twice, as with "first-delivery" and "second-delivery"
+        await run_job(deps(spec_pr["ctx"]), ApproveSpec(installation_id=spec_pr["installation_id"], repo=SHOP,
+                                                        number=spec_pr["number"], review_id=review_id,
+                                                        sha=head, reviewer="bob"))
     assert len(await code_jobs(core_deps)) == 1
     assert (await approve(github, spec_pr, by="alice"))["status"] == "already approved"
     assert len(await code_jobs(core_deps)) == 1
@@ -102,7 +104,10 @@ async def test_an_approval_on_a_fork_starts_nothing(github: Any, core_deps: Any)
     number = github.open_pull(SHOP, "specloop/9-from-a-fork", title="Spec: fork", by="mallory", fork=True)
     head = github.pull(SHOP, number).head_sha
     review_id = github.submit_review(SHOP, number, "APPROVED", by="bob", commit_id=head)
-    result = await run_job(deps(ctx), ApproveSpec(installation_id=github.installation_for(github.repo(SHOP)).id, repo=SHOP, number=number, review_id=review_id, sha=head, reviewer="bob"))
+    result = await run_job(deps(ctx), ApproveSpec(
+                                                  installation_id=github.installation_for(github.repo(SHOP)).id,
+                                                  repo=SHOP, number=number, review_id=review_id, sha=head,
+                                                  reviewer="bob"))
     assert result["status"] == "fork"
     assert await code_jobs(core_deps) == []
 
@@ -143,7 +148,9 @@ async def test_a_person_dismissing_the_approval_closes_the_gate(
     await approve(github, spec_pr)
     (review,) = [r for r in github.reviews(SHOP, spec_pr["number"]) if r.state == "APPROVED"]
     github.dismiss_review(SHOP, spec_pr["number"], review.id, by="alice")
-    result = await run_job(deps(spec_pr["ctx"]), CloseGate(installation_id=spec_pr["installation_id"], repo=SHOP, number=spec_pr["number"], reason="dismissed", actor="alice"))
+    result = await run_job(deps(spec_pr["ctx"]), CloseGate(installation_id=spec_pr["installation_id"],
+                                                           repo=SHOP, number=spec_pr["number"],
+                                                           reason="dismissed", actor="alice"))
     assert result["status"] == "gate closed"
     assert recorded(github, spec_pr) is None
     assert spec_check(github, head).conclusion == "action_required"
@@ -157,7 +164,9 @@ async def test_the_apps_own_dismissal_does_not_close_the_gate(
     github: Any, core_deps: Any, spec_pr: dict[str, Any]
 ) -> None:
     await approve(github, spec_pr)
-    result = await run_job(deps(spec_pr["ctx"]), CloseGate(installation_id=spec_pr["installation_id"], repo=SHOP, number=spec_pr["number"], reason="dismissed", actor=github.bot.login))
+    result = await run_job(deps(spec_pr["ctx"]), CloseGate(installation_id=spec_pr["installation_id"],
+                                                           repo=SHOP, number=spec_pr["number"],
+                                                           reason="dismissed", actor=github.bot.login))
     assert result["status"] == "the app's own dismissal does not close the gate"
     assert recorded(github, spec_pr) is not None
 
@@ -169,7 +178,8 @@ async def test_a_feature_change_after_approval_closes_the_gate_naming_the_file(
     branch = pr(github, spec_pr).head_ref
     text = github.file(SHOP, PATH, ref=branch)
     sha = github.push_files(SHOP, branch, {PATH: text.replace("Wrong password", "Try again")}, by="bob")
-    result = await run_job(deps(spec_pr["ctx"]), CheckSpec(installation_id=spec_pr["installation_id"], repo=SHOP, number=spec_pr["number"], sha=sha))
+    result = await run_job(deps(spec_pr["ctx"]), CheckSpec(installation_id=spec_pr["installation_id"],
+                                                           repo=SHOP, number=spec_pr["number"], sha=sha))
     assert result == {"status": "gate closed", "changed": [PATH]}
     assert recorded(github, spec_pr) is None
     check = spec_check(github, sha)
@@ -182,7 +192,8 @@ async def test_a_code_push_after_approval_keeps_the_gate_and_starts_qa(
 ) -> None:
     await approve(github, spec_pr)
     sha = github.push_files(SHOP, pr(github, spec_pr).head_ref, {"app.py": "print('code')\n"}, by="bob")
-    result = await run_job(deps(spec_pr["ctx"]), CheckSpec(installation_id=spec_pr["installation_id"], repo=SHOP, number=spec_pr["number"], sha=sha))
+    result = await run_job(deps(spec_pr["ctx"]), CheckSpec(installation_id=spec_pr["installation_id"],
+                                                           repo=SHOP, number=spec_pr["number"], sha=sha))
     assert result["status"] == "approved; qa queued"
     assert recorded(github, spec_pr) is not None
     assert spec_check(github, sha).conclusion == "success"

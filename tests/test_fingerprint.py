@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.domain.fingerprint import Fingerprint, build_manifest, diff, is_spec_file, manifest_digest
-from app.render.markers import find_marker, marker
+from app.domain.markers import find_marker, marker
 
 FILES = {
     "features/login.feature": "Feature: a\n",

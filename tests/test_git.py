@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from app.gh.models import RepoRef
 from app.git import GitError, checkout_new_branch, clone, commit_all, push
 from tests.support.service import install_shop
 
@@ -27,7 +28,7 @@ def files_mentioning(root: Path, needles: list[str]) -> list[Path]:
 
 async def test_clone_commit_push_leaves_no_token_in_the_clone(github: Any, core_deps: Any, tmp_path: Path) -> None:
     shop = install_shop(github, files={"README.md": "# shop\n"})
-    token = await core_deps.github.installation_token(shop.installation_id)
+    token = await core_deps.github.installation_token(shop.installation_id, RepoRef.parse(shop.repo))
     url = f"{github.web_url}/octo-org/shop.git"
     dest = await clone(url, tmp_path / "shop", token)
     assert (dest / "README.md").read_text() == "# shop\n"
@@ -47,14 +48,14 @@ async def test_clone_commit_push_leaves_no_token_in_the_clone(github: Any, core_
 
 async def test_commit_all_with_nothing_changed_makes_no_commit(github: Any, core_deps: Any, tmp_path: Path) -> None:
     shop = install_shop(github)
-    token = await core_deps.github.installation_token(shop.installation_id)
+    token = await core_deps.github.installation_token(shop.installation_id, RepoRef.parse(shop.repo))
     dest = await clone(f"{github.web_url}/{shop.repo}.git", tmp_path / "shop", token)
     assert await commit_all(dest, "Nothing", AUTHOR) is None
 
 
 async def test_a_failed_push_says_why_without_the_token(github: Any, core_deps: Any, tmp_path: Path) -> None:
     shop = install_shop(github)
-    token = await core_deps.github.installation_token(shop.installation_id)
+    token = await core_deps.github.installation_token(shop.installation_id, RepoRef.parse(shop.repo))
     dest = await clone(f"{github.web_url}/{shop.repo}.git", tmp_path / "shop", token)
     (dest / "new.txt").write_text("x")
     await commit_all(dest, "A change", AUTHOR)

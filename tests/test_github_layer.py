@@ -91,7 +91,8 @@ async def test_code_generation_is_not_fooled_by_another_apps_code_check(github: 
     await approve(github, spec_pr)
     head = pr(github, spec_pr).head_sha
     github.add_foreign_check_run(SHOP, head, "specloop/code", conclusion="success")
-    result = await run_job(deps(spec_pr["ctx"]), GenerateCode(installation_id=spec_pr["installation_id"], repo=SHOP,
+    result = await run_job(deps(spec_pr["ctx"]), GenerateCode(installation_id=spec_pr["installation_id"],
+                                                              repo=SHOP,
                                                               number=spec_pr["number"]))
     assert result["status"] == "not available"
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from app.domain.markers import marker
 from app.events import parse_event
-from app.render.markers import marker
 from handlers import Decision, HandlerContext, dispatch, handled
 from tests.support.service import FIXTURES, webhook_payload
 

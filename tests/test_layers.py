@@ -77,3 +77,29 @@ def test_the_check_catches_a_forbidden_import_wherever_it_is(source: str) -> Non
 ])
 def test_the_check_lets_plain_domain_imports_through(source: str) -> None:
     assert forbidden_in(imported_modules(source, "app.domain")) == []
+
+
+ROOT = DOMAIN.parent.parent
+JOBS_DIR = ROOT / "jobs"
+
+
+@pytest.mark.parametrize("path", sorted(p for p in JOBS_DIR.glob("*.py") if p.name not in {"__init__.py", "worker.py"}),
+                         ids=lambda p: p.name)
+def test_no_job_imports_another_job(path: Path) -> None:
+    # shared work lives in app/; only the worker (the wiring) knows every job
+    imported = imported_modules(path.read_text(encoding="utf-8"), "jobs")
+    assert sorted(m for m in imported if m == "jobs" or m.startswith("jobs.")) == []
+
+
+@pytest.mark.parametrize("folder", ["app", "handlers"])
+def test_app_and_handlers_import_no_job(folder: str) -> None:
+    # dependencies point one way: handlers/ and jobs/ import app/, app/ imports neither, except the
+    # outermost wiring that starts workers (the CLI, and the harness the demo and tests run on)
+    wiring = {ROOT / "app" / "cli.py", ROOT / "app" / "sandbox" / "harness.py"}
+    offenders = {
+        str(path.relative_to(ROOT)): found for path in sorted((ROOT / folder).rglob("*.py"))
+        if path not in wiring and ROOT / "app" / "demo" not in path.parents
+        and (found := sorted(m for m in imported_modules(path.read_text(encoding="utf-8"), folder)
+                             if m == "jobs" or m.startswith("jobs.")))
+    }
+    assert offenders == {}

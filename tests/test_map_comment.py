@@ -6,6 +6,7 @@ import re
 
 from app.domain.example_map import Example, ExampleMap, Question, Readiness, Rule, Story
 from app.domain.map_revision import Change, revise
+from app.domain.markers import find_marker
 from app.domain.story import StoryStatus
 from app.model.usage import Usage
 from app.render.map_comment import (
@@ -16,7 +17,6 @@ from app.render.map_comment import (
     render_map_comment,
 )
 from app.render.status_chain import status_chain
-from app.render.markers import find_marker
 
 
 def sample(questions: bool = True) -> ExampleMap:

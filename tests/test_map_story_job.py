@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from app.domain.markers import find_marker
 from app.model.usage import MICRO, STORY_KEY
 from app.queue import QUEUES
 from app.render.map_comment import read_map_state
-from app.render.markers import find_marker
 from app.sandbox.messages_api import bad_tool_input, overloaded
 from tests.support.github import SHOP
 

@@ -7,9 +7,9 @@ from anthropic import AsyncAnthropic
 from pydantic import BaseModel, SecretStr
 from redis.asyncio import Redis
 
+from app.domain.markers import marker
 from app.model.client import ModelClient, ModelError, tool_name_for
 from app.model.usage import Budget, BudgetExceeded, UsageLedger, price_of
-from app.render.markers import marker
 from app.sandbox.messages_api import (
     Malformed,
     Slow,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from app.domain.markers import find_marker
 from app.domain.qa_results import RunResult, ScenarioResult, StepResult
-from app.render.markers import find_marker
 from app.render.qa_check import (
     MAX_ANNOTATIONS_PER_REQUEST,
     MAX_OUTPUT,

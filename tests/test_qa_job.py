@@ -10,15 +10,15 @@ from typing import Any
 
 import httpx
 import pytest
-from app.gh.client import GitHubApp
 from redis.asyncio import Redis
 
 from app.artifacts import ArtifactStore
 from app.context import DEPS_KEY, Deps, deps
 from app.domain.fingerprint import Fingerprint, build_manifest
+from app.domain.markers import find_marker, marker
+from app.gh.client import GitHubApp
 from app.job_args import RunQa
 from app.render.map_comment import read_map_state
-from app.render.markers import find_marker, marker
 from app.render.qa_check import SPEC_CHANGED
 from jobs.worker import run_job
 from tests.sample_app import SampleApp
@@ -109,7 +109,8 @@ async def test_a_failing_run_posts_summary_annotations_screenshots_and_traces_th
     github: Any, service: Service, qa_ctx: Any, broken_sample_app: SampleApp
 ) -> None:
     number, sha = open_approved_pr(github, f"  base_url: {broken_sample_app.url}\n")
-    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP,
+                                                number=number))
     assert outcome["conclusion"] == "failure"
     run = _qa_run(github, sha)
     assert run.status == "completed" and run.conclusion == "failure"
@@ -184,7 +185,8 @@ async def test_a_misconfigured_browser_fails_the_check_run_naming_the_setting(
     github: Any, service: Service, qa_ctx: Any, sample_app: SampleApp
 ) -> None:
     number, sha = open_approved_pr(github, f"  base_url: {sample_app.url}\n", SMALL)
-    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP,
+                                                number=number))
     assert outcome["status"] == "error"
     run = _qa_run(github, sha)
     assert (run.status, run.conclusion) == ("completed", "failure")
@@ -197,7 +199,8 @@ async def test_a_passing_run_concludes_success(
     github: Any, service: Service, qa_ctx: Any, sample_app: SampleApp
 ) -> None:
     number, sha = open_approved_pr(github, f"  base_url: {sample_app.url}\n", SMALL)
-    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP,
+                                                number=number))
     run = _qa_run(github, sha)
     assert outcome["conclusion"] == "success" and run.conclusion == "success"
     assert run.annotations == [] and "2 passed" in run.output["summary"]
@@ -209,7 +212,8 @@ async def test_a_spec_changed_after_approval_fails_qa_naming_the_file(
     number, _ = open_approved_pr(github, f"  base_url: {sample_app.url}\n")
     new_sha = github.push_files(SHOP, BRANCH, {FEATURE_PATH: FEATURE.replace("Welcome, Ann!", "Hi Ann")},
                                 "Edit the spec after approval")
-    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number, sha=new_sha))
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP,
+                                                number=number, sha=new_sha))
     assert outcome["status"] == "spec changed"
     run = _qa_run(github, new_sha)
     assert run.conclusion == "failure"
@@ -222,7 +226,8 @@ async def test_an_app_that_fails_to_start_reports_its_last_output_lines(
 ) -> None:
     start = "  start: \"echo booting; echo 'fatal: database is not reachable' >&2; exit 3\"\n  ready_timeout: 20\n"
     number, sha = open_approved_pr(github, start)
-    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP,
+                                                number=number))
     assert outcome["status"] == "error"
     run = _qa_run(github, sha)
     assert run.conclusion == "failure" and "did not start" in run.output["summary"]
@@ -233,7 +238,8 @@ async def test_qa_start_is_refused_where_repository_code_may_not_run(
     github: Any, service: Service, qa_ctx: Any
 ) -> None:
     number, sha = open_approved_pr(github, "  start: \"python -m http.server $PORT\"\n")
-    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP,
+                                                number=number))
     assert outcome["status"] == "error"
     assert "does not run repository code" in _qa_run(github, sha).output["summary"]
 
@@ -242,9 +248,13 @@ async def test_a_deployment_finds_the_story_pr_by_sha_and_skips_production(
     github: Any, service: Service, qa_ctx: Any, sample_app: SampleApp
 ) -> None:
     _, sha = open_approved_pr(github, "  base_url: http://127.0.0.1:9\n", SMALL)
-    skipped = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=None, sha=sha, base_url=sample_app.url, environment="production"))
+    skipped = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP,
+                                                number=None, sha=sha, base_url=sample_app.url,
+                                                environment="production"))
     assert "production" in skipped["status"] and github.check_runs(SHOP, head_sha=sha, name="specloop/qa") == []
-    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=None, sha=sha, base_url=sample_app.url, environment="preview"))
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP,
+                                                number=None, sha=sha, base_url=sample_app.url,
+                                                environment="preview"))
     assert outcome["conclusion"] == "success"
 
 

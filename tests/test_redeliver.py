@@ -10,10 +10,10 @@ import pytest
 from redis.asyncio import Redis
 
 from app.context import DEPS_KEY, Deps
+from app.domain.markers import find_marker
 from app.gh.client import GitHubApp
 from app.queue import DELIVERY_KEY
 from app.redis_server import ManagedRedis
-from app.render.markers import find_marker
 from jobs.redeliver import JOB_NAME, redeliver_failed, redelivery_cron
 from jobs.worker import worker_settings
 from tests.support.service import SHOP, Service, settings_for

@@ -32,7 +32,8 @@ async def test_a_broken_feature_pushed_by_a_reviewer_is_annotated_at_the_parsers
     assert BAD, "the Gherkin bad fixtures are missing"
     for feature in BAD:
         sha = github.push_files(SHOP, pull.head_ref, {PATH: feature.read_text(encoding="utf-8")}, by="bob")
-        await run_job(deps(spec_pr["ctx"]), CheckSpec(installation_id=spec_pr["installation_id"], repo=SHOP, number=pull.number, sha=sha))
+        await run_job(deps(spec_pr["ctx"]), CheckSpec(installation_id=spec_pr["installation_id"], repo=SHOP,
+                                                      number=pull.number, sha=sha))
         check = spec_check(github, sha)
         assert check.conclusion == "failure", feature.name
         parse = [a for a in check.annotations if a["title"] == "Gherkin parse error"]
@@ -52,8 +53,9 @@ async def test_more_than_fifty_findings_are_sent_in_batches_and_not_repeated(
         f'    Example: e{i}\n      When I press "x"\n' for i in range(60)
     )  # 60 without a Then
     sha = github.push_files(SHOP, pull.head_ref, {PATH: f"Feature: big\n  Rule: r\n{scenarios}"}, by="bob")
-    for delivery in ("d1", "d2"):  # a re-check of the same commit must not append the annotations again
-        await run_job(deps(spec_pr["ctx"]), CheckSpec(installation_id=spec_pr["installation_id"], repo=SHOP, number=pull.number, sha=sha))
+    for _ in range(2):  # the same request twice, as with "d1" and "d2"  # a re-check of the same commit must not append the annotations again
+        await run_job(deps(spec_pr["ctx"]), CheckSpec(installation_id=spec_pr["installation_id"], repo=SHOP,
+                                                      number=pull.number, sha=sha))
     check = spec_check(github, sha)
     assert len(github.check_runs(SHOP, head_sha=sha, name="specloop/spec")) == 1
     assert len([a for a in check.annotations if a["title"] == "spec lint: no-then"]) == 60

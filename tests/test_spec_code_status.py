@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from app.context import DEPS_KEY, deps
+from app.domain.markers import find_marker
 from app.job_args import GenerateCode, WriteSpec
 from app.render.map_comment import read_map_state
-from app.render.markers import find_marker
 from jobs.worker import run_job
 from tests.support.spec import SHOP, approve, mapped_issue, spec_pulls
 
@@ -20,7 +20,8 @@ async def story(github: Any, core_deps: Any) -> dict[str, Any]:
     ctx = {DEPS_KEY: core_deps}
     installation_id = github.installation_for(github.repo(SHOP)).id
     issue = mapped_issue(github)
-    await run_job(deps(ctx), WriteSpec(installation_id=installation_id, repo=SHOP, number=issue, actor="alice", regenerate=False))
+    await run_job(deps(ctx), WriteSpec(installation_id=installation_id, repo=SHOP, number=issue,
+                                       actor="alice", regenerate=False))
     (pull,) = spec_pulls(github, issue)
     return {"ctx": ctx, "installation_id": installation_id, "issue": issue, "number": pull.number}
 
@@ -31,7 +32,8 @@ def map_body(github: Any, issue: int) -> str:
 
 
 async def run_generate_code(story: dict[str, Any], delivery: str) -> dict[str, Any]:
-    return await run_job(deps(story["ctx"]), GenerateCode(installation_id=story["installation_id"], repo=SHOP, number=story["number"], sha=None))
+    return await run_job(deps(story["ctx"]), GenerateCode(installation_id=story["installation_id"], repo=SHOP,
+                                                          number=story["number"], sha=None))
 
 
 async def test_the_map_sends_reviewers_to_the_spec_pr_once_it_exists(github: Any, story: dict[str, Any]) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from app.domain.gherkin import ParsedFeature, parse_feature
+from app.domain.markers import find_marker
 from app.render.map_comment import MapState, read_map_state, render_map_comment
-from app.render.markers import find_marker
 from app.render.spec_pr import HUMAN_EDIT, NO_MAP
 from tests.support.spec import (
     BRANCH,

@@ -56,7 +56,8 @@ async def test_the_model_writes_the_spec_and_a_broken_file_is_repaired_once_with
 ) -> None:
     llm.script({"feature": BROKEN}, {"feature": GOOD})
     issue = mapped_issue(github)
-    result = await run_job(deps({DEPS_KEY: model_deps}), WriteSpec(installation_id=installation(github), repo=SHOP, number=issue, actor="alice"))
+    result = await run_job(model_deps, WriteSpec(installation_id=installation(github),
+                                                                   repo=SHOP, number=issue, actor="alice"))
     assert result["status"] == "written"
     (pull,) = spec_pulls(github, issue)
     text = github.file(SHOP, PATH, ref=pull.head_ref)
@@ -73,7 +74,8 @@ async def test_a_model_file_that_still_does_not_parse_is_reported_on_the_issue(
 ) -> None:
     llm.script({"feature": BROKEN}, {"feature": BROKEN})
     issue = mapped_issue(github)
-    result = await run_job(deps({DEPS_KEY: model_deps}), WriteSpec(installation_id=installation(github), repo=SHOP, number=issue, actor="alice"))
+    result = await run_job(model_deps, WriteSpec(installation_id=installation(github),
+                                                                   repo=SHOP, number=issue, actor="alice"))
     assert result["status"] == "invalid feature"
     assert spec_pulls(github, issue) == []
     assert any(
@@ -85,7 +87,8 @@ async def test_a_model_file_that_still_does_not_parse_is_reported_on_the_issue(
 async def written_pr(github: Any, llm: Any, model_deps: Any) -> Any:
     llm.script({"feature": GOOD})
     issue = mapped_issue(github)
-    await run_job(deps({DEPS_KEY: model_deps}), WriteSpec(installation_id=installation(github), repo=SHOP, number=issue, actor="alice"))
+    await run_job(model_deps, WriteSpec(installation_id=installation(github), repo=SHOP,
+                                                          number=issue, actor="alice"))
     (pull,) = spec_pulls(github, issue)
     return pull
 
@@ -108,8 +111,9 @@ async def test_changes_requested_lead_to_one_revision_commit_that_answers_them(
         {"feature": revised, "answers": ["Greets by full name", "Done"], "summary": "Full name greeting."}
     )
     ctx = {DEPS_KEY: model_deps}
-    for delivery in ("d-review", "d-review-again"):  # the second run finds the revision commit and stops
-        await run_job(deps(ctx), ReviseSpec(installation_id=installation(github), repo=SHOP, number=pull.number, actor="bob", review_id=review_id))
+    for _ in range(2):  # the same request twice, as with "d-review" and "d-review-again"  # the second run finds the revision commit and stops
+        await run_job(deps(ctx), ReviseSpec(installation_id=installation(github), repo=SHOP,
+                                            number=pull.number, actor="bob", review_id=review_id))
     head = github.pull(SHOP, pull.number).head_sha
     assert len(github.repo(SHOP).git.log(f"{before}..{head}")) == 1
     assert "Welcome, Ana Lima" in github.file(SHOP, PATH, ref=pull.head_ref)
@@ -125,10 +129,12 @@ async def test_changes_requested_lead_to_one_revision_commit_that_answers_them(
 async def test_without_a_model_a_revision_request_gets_a_clear_reply(github: Any, core_deps: Any) -> None:
     issue = mapped_issue(github)
     ctx = {DEPS_KEY: core_deps}
-    await run_job(deps(ctx), WriteSpec(installation_id=installation(github), repo=SHOP, number=issue, actor="alice"))
+    await run_job(deps(ctx), WriteSpec(installation_id=installation(github), repo=SHOP, number=issue,
+                                       actor="alice"))
     (pull,) = spec_pulls(github, issue)
     review_id = github.submit_review(SHOP, pull.number, "REQUEST_CHANGES", by="bob", body="Rename the rule")
-    result = await run_job(deps(ctx), ReviseSpec(installation_id=installation(github), repo=SHOP, number=pull.number, actor="bob", review_id=review_id))
+    result = await run_job(deps(ctx), ReviseSpec(installation_id=installation(github), repo=SHOP,
+                                                 number=pull.number, actor="bob", review_id=review_id))
     assert result["status"] == "needs a model"
     assert github.pull(SHOP, pull.number).head_sha == pull.head_sha
     assert any(NEEDS_MODEL in c.body for c in github.comments(SHOP, pull.number))

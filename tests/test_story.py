@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from app.domain.markers import marker
 from app.domain.story import Comment, infer_story, read_connextra, read_story
-from app.render.markers import marker
 
 
 def test_connextra_narrative_is_read_across_lines_and_emphasis():

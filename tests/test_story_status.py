@@ -8,10 +8,10 @@ import pytest
 from redis.asyncio import Redis
 
 from app.comments import ensure_labels, find_comment, set_state_labels, upsert_comment
+from app.domain.markers import find_marker, marker
 from app.gh.client import GitHubApp
 from app.gh.models import RepoRef
 from app.render.map_comment import read_map_state
-from app.render.markers import find_marker, marker
 from app.settings import Settings
 from app.story_status import update_story_status
 from tests.support.github import SHOP

@@ -11,13 +11,13 @@ from arq.connections import ArqRedis
 from githubkit.retry import RetryChainDecision
 
 from app.context import Deps, JobScope
+from app.domain.markers import find_marker
 from app.gh import issues
 from app.gh.client import GitHubApp, RetryShortRateLimit
 from app.gh.models import RepoRef
 from app.gh.repos import get_repository
 from app.job_args import DropInstallation, GenerateCode, JobArgs, MapStory, Reply, RunQa
 from app.queue import JobRequest, acquire_story, enqueue, enqueue_delivery
-from app.render.markers import find_marker
 from jobs.worker import JOBS, Job, run_burst
 from tests.support.service import SHOP, Service, Shop, install_shop
 
@@ -237,3 +237,23 @@ async def test_a_permitted_command_reads_the_repository_config_once(service: Ser
     github.comment(SHOP, number, "/specloop help", by="alice")
     assert (await service.drain())["failed"] == 0
     assert len(github.requests_to("GET", rf"^/repos/{SHOP}/contents/\.github/specloop\.yml$")) == 1
+
+
+async def test_a_job_whose_arguments_do_not_fit_is_dropped_without_running_or_retrying(
+    github: Any, core_deps: Deps, redis_url: str
+) -> None:
+    shop = install_shop(github)
+    number = github.open_issue(shop.repo, "A story")
+    ran: list[str] = []
+
+    async def map_story(scope: JobScope, args: Any) -> dict[str, Any]:
+        ran.append("ran")
+        return {}
+
+    # e.g. queued by an older Specloop that still passed the delivery as an argument
+    stale = story_job(shop, number)
+    stale = stale.model_copy(update={"kwargs": {**stale.kwargs, "delivery": "d1"}})
+    await put(redis_url, stale)
+    result = await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": Job(MapStory, map_story)})
+    assert ran == [] and (result["complete"], result["failed"], result["retried"]) == (1, 0, 0)
+    assert bot_comments(github, shop, number) == []

@@ -17,7 +17,7 @@ from app.demo.narrator import markdown_lines
 from app.demo.stage import DemoFailure, Stage
 from app.demo.story import PHASES, REPO, STEP_TIMEOUT_S
 from app.domain.fingerprint import Fingerprint
-from app.render.markers import find_marker
+from app.domain.markers import find_marker
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ROOT = Path(__file__).resolve().parents[2]  # the checkout `specloop qa` is run from (on PYTHONPATH)

@@ -14,7 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 from app.demo.narrator import Narrator, markdown_lines
 from app.demo.outcome import Outcome, Timing
 from app.demo.story import DEBOUNCE_SECONDS, REPO
-from app.render.markers import has_marker
+from app.domain.markers import has_marker
 from app.sandbox.demo_app import DemoApp
 from app.sandbox.github import GitHubDouble
 from app.sandbox.harness import Harness, Totals

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from app.domain.example_map import Story
-from app.render.markers import strip_markers
+from app.domain.markers import strip_markers
 
 # Headings that introduce acceptance criteria / rules (their list items become rules).
 CRITERIA_HEADINGS = re.compile(r"acceptance|criteria|rules?\b|requirements?|business rules?|must|definition of done",

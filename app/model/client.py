@@ -23,10 +23,10 @@ from anthropic.types import Message
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
+from app.domain.markers import strip_markers
 from app.logs import job_id_var
 from app.model.prompts import DATA_RULE
 from app.model.usage import Budget, BudgetExceeded, Usage, UsageLedger
-from app.render.markers import strip_markers
 from app.settings import Settings
 
 __all__ = ["Budget", "BudgetExceeded", "ModelClient", "ModelError", "Structured", "Usage"]

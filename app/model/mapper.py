@@ -6,11 +6,11 @@ import json
 
 from app.domain.example_map import Example, ExampleMap, Question, Rule, Story
 from app.domain.map_revision import provisional_ids
+from app.domain.markers import strip_markers
 from app.domain.story import IssueStory
 from app.model.client import ModelClient
 from app.model.prompts import MAP_INSTRUCTION, MAP_SYSTEM, MapDraft
 from app.model.usage import Budget, Usage
-from app.render.markers import strip_markers
 
 MAX_DATA_CHARS = 60_000  # the issue and thread beyond this are cut (oldest comments kept first)
 

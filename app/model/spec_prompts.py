@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 
 from app.domain.example_map import ExampleMap
 from app.domain.gherkin import GherkinError, ParsedFeature, parse_feature
+from app.domain.markers import strip_markers
 from app.model.client import Structured, Usage
-from app.render.markers import strip_markers
 
 VOCABULARY = """\
 Given I am on "/path"                     When I go to "/path"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.render.markers import marker
+from app.domain.markers import marker
 from app.render.spec_check import CheckOutput
 
 CODE_CHECK_NAME = "specloop/code"

@@ -15,8 +15,8 @@ from pydantic import ValidationError
 
 from app.domain.example_map import ExampleMap, Readiness
 from app.domain.map_revision import Change
+from app.domain.markers import find_marker, marker
 from app.domain.story import StoryStatus
-from app.render.markers import find_marker, marker
 from app.render.status_chain import spec_next_step, status_chain
 
 KIND = "map"

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.artifacts import TRACE_LINK_SECONDS
+from app.domain.markers import marker
 from app.domain.qa_reports import STATUS_ICON, step_error
 from app.domain.qa_results import RunResult, ScenarioResult
-from app.render.markers import marker
 
 QA_CHECK_NAME = "specloop/qa"
 RERUN_ACTION = {"label": "Re-run QA", "description": "Run the approved scenarios again", "identifier": "rerun-qa"}

@@ -6,7 +6,7 @@ unknown command) live below it as separate functions.
 
 from __future__ import annotations
 
-from app.render.markers import marker
+from app.domain.markers import marker
 
 # Texts the tests assert on, kept as constants so wording changes happen in one place.
 JOB_FAILED_TITLE = "Specloop could not finish"

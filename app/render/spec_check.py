@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.domain.fingerprint import Fingerprint
+from app.domain.markers import marker
 from app.domain.spec_lint import Finding
-from app.render.markers import marker
 
 SPEC_CHECK_NAME = "specloop/spec"
 MAX_ANNOTATIONS_PER_REQUEST = 50  # GitHub's limit per create/update call; later updates append

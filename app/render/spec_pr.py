@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from app.domain.fingerprint import Fingerprint
 from app.domain.gherkin import ParsedFeature
-from app.render.markers import find_marker, marker, strip_markers
+from app.domain.markers import find_marker, marker, strip_markers
 
 # GitHub rejects PR bodies over 65,536 characters; keep a margin for the approval section
 MAX_BODY = 60_000

@@ -42,7 +42,7 @@ NO_SERVICE_URL = "http://127.0.0.1:1"  # the public URL of settings used without
 Totals = dict[str, int]  # complete / failed / retried, as jobs.worker.run_burst counts them
 
 
-def settings_values(github: GitHubDouble, redis_url: str, data_dir: Path, *, public_url: str = NO_SERVICE_URL,
+def settings_values(github: GitHubDouble, redis_url: str, data_dir: Path, /, *, public_url: str = NO_SERVICE_URL,
                     debounce_seconds: float = DEBOUNCE_SECONDS, llm: MessagesDouble | None = None) -> dict[str, Any]:
     """Settings values pointing at the GitHub double, Redis and (when given) the LLM double."""
     values: dict[str, Any] = {
@@ -62,8 +62,8 @@ def settings_values(github: GitHubDouble, redis_url: str, data_dir: Path, *, pub
     return values
 
 
-def sandbox_settings(github: GitHubDouble, redis_url: str, data_dir: Path, **overrides: Any) -> Settings:
-    """Settings against the doubles (no `.env` file read); `overrides` win over `settings_values`."""
+def sandbox_settings(github: GitHubDouble, redis_url: str, data_dir: Path, /, **overrides: Any) -> Settings:
+    """Settings against the doubles (no `.env` file read); `overrides` (even `redis_url`) win over `settings_values`."""
     keys = ("public_url", "debounce_seconds", "llm")
     named = {key: overrides.pop(key) for key in keys if key in overrides}
     values = {**settings_values(github, redis_url, data_dir, **named), **overrides}

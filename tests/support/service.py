@@ -44,7 +44,7 @@ def webhook_payload(event: str, name: str = "payload", **overrides: Any) -> dict
     return data
 
 
-def settings_for(github: GitHubDouble, redis_url: str, data_dir: Path, **overrides: Any) -> Settings:
+def settings_for(github: GitHubDouble, redis_url: str, data_dir: Path, /, **overrides: Any) -> Settings:
     """Settings for jobs and clients under test (no web service needed)."""
     return sandbox_settings(github, redis_url, data_dir, **overrides)
 

@@ -104,7 +104,8 @@ async def spec_pr(github: Any, core_deps: Any) -> dict[str, Any]:
     ctx = {DEPS_KEY: core_deps}
     installation_id = github.installation_for(github.repo(SHOP)).id
     issue = mapped_issue(github)
-    await run_job(deps(ctx), WriteSpec(installation_id=installation_id, repo=SHOP, number=issue, actor="alice", regenerate=False))
+    await run_job(deps(ctx), WriteSpec(installation_id=installation_id, repo=SHOP, number=issue,
+                                       actor="alice", regenerate=False))
     (pull,) = spec_pulls(github, issue)
     return {"ctx": ctx, "installation_id": installation_id, "issue": issue, "number": pull.number, "pull": pull}
 
@@ -119,4 +120,6 @@ async def approve(
     """A person approves (on `sha`, default the head) and the approve_spec job runs for that review."""
     commit = sha or pr(github, spec).head_sha
     review_id = github.submit_review(SHOP, spec["number"], "APPROVED", by=by, commit_id=commit)
-    return await run_job(deps(spec["ctx"]), ApproveSpec(installation_id=spec["installation_id"], repo=SHOP, number=spec["number"], review_id=review_id, sha=commit, reviewer=by))
+    return await run_job(deps(spec["ctx"]), ApproveSpec(installation_id=spec["installation_id"], repo=SHOP,
+                                                        number=spec["number"], review_id=review_id,
+                                                        sha=commit, reviewer=by))

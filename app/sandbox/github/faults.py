@@ -35,6 +35,7 @@ class Fault:
 
     @property
     def exhausted(self) -> bool:
+        """True when the rule has fired `times` times already."""
         return self.times is not None and self.hits >= self.times
 
     def response(self) -> tuple[int, dict[str, str], Any] | None:

@@ -84,11 +84,15 @@ def _label_names(data: Any) -> list[str]:
     return [x if isinstance(x, str) else str(x.get("name")) for x in items]
 
 
-@routes.get("/repos/{owner}/{repo}/issues/{number}/labels")
-def list_issue_labels(hub: Hub, call: Call) -> Any:
-    """Labels on an issue."""
+def _issue_labels(hub: Hub, call: Call) -> list[dict[str, Any]]:
     repo, issue = find_issue(hub, call)
     return [hub.shapes.label(repo, repo.labels[n.lower()]) for n in issue.labels if n.lower() in repo.labels]
+
+
+@routes.get("/repos/{owner}/{repo}/issues/{number}/labels")
+def list_issue_labels(hub: Hub, call: Call) -> Any:
+    """Labels on an issue (paged)."""
+    return paginate(hub, call, _issue_labels(hub, call))
 
 
 @routes.post("/repos/{owner}/{repo}/issues/{number}/labels")
@@ -96,7 +100,7 @@ def add_issue_labels(hub: Hub, call: Call) -> Any:
     """Add labels (unknown ones are created, as GitHub does)."""
     repo, issue = find_issue(hub, call)
     add_labels(hub, repo, issue, _label_names(call.body), call.user, wait=False)
-    return list_issue_labels(hub, call)
+    return _issue_labels(hub, call)
 
 
 @routes.put("/repos/{owner}/{repo}/issues/{number}/labels")
@@ -104,7 +108,7 @@ def set_issue_labels(hub: Hub, call: Call) -> Any:
     """Replace all labels."""
     repo, issue = find_issue(hub, call)
     set_labels(hub, repo, issue, _label_names(call.body), call.user)
-    return list_issue_labels(hub, call)
+    return _issue_labels(hub, call)
 
 
 @routes.delete("/repos/{owner}/{repo}/issues/{number}/labels/{name}")
@@ -115,4 +119,4 @@ def remove_issue_label(hub: Hub, call: Call) -> Any:
     if not any(n.lower() == name.lower() for n in issue.labels):
         raise HttpError(404, "Label does not exist")
     remove_label(hub, repo, issue, name, call.user, wait=False)
-    return list_issue_labels(hub, call)
+    return _issue_labels(hub, call)

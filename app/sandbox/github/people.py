@@ -6,7 +6,7 @@ from typing import Any
 
 from . import checks, commits, deployments, issues, pulls
 from .hub import Hub
-from .keys import register_app, shared_key
+from .keys import generate_key, register_app
 from .state import App, CheckRun, Comment, Issue, Pull, Repo, Review, User
 from .webhooks import Delivery
 
@@ -29,7 +29,7 @@ class People:
         """Register another GitHub App (e.g. a CI), whose check runs and tokens are not the double's app's."""
         state = self.hub.state
         acct = state.users.get(owner.lower()) or state.user(owner, "Organization")
-        private, public = shared_key()
+        private, public = generate_key()  # its own key: a JWT signed with another App's key does not pass
         return register_app(state, slug=slug, name=name or slug, owner=acct, private=private, public=public)
 
     # -- what people see on a repository's pages --------------------------------------------------

@@ -43,6 +43,7 @@ class Routes:
     def add(self, method: str, template: str, auth: str = "installation") -> Callable[[Handler], Handler]:
         """Decorator registering a handler."""
         def deco(fn: Handler) -> Handler:
+            """Add `fn` to the table and hand it back unchanged."""
             self.routes.append(Route(method, template, auth, fn))
             return fn
         return deco

@@ -287,6 +287,7 @@ class Repo:
 
     @property
     def full_name(self) -> str:
+        """`owner/name`."""
         return f"{self.owner.login}/{self.name}"
 
     def next_number(self) -> int:
