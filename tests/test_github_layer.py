@@ -58,6 +58,12 @@ def test_the_raw_call_check_catches_what_it_bans() -> None:
     assert not raw_calls('def f(gh):\n    return gh.rest.pulls.async_get("o", "r", 1)\n')
 
 
+def test_the_pinned_api_version_is_the_one_githubkits_methods_are_generated_for() -> None:
+    from githubkit.versions import LATEST_VERSION
+
+    assert API_VERSION == LATEST_VERSION
+
+
 def api_requests(github: Any) -> list[Any]:
     """The REST requests the app made (not git over HTTP, not githubkit's own token exchange)."""
     return [r for r in github.requests if REST_PATH.match(r.path.lstrip("/"))

@@ -14,12 +14,11 @@ required), and one field GitHub leaves out of a real payload would fail a whole 
 
 from __future__ import annotations
 
-from githubkit.versions import LATEST_VERSION
-
 from app.gh.models import RepoRef
 
-# The REST API version githubkit's generated methods send; pinned to the schemas installed with it.
-API_VERSION: str = LATEST_VERSION
+# The REST API version every call sends: the one githubkit's generated methods are built for, with the
+# schemas package pinned in pyproject.toml (tests/test_github_layer.py fails if an upgrade moves it).
+API_VERSION = "2026-03-10"
 # Sent again on every next page: githubkit's paginator re-sends only the headers it was given.
 VERSION_HEADERS = {"X-GitHub-Api-Version": API_VERSION}
 

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from githubkit import GitHub
 from githubkit.exception import RequestFailed
+from githubkit_schemas.latest.types import ReposOwnerRepoGitTreesPostBodyPropTreeItemsType as TreeItem
 
 from app.gh.models import Blob, GitCommit, Ref, RepoRef, Tree, read, read_list
 
@@ -107,12 +108,11 @@ async def commit_files(gh: GH, repo: RepoRef, *, branch: str, parent: str, files
     retries on fresh state.
     """
     base_tree = read(GitCommit, await gh.rest.git.async_get_commit(repo.owner, repo.name, parent)).tree.sha
-    entries: list[dict[str, Any]] = []
+    entries: list[TreeItem] = []
     for path, text in sorted(files.items()):
         blob = await gh.rest.git.async_create_blob(repo.owner, repo.name, content=text, encoding="utf-8")
         entries.append({"path": path, "mode": "100644", "type": "blob", "sha": str(blob.json()["sha"])})
-    tree = await gh.rest.git.async_create_tree(repo.owner, repo.name, base_tree=base_tree,
-                                               tree=entries)  # type: ignore[arg-type]
+    tree = await gh.rest.git.async_create_tree(repo.owner, repo.name, base_tree=base_tree, tree=entries)
     commit = await gh.rest.git.async_create_commit(repo.owner, repo.name, message=message,
                                                    tree=str(tree.json()["sha"]), parents=[parent])
     sha = str(commit.json()["sha"])

@@ -163,10 +163,9 @@ class Harness:
         from app.web import BackgroundServer, create_app
 
         port = free_port()
-        public_url = f"http://127.0.0.1:{port}"
-        self._settings = sandbox_settings(self.github, self.start_redis(), self.workdir / "specloop",
-                                          public_url=public_url, debounce_seconds=self.debounce_seconds,
-                                          llm=self._llm, **overrides)
+        values = {"public_url": f"http://127.0.0.1:{port}", "debounce_seconds": self.debounce_seconds,
+                  "llm": self._llm, **overrides}
+        self._settings = sandbox_settings(self.github, self.start_redis(), self.workdir / "specloop", **values)
         self._web = BackgroundServer(create_app(self._settings), port=port).start()
         self._stack.callback(self._web.stop)
         self.github.set_webhook_url(self.webhook_url)
@@ -189,7 +188,8 @@ class Harness:
         self._stack.close()
 
     def __enter__(self) -> Self:
-        return self.start()
+        """`with harness:` stops it on exit; start it (or its pieces one by one) inside."""
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
