@@ -8,8 +8,10 @@ import pytest
 
 from app.domain.example_map import Question, Readiness
 from app.domain.map_revision import revise
-from app.domain.offline_mapper import build_map, find_answers, suggest_split, ticked_question_ids
+from app.domain.markers import marker
+from app.domain.offline_mapper import build_map, find_answers, suggest_split
 from app.domain.story import Comment, IssueStory, read_story
+from app.render.map_comment import read_map_state
 
 STORIES = Path(__file__).parent / "fixtures" / "stories"
 
@@ -84,8 +86,10 @@ def test_replies_quoting_a_question_or_naming_its_id_answer_it():
 
 
 def test_ticked_questions_in_the_bots_comment_are_read():
-    body = "- [x] 🟥 **Q1** · question: a?\n- [ ] 🟥 **Q2** · question: b?\n- [X] 🟥 **Q3** · question: c?"
-    assert ticked_question_ids(body) == {"Q1", "Q3"}
+    body = marker("map", revision=1) + (
+        "\n- [x] 🟥 **Q1** · question: a?\n- [ ] 🟥 **Q2** · question: b?\n- [X] 🟥 **Q3** · question: c?")
+    state = read_map_state(body)
+    assert state is not None and (state.ticked, state.unticked) == ({"Q1", "Q3"}, {"Q2"})
 
 
 def test_answered_questions_become_rules_and_the_map_converges():

@@ -21,8 +21,6 @@ _VALUE = re.compile(r"\"[^\"]+\"|'[^']+'|\b[\w.+-]+@[\w-]+\.[\w.]+\b|[$€£]\s?
                     r"(?:\s?(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|items?|characters?|times?|"
                     r"attempts?|mb|kb|gb))?")
 _ID_REFERENCE = re.compile(r"^\s*(?:[-*]\s+)?(?:\*\*)?\b(Q\d+)\b(?:\*\*)?\s*[:.)\-–—]\s*(?P<answer>.+)$", re.IGNORECASE)
-_TICKED = re.compile(r"^\s*[-*]\s+\[[xX]\]\s+(?:🟥\s*)?(?:\*\*)?(Q\d+)\b", re.MULTILINE)
-_UNTICKED = re.compile(r"^\s*[-*]\s+\[ \]\s+(?:🟥\s*)?(?:\*\*)?(Q\d+)\b", re.MULTILINE)
 
 
 def has_values(text: str) -> bool:
@@ -143,16 +141,6 @@ def _assign(blocks: list[StepBlock], rules: list[Rule], headings: list[str | Non
         if b not in chosen:
             chosen[b] = max(range(len(rules)), key=lambda r: (scores[b][r], -r))
     return [chosen[b] for b in range(len(blocks))]
-
-
-def ticked_question_ids(map_comment_body: str | None) -> set[str]:
-    """Ids of the questions a person ticked in the bot's map comment (`- [x] Q2 ...`)."""
-    return {m.upper() for m in _TICKED.findall(map_comment_body or "")}
-
-
-def unticked_question_ids(map_comment_body: str | None) -> set[str]:
-    """Ids of the questions still unticked in the bot's map comment."""
-    return {m.upper() for m in _UNTICKED.findall(map_comment_body or "")}
 
 
 def find_answers(questions: list[Question], comments: list[Comment], ticked: set[str] | None = None) -> dict[str, str]:
