@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NotRequired, TypedDict, TypeVar
 
+from app.events import Event
 from app.job_args import JobArgs
 from app.queue import JobRequest
 
@@ -82,6 +83,13 @@ class JobTarget(TypedDict):
     repo: str
     number: int
     actor: NotRequired[str | None]
+
+
+def installation_of(event: Event) -> int:
+    """The installation the delivery is for (`dispatch` drops deliveries without one before any handler)."""
+    if event.installation is None:
+        raise ValueError("a delivery without an installation reached a handler")
+    return event.installation.id
 
 
 def is_spec_branch(ref: str | None) -> bool:

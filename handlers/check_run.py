@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.events import CheckRunEvent
 from app.job_args import CheckSpec, RunQa
 from app.queue import JobRequest
-from handlers.base import HandlerContext, JobTarget, Router, job
+from handlers.base import HandlerContext, JobTarget, Router, installation_of, job
 
 router = Router()
 
@@ -29,7 +29,7 @@ def rerun_check(event: CheckRunEvent, ctx: HandlerContext) -> list[JobRequest]:
     actor = event.sender.login if event.sender else None
     jobs = []
     for pr in run.pull_requests:
-        common: JobTarget = {"installation_id": event.installation.id,  # type: ignore[union-attr]
+        common: JobTarget = {"installation_id": installation_of(event),
                   "repo": event.repository.full_name, "number": pr.number, "actor": actor}
         if run.name == QA_CHECK:
             jobs.append(job(RunQa(**common, sha=run.head_sha), ctx, permission="qa"))

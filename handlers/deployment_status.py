@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.events import DeploymentStatusEvent
 from app.job_args import RunQa
 from app.queue import JobRequest
-from handlers.base import HandlerContext, Router, job
+from handlers.base import HandlerContext, Router, installation_of, job
 
 router = Router()
 
@@ -18,7 +18,7 @@ def qa_on_deployment(event: DeploymentStatusEvent, ctx: HandlerContext) -> list[
         return []
     repo = event.repository.full_name
     # The PR number is not in the payload; until the job finds it, the story is the deployed commit.
-    qa = RunQa(installation_id=event.installation.id,  # type: ignore[union-attr]
+    qa = RunQa(installation_id=installation_of(event),
                repo=repo, sha=deployment.sha, base_url=status.environment_url or status.target_url or None,
                environment=status.environment or deployment.environment)
     return [job(qa, ctx, story=f"{repo}@{deployment.sha}")]

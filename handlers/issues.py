@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.events import IssuesEvent
 from app.job_args import MapStory
 from app.queue import JobRequest
-from handlers.base import HandlerContext, Router, job
+from handlers.base import HandlerContext, Router, installation_of, job
 
 router = Router()
 
@@ -17,7 +17,7 @@ def map_labelled_issue(event: IssuesEvent, ctx: HandlerContext) -> list[JobReque
     # decides whether this label is the story label, `ready-for-spec`, or something else to ignore.
     if event.issue.is_pull_request or event.label is None or event.repository is None:
         return []
-    return [job(MapStory(installation_id=event.installation.id,  # type: ignore[union-attr]
+    return [job(MapStory(installation_id=installation_of(event),
                          repo=event.repository.full_name, number=event.issue.number,
                          actor=event.sender.login if event.sender else None, trigger="label",
                          label=event.label.name), ctx)]
@@ -28,7 +28,7 @@ def remap_edited_story(event: IssuesEvent, ctx: HandlerContext) -> list[JobReque
     """An edited story body re-maps it, debounced so a burst of edits causes one run."""
     if event.issue.is_pull_request or event.repository is None or "body" not in (event.changes or {}):
         return []
-    return [job(MapStory(installation_id=event.installation.id,  # type: ignore[union-attr]
+    return [job(MapStory(installation_id=installation_of(event),
                          repo=event.repository.full_name, number=event.issue.number,
                          actor=event.sender.login if event.sender else None, trigger="conversation"),
                 ctx, debounce=ctx.debounce_seconds)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.events import PullRequestEvent
 from app.job_args import CheckSpec
 from app.queue import JobRequest
-from handlers.base import HandlerContext, Router, is_spec_branch, job
+from handlers.base import HandlerContext, Router, installation_of, is_spec_branch, job
 
 router = Router()
 
@@ -16,5 +16,5 @@ def check_spec_pr(event: PullRequestEvent, ctx: HandlerContext) -> list[JobReque
     pr = event.pull_request
     if event.repository is None or not is_spec_branch(pr.head.ref) or not pr.head.sha:
         return []
-    return [job(CheckSpec(installation_id=event.installation.id,  # type: ignore[union-attr]
+    return [job(CheckSpec(installation_id=installation_of(event),
                           repo=event.repository.full_name, number=pr.number, sha=pr.head.sha), ctx)]

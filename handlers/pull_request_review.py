@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.events import PullRequestReviewEvent
 from app.job_args import ApproveSpec, CloseGate, ReviseSpec
 from app.queue import JobRequest
-from handlers.base import HandlerContext, JobTarget, Router, is_spec_branch, job
+from handlers.base import HandlerContext, JobTarget, Router, installation_of, is_spec_branch, job
 
 router = Router()
 
@@ -21,7 +21,7 @@ def act_on_review(event: PullRequestReviewEvent, ctx: HandlerContext) -> list[Jo
     if event.repository is None or not is_spec_branch(pr.head.ref):
         return []
     reviewer = review.user.login if review.user else (event.sender.login if event.sender else None)
-    common: JobTarget = {"installation_id": event.installation.id,  # type: ignore[union-attr]
+    common: JobTarget = {"installation_id": installation_of(event),
               "repo": event.repository.full_name, "number": pr.number, "actor": reviewer}
     state = (review.state or "").lower()  # webhooks say "approved", the REST API "APPROVED"
     if state == "approved" and review.commit_id:
@@ -37,6 +37,6 @@ def reopen_gate_on_dismissal(event: PullRequestReviewEvent, ctx: HandlerContext)
     pr = event.pull_request
     if event.repository is None or not is_spec_branch(pr.head.ref):
         return []
-    return [job(CloseGate(installation_id=event.installation.id,  # type: ignore[union-attr]
+    return [job(CloseGate(installation_id=installation_of(event),
                           repo=event.repository.full_name, number=pr.number, reason="dismissed",
                           actor=event.sender.login if event.sender else None), ctx)]
