@@ -224,7 +224,9 @@ async def test_hook_deliveries_list_and_redeliver(github: GitHubDouble) -> None:
 
 
 async def test_installation_token_expires_and_is_refreshed(github: GitHubDouble) -> None:
-    github.token_lifetime = timedelta(seconds=61)  # githubkit caches until one minute before expiry
+    # githubkit caches a token until a minute before it expires: ten minutes keep it cached however slow the
+    # machine, so the second call really sends the token the server has since expired
+    github.token_lifetime = timedelta(minutes=10)
     gh = app_client(github, auto_retry=False)
     client = gh.with_auth(gh.auth.as_installation(github.installation_id))
     await client.rest.repos.async_get(OWNER, REPO)
