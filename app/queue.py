@@ -173,8 +173,15 @@ async def delivery_seen(redis: Redis, delivery_id: str) -> bool:
 # --- per-story lock and merged follow-ups -------------------------------------------------------
 
 # Take the lock, or (atomically) record this request as the story's follow-up for its merge key.
+# The holder itself may take it again: arq retries a job whose worker died under the same job id (the
+# owner), while the dead run's lock still stands; refusing it would park the retry as a follow-up that
+# nothing drains.
 _ACQUIRE = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[4], ARGV[3]) end
 return 0
 """
@@ -215,14 +222,40 @@ async def acquire_story(
 async def release_story(redis: Redis, story: str, owner: str) -> list[JobRequest]:
     """Release the lock and enqueue one fresh-id follow-up per merge key triggered meanwhile."""
     raw = await redis.eval(_RELEASE, 2, LOCK_KEY.format(story), FOLLOW_UP_KEY.format(story), owner)  # type: ignore[misc]
+    return await _enqueue_follow_ups(redis, raw)
+
+
+# Hand back the follow-ups of a story whose lock is gone (its holder died and the lock expired).
+_ORPHANS = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return {} end
+local pending = redis.call('HVALS', KEYS[2])
+redis.call('DEL', KEYS[2])
+return pending
+"""
+
+
+async def _enqueue_follow_ups(redis: Redis, raw: list[Any] | None) -> list[JobRequest]:
+    """Enqueue recorded follow-ups, each with a fresh id (arq keeps a finished job's result under its id)."""
     follow_ups: list[JobRequest] = []
     for item in raw or []:
         recorded = JobRequest.model_validate(json.loads(item))
-        # arq keeps the finished job's result under its id, so the follow-up needs a fresh one
         fresh = recorded.model_copy(update={"run": f"followup-{uuid.uuid4().hex[:8]}", "debounce": 0.0})
         await enqueue(redis, fresh)
         follow_ups.append(fresh)
     return follow_ups
+
+
+async def drain_orphaned_follow_ups(redis: Redis) -> list[JobRequest]:
+    """Enqueue the follow-ups of stories whose lock expired without a release (a worker killed mid-job).
+
+    A live lock's follow-ups are left to its holder, which enqueues them when it lets go.
+    """
+    drained: list[JobRequest] = []
+    async for key in redis.scan_iter(match=FOLLOW_UP_KEY.format("*")):
+        story = (key.decode() if isinstance(key, bytes) else str(key)).removeprefix(FOLLOW_UP_KEY.format(""))
+        raw = await redis.eval(_ORPHANS, 2, LOCK_KEY.format(story), FOLLOW_UP_KEY.format(story))  # type: ignore[misc]
+        drained += await _enqueue_follow_ups(redis, raw)
+    return drained
 
 
 @asynccontextmanager

@@ -51,6 +51,7 @@ from app.repo_config import ConfigError
 from app.settings import Settings
 from jobs.approve_spec import approve_spec, close_gate
 from jobs.check_spec import check_spec
+from jobs.follow_ups import follow_up_cron
 from jobs.generate_code import generate_code
 from jobs.installation import drop_installation
 from jobs.map_story import map_story
@@ -275,7 +276,7 @@ def worker_settings(settings: Settings, queue: Queue = "light", *, prebuilt: Dep
         "max_jobs": 10 if queue == "light" else 2,
     }
     if cron_jobs and queue == "light":
-        result["cron_jobs"] = redelivery_cron(settings.redeliver_every_minutes) + purge_cron()
+        result["cron_jobs"] = redelivery_cron(settings.redeliver_every_minutes) + purge_cron() + follow_up_cron()
     if redis_url:
         result["redis_settings"] = RedisSettings.from_dsn(redis_url)
     return result

@@ -13,10 +13,12 @@ from redis.exceptions import ResponseError
 from app.job_args import MapStory
 from app.queue import (
     DELIVERY_KEY,
+    LOCK_KEY,
     QUEUES,
     JobRequest,
     acquire_story,
     delivery_seen,
+    drain_orphaned_follow_ups,
     drop_installation_jobs,
     enqueue,
     enqueue_delivery,
@@ -182,3 +184,25 @@ async def test_dropping_an_installation_removes_only_its_queued_jobs(redis: ArqR
     remaining = [deserialize_job(await redis.get(job_key_prefix + job_id)).kwargs["installation_id"]
                  for job_id in await queued(redis)]
     assert remaining == [2] and await queued(redis, "heavy") == []
+
+
+async def test_the_locks_own_holder_takes_it_again(redis: ArqRedis) -> None:
+    # arq retries a job whose worker was killed under the same job id, while the dead run's lock stands
+    assert await acquire_story(redis, STORY, "map_story:octo-org/shop#12:d1", 60)
+    assert await acquire_story(redis, STORY, "map_story:octo-org/shop#12:d1", 60, follow_up=request())
+    assert not await acquire_story(redis, STORY, "someone-else", 60, follow_up=request("write_spec", "d2"))
+
+
+async def test_follow_ups_of_an_expired_lock_are_drained_and_a_live_locks_are_left(redis: ArqRedis) -> None:
+    assert await acquire_story(redis, STORY, "killed-run", 60)
+    await acquire_story(redis, STORY, "waiter", 60, follow_up=request("write_spec", "d2"))
+    other = "octo-org/shop#13"
+    assert await acquire_story(redis, other, "live-run", 60)
+    await acquire_story(redis, other, "waiter", 60, follow_up=request("write_spec", "d3", story=other))
+    await redis.delete(LOCK_KEY.format(STORY))  # what the TTL does when the holder never lets go
+    drained = await drain_orphaned_follow_ups(redis)
+    assert [(r.function, r.story) for r in drained] == [("write_spec", STORY)]
+    assert [job for job in await queued(redis) if job.startswith("write_spec:")] == [drained[0].job_id]
+    assert await drain_orphaned_follow_ups(redis) == []  # once
+    # the live lock's follow-up is still its holder's to enqueue
+    assert [f.story for f in await release_story(redis, other, "live-run")] == [other]

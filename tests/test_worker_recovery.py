@@ -1,0 +1,76 @@
+"""A worker killed mid-job: arq's retry of the same job takes the story lock the dead run left behind,
+and follow-ups recorded while it was dead run once the lock is gone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq.connections import ArqRedis
+
+from app.context import DEPS_KEY, Deps, JobScope
+from app.job_args import MapStory, WriteSpec
+from app.queue import LOCK_KEY, JobRequest, acquire_story, enqueue
+from jobs.follow_ups import drain_follow_ups
+from jobs.worker import Job, run_burst
+from tests.support.service import install_shop
+
+
+async def test_the_retry_of_a_killed_job_runs_despite_the_lock_its_first_run_left(
+    github: Any, core_deps: Deps, redis_url: str
+) -> None:
+    shop = install_shop(github)
+    number = github.open_issue(shop.repo, "A story")
+    request = JobRequest.of(MapStory(installation_id=shop.installation_id, repo=shop.repo, number=number,
+                                     trigger="command"))
+    ran: list[str] = []
+
+    async def map_story(scope: JobScope, args: Any) -> dict[str, Any]:
+        ran.append(scope.job_id)
+        return {"status": "mapped"}
+
+    redis = ArqRedis.from_url(redis_url)
+    try:
+        # the first run took the lock under its job id, then its worker was SIGKILLed: no release
+        assert await acquire_story(redis, request.story, request.job_id, 3600)
+        assert await enqueue(redis, request)  # arq runs the same job id again
+    finally:
+        await redis.aclose()
+    result = await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": Job(MapStory, map_story)})
+    assert ran == [request.job_id] and result["complete"] == 1
+    redis = ArqRedis.from_url(redis_url)
+    try:
+        assert not await redis.exists(LOCK_KEY.format(request.story))  # released this time
+    finally:
+        await redis.aclose()
+
+
+async def test_a_follow_up_recorded_while_the_holder_died_runs_after_its_lock_expires(
+    github: Any, core_deps: Deps, redis_url: str
+) -> None:
+    shop = install_shop(github)
+    number = github.open_issue(shop.repo, "A story")
+    spec = JobRequest.of(WriteSpec(installation_id=shop.installation_id, repo=shop.repo, number=number))
+    ran: list[int] = []
+
+    async def write_spec(scope: JobScope, args: Any) -> dict[str, Any]:
+        ran.append(args.number)
+        return {"status": "written"}
+
+    redis = ArqRedis.from_url(redis_url)
+    try:
+        assert await acquire_story(redis, spec.story, "a run whose worker was killed", 3600)
+        assert await enqueue(redis, spec)
+    finally:
+        await redis.aclose()
+    jobs = {"write_spec": Job(WriteSpec, write_spec)}
+    first = await run_burst(core_deps.settings, redis_url, core_deps, jobs=jobs)
+    assert ran == [] and first["complete"] == 1  # the story looked busy: recorded as its follow-up
+    redis = ArqRedis.from_url(redis_url)
+    try:
+        await redis.delete(LOCK_KEY.format(spec.story))  # the dead holder's lock expires
+    finally:
+        await redis.aclose()
+    swept = await drain_follow_ups({DEPS_KEY: core_deps, "job_id": "drain_follow_ups:test"})
+    assert len(swept["enqueued"]) == 1
+    await run_burst(core_deps.settings, redis_url, core_deps, jobs=jobs)
+    assert ran == [number]
