@@ -20,10 +20,13 @@ def _parser() -> argparse.ArgumentParser:
         prog="specloop",
         description="Specloop: story -> example map -> approved spec -> code -> browser QA, as a GitHub App.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the web service (webhooks, /setup, /healthz)")
-    serve.add_argument("--host", default="0.0.0.0", help="interface to listen on (default 0.0.0.0)")
+    # loopback unless asked: a fresh `specloop serve` in setup mode must not offer /setup to the network
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="interface to listen on (default 127.0.0.1; the Docker image passes 0.0.0.0)")
     serve.add_argument("--port", type=int, default=3000, help="port to listen on (default 3000)")
 
     worker = commands.add_parser("worker", help="run the job worker")
@@ -34,6 +37,17 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("qa", help="run approved scenarios against a URL (see `specloop qa --help`)",
                         add_help=False)
     return parser
+
+
+def version() -> str:
+    """The installed package's version."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("specloop")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def _fail(message: str) -> int:
@@ -111,6 +125,9 @@ def worker(queue: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run the command; returns the process exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if not args:  # a bare `specloop` is someone asking what it does
+        _parser().print_help()
+        return 0
     if args[:1] == ["qa"]:
         # `specloop qa` has its own options; hand it everything after the command name.
         from app.qa.cli import main as qa_main

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -117,9 +118,32 @@ def test_an_unknown_queue_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -
     assert "invalid choice: 'medium'" in capsys.readouterr().err
 
 
-def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main([]) == 2
-    assert "usage: specloop" in capsys.readouterr().err
+def test_no_command_prints_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([]) == 0
+    out = capsys.readouterr().out
+    assert "usage: specloop" in out and all(name in out for name in ("serve", "worker", "demo", "qa"))
+
+
+def test_version_names_the_installed_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        cli._parser().parse_args(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"specloop {cli.version()}"
+    assert cli.version() != "unknown"
+
+
+def test_serve_listens_on_loopback_unless_told_otherwise() -> None:
+    assert cli._parser().parse_args(["serve"]).host == "127.0.0.1"
+    assert cli._parser().parse_args(["serve", "--host", "0.0.0.0"]).host == "0.0.0.0"
+
+
+def test_every_option_of_every_command_has_help_text() -> None:
+    parser = cli._parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subparsers.choices.items():
+        if name == "qa":
+            continue  # `specloop qa` parses its own options (tested with its CLI)
+        for action in sub._actions:
+            assert action.help, f"specloop {name} {action.option_strings or action.dest} has no help"
 
 
 def test_qa_hands_its_own_arguments_to_the_qa_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
