@@ -23,12 +23,15 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-# Dependencies first, so code changes do not reinstall them.
+# Dependencies first, from the lock file, so a code change does not reinstall them (this layer is cached
+# until requirements.lock changes); then the code itself, without resolving anything again.
+COPY requirements.lock ./
+RUN pip install -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY handlers ./handlers
 COPY jobs ./jobs
-RUN pip install . && rm -rf build *.egg-info
+RUN pip install --no-deps . && rm -rf build *.egg-info
 # The manifest /setup registers from (Probot's app.yml), read from the working directory.
 COPY app.yml ./
 

@@ -1,5 +1,6 @@
 # Specloop: `make demo` runs the whole loop against the built-in GitHub double; `make test` runs the tests.
-# Each target installs what it needs: Debian packages (redis-server, chromium, git), then a virtualenv.
+# Each target installs what it needs: Debian packages (redis-server, chromium, git), then a virtualenv
+# with the runtime dependencies at the versions requirements.lock pins (the image installs the same).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -23,10 +24,10 @@ lint: venv
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -r requirements.lock -e '.[dev]'
 	touch $@
 
 # Installs only what is missing, so a machine that has them does no apt work.

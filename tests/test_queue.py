@@ -206,3 +206,21 @@ async def test_follow_ups_of_an_expired_lock_are_drained_and_a_live_locks_are_le
     assert await drain_orphaned_follow_ups(redis) == []  # once
     # the live lock's follow-up is still its holder's to enqueue
     assert [f.story for f in await release_story(redis, other, "live-run")] == [other]
+
+
+async def test_a_job_we_write_is_stored_exactly_as_arqs_own_enqueue_stores_it(redis: ArqRedis) -> None:
+    # app/queue.py writes arq's job format itself (inside one Lua script); if an arq upgrade changes that
+    # format, this fails before a worker meets a job it cannot read
+    ours = request("map_story", "d1")
+    assert await enqueue(redis, ours)
+    theirs = await redis.enqueue_job("map_story", _job_id="theirs", _queue_name=QUEUES["light"],
+                                     **ours.arq_kwargs())
+    assert theirs is not None
+    mine_raw, theirs_raw = await redis.get(job_key_prefix + ours.job_id), await redis.get(job_key_prefix + "theirs")
+    mine, arqs = deserialize_job(mine_raw), deserialize_job(theirs_raw)
+    assert (mine.function, mine.args, mine.kwargs, mine.job_try) == (arqs.function, arqs.args, arqs.kwargs,
+                                                                     arqs.job_try)
+    assert abs(await redis.pttl(job_key_prefix + ours.job_id) - await redis.pttl(job_key_prefix + "theirs")) < 5_000
+    scores = [await redis.zscore(QUEUES["light"], job_id) for job_id in (ours.job_id, "theirs")]
+    assert all(scores) and abs(scores[0] - scores[1]) < 5_000  # both scored by when they may run, in ms
+    assert [j.job_id for j in await redis.queued_jobs(queue_name=QUEUES["light"])] == [ours.job_id, "theirs"]
