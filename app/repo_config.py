@@ -8,12 +8,15 @@ naming the key and line, so the bot reports it instead of silently using default
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from githubkit import GitHub
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from app.domain.origins import origin_of
 from app.gh.models import RepoRef
 from app.gh.repos import file_text, get_repository
 from app.permissions import DEFAULT_TABLE, table_with
@@ -82,6 +85,15 @@ class BudgetConfig(Section):
     installation_daily_usd: float = Field(default=20.0, ge=0)
 
 
+def _http_origin(value: str) -> str:
+    """An origin of `qa.allowed_origins`, normalised (`https://cdn.example`), or a ValueError saying why not."""
+    origin = origin_of(value)
+    # An origin is scheme, host and port: a path would suggest a confinement QA does not enforce.
+    if origin is None or urlsplit(value.strip()).path not in ("", "/") or "?" in value or "#" in value:
+        raise ValueError(f"`{value}` is not an http(s) origin (like `https://cdn.example.com`)")
+    return origin
+
+
 class QaConfig(Section):
     """Where and how QA runs."""
 
@@ -94,6 +106,8 @@ class QaConfig(Section):
     screenshots: Literal["every_step", "failures", "final"] = "every_step"
     timeout_ms: int = Field(default=10_000, ge=100)  # per step
     env: dict[str, str] = Field(default_factory=dict)  # extra environment for `qa.start`
+    # Origins besides the app's own the QA browser may reach (a CDN, an API); anything else is blocked.
+    allowed_origins: list[Annotated[str, AfterValidator(_http_origin)]] = Field(default_factory=list)
 
     def accepts_environment(self, environment: str | None) -> bool:
         """Whether a deployment to `environment` should trigger QA."""
@@ -168,8 +182,8 @@ def _key_lines(node: yaml.Node | None, prefix: tuple[Any, ...] = ()) -> dict[tup
     return lines
 
 
-def parse_repo_config(text: str, path: str = CONFIG_PATH) -> RepoConfig:
-    """Parse and validate a config file's text; raises ConfigError naming the key and line."""
+def read_config_file(text: str, path: str = CONFIG_PATH) -> tuple[dict[str, Any], dict[tuple[Any, ...], int]]:
+    """A config file's YAML as a mapping ({} when empty) and the line of each key; ConfigError when not YAML."""
     try:
         data = yaml.safe_load(text)
         lines = _key_lines(yaml.compose(text, Loader=yaml.SafeLoader))
@@ -178,9 +192,20 @@ def parse_repo_config(text: str, path: str = CONFIG_PATH) -> RepoConfig:
         problem = getattr(error, "problem", None) or str(error)
         raise ConfigError(path, None, mark.line + 1 if mark else None, f"not valid YAML: {problem}") from None
     if data is None:
-        return RepoConfig()  # an empty file means "defaults"
+        return {}, lines  # an empty file means "defaults"
     if not isinstance(data, dict):
         raise ConfigError(path, None, 1, "the file must be a mapping of settings (key: value)")
+    return data, lines
+
+
+def parse_repo_config(text: str, path: str = CONFIG_PATH) -> RepoConfig:
+    """Parse and validate a config file's text; raises ConfigError naming the key and line."""
+    data, lines = read_config_file(text, path)
+    return validate_config(data, lines, path)
+
+
+def validate_config(data: dict[str, Any], lines: dict[tuple[Any, ...], int], path: str) -> RepoConfig:
+    """The settings over the defaults; ConfigError naming the first bad key and its line in `path`."""
     try:
         return RepoConfig.model_validate(deep_merge(RepoConfig().model_dump(), data))
     except ValidationError as error:
@@ -198,21 +223,60 @@ def parse_repo_config(text: str, path: str = CONFIG_PATH) -> RepoConfig:
         raise ConfigError(path, key, line, message) from None
 
 
+EXTENDS = "_extends"
+MAX_EXTENDS = 3  # a chain of bases deeper than this is a mistake (or a loop)
+_EXTENDS_TARGET = re.compile(r"^(?:(?P<owner>[A-Za-z0-9-]+)/)?(?P<repo>[A-Za-z0-9._-]+)(?::(?P<path>[^\s:]+))?$")
+
+
+def extends_target(value: object, repo: RepoRef) -> tuple[RepoRef, str] | None:
+    """Probot's `_extends`: `repo`, `owner/repo` or `owner/repo:path/to/file.yml` -> (repository, path)."""
+    match = _EXTENDS_TARGET.match(value) if isinstance(value, str) else None
+    if match is None:
+        return None
+    base = RepoRef(match["owner"] or repo.owner, match["repo"])
+    return base, match["path"] or CONFIG_PATH
+
+
+async def _with_bases(gh: GitHub[Any], repo: RepoRef, data: dict[str, Any], source: str,
+                      seen: tuple[str, ...]) -> dict[str, Any]:
+    """`data` over the config it `_extends` (recursively), the extending file's values winning."""
+    if EXTENDS not in data:
+        return data
+    data = dict(data)
+    target = extends_target(data.pop(EXTENDS), repo)
+    if target is None:
+        raise ConfigError(source, EXTENDS, None, "must name a repository: `repo`, `owner/repo` or "
+                                                  "`owner/repo:path/to/file.yml`")
+    base_repo, base_path = target
+    base_source = f"{base_repo}:{base_path}"
+    if base_source in seen or len(seen) > MAX_EXTENDS:
+        raise ConfigError(source, EXTENDS, None, f"`{base_source}` extends back into itself (or the chain is "
+                                                  f"longer than {MAX_EXTENDS})")
+    text = await file_text(gh, base_repo, base_path, None)
+    if text is None:
+        raise ConfigError(source, EXTENDS, None, f"`{base_source}` was not found (is Specloop installed on "
+                                                  f"{base_repo}, and is the path right?)")
+    base, _ = read_config_file(text, base_source)
+    return deep_merge(await _with_bases(gh, base_repo, base, base_source, (*seen, base_source)), data)
+
+
 async def load_repo_config(gh: GitHub[Any], repo: RepoRef, default_branch: str | None = None) -> RepoConfig:
     """The repository's config from its default branch, else the org's `.github` repo, else defaults.
 
-    A job reads it once, through its `JobScope`, which the worker's permission check shares.
+    Like Probot's, a file may `_extends` another repository's config (its default branch), whose values
+    it overrides. A job reads the config once, through its `JobScope`, which the permission check shares.
     """
     if default_branch is None:
         default_branch = (await get_repository(gh, repo)).default_branch
     # An explicit ref: the default branch only, never a PR head, so a PR cannot change its own rules.
     text = await file_text(gh, repo, CONFIG_PATH, default_branch)
-    source = f"{repo}:{CONFIG_PATH}"
+    source, home = f"{repo}:{CONFIG_PATH}", repo
     if text is None and repo.name != ORG_CONFIG_REPO:
         # Probot's convention: `{owner}/.github` holds organisation-wide defaults (its default branch)
-        org = RepoRef(repo.owner, ORG_CONFIG_REPO)
-        text = await file_text(gh, org, CONFIG_PATH, None)
-        source = f"{org}:{CONFIG_PATH}"
+        home = RepoRef(repo.owner, ORG_CONFIG_REPO)
+        text = await file_text(gh, home, CONFIG_PATH, None)
+        source = f"{home}:{CONFIG_PATH}"
     if text is None:
         return RepoConfig()
-    return parse_repo_config(text, source)
+    data, lines = read_config_file(text, source)
+    return validate_config(await _with_bases(gh, home, data, source, (source,)), lines, source)

@@ -127,3 +127,35 @@ async def test_an_invalid_file_in_the_repository_is_reported_not_defaulted(githu
         await load_repo_config(gh, RepoRef("octo-org", "shop"), "main")
     assert (caught.value.key, caught.value.line) == ("qa.contexts", 2)
     assert "octo-org/shop" in caught.value.path
+
+
+async def test_a_file_extends_another_repositorys_config_and_overrides_it(github: Any, core_deps: Any) -> None:
+    shop = install_shop(github, files={".github/specloop.yml": "_extends: octo-org/settings:shared/specloop.yml\n"
+                                                               "labels:\n  story: shop-story\n"})
+    github.create_repo("octo-org/settings", files={"shared/specloop.yml": "labels:\n  story: base-story\n"
+                                                                        "features_dir: specs\napproval_count: 2\n"})
+    gh = core_deps.github.installation(github.install("octo-org", [shop.repo, "octo-org/settings"]))
+    config = await load_repo_config(gh, RepoRef("octo-org", "shop"), "main")
+    assert (config.labels.story, config.features_dir, config.approval_count) == ("shop-story", "specs", 2)
+
+
+async def test_extends_a_repository_by_name_reads_its_github_folder(github: Any, core_deps: Any) -> None:
+    shop = install_shop(github, files={".github/specloop.yml": "_extends: house-rules\n"})
+    github.create_repo("octo-org/house-rules", files={".github/specloop.yml": "approval_count: 3\n"})
+    gh = core_deps.github.installation(github.install("octo-org", [shop.repo, "octo-org/house-rules"]))
+    assert (await load_repo_config(gh, RepoRef("octo-org", "shop"), "main")).approval_count == 3
+
+
+@pytest.mark.parametrize(("files", "says"), [
+    ({"octo-org/a": "_extends: b\n", "octo-org/b": "_extends: a\n"}, "extends back into itself"),
+    ({"octo-org/a": "_extends: nowhere\n"}, "was not found"),
+    ({"octo-org/a": "_extends: [not, a, name]\n"}, "must name a repository"),
+])
+async def test_a_broken_extends_is_a_config_error_not_a_loop(github: Any, core_deps: Any, files: dict[str, str],
+                                                              says: str) -> None:
+    for name, text in files.items():
+        github.create_repo(name, files={".github/specloop.yml": text})
+    gh = core_deps.github.installation(github.install("octo-org", list(files)))
+    with pytest.raises(ConfigError) as caught:
+        await load_repo_config(gh, RepoRef("octo-org", "a"))
+    assert caught.value.key == "_extends" and says in caught.value.message
