@@ -81,7 +81,7 @@ def serve(host: str, port: int) -> int:
         return _fail(_settings_error(error))
     except SettingsError as error:
         return _fail(str(error))
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, fmt=settings.log_format)
     # Redis is resolved here, not in the app's lifespan, so a missing redis-server is one clear line.
     try:
         url, managed = resolve_redis_url(settings)
@@ -112,7 +112,7 @@ def worker(queue: str) -> int:
         return _fail(_settings_error(error))
     except SettingsError as error:
         return _fail(str(error))
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, fmt=settings.log_format)
     from jobs.worker import run_worker  # the outermost wiring: only here does the CLI reach into jobs/
 
     try:

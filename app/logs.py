@@ -1,4 +1,5 @@
-"""Structured JSON logs: one object per line, the delivery and job id on every line, secrets redacted."""
+"""Structured logs: JSON lines for machines, a readable line on a terminal; the delivery and job id on
+every line, secrets redacted, no terminal escape codes in JSON."""
 
 from __future__ import annotations
 
@@ -59,8 +60,19 @@ def redact_value(key: str, value: Any) -> Any:
     return value
 
 
+# ANSI escape sequences (colours, cursor moves) that a library or an attacker's text may carry: in a
+# JSON line they are noise at best and, replayed in a terminal, a way to rewrite what an operator sees.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+
+
+def strip_ansi(text: str) -> str:
+    """`text` without terminal escape sequences."""
+    return _ANSI.sub("", text)
+
+
 class RedactingFilter(logging.Filter):
-    """Redacts secrets in the message, its arguments and extra fields before any handler formats them."""
+    """Redacts secrets (and strips terminal escape sequences) in the message, its arguments and extra
+    fields before any handler formats them."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record in place; never drops it."""
@@ -68,11 +80,12 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except (TypeError, ValueError):  # a bad format string must not lose the line
             message = str(record.msg)
-        record.msg = redact_text(message)
+        record.msg = strip_ansi(redact_text(message))
         record.args = None
         for key, value in list(vars(record).items()):
             if key not in _STANDARD_ATTRS:
-                setattr(record, key, redact_value(key, value))
+                clean = redact_value(key, value)
+                setattr(record, key, strip_ansi(clean) if isinstance(clean, str) else clean)
         return True
 
 
@@ -93,8 +106,27 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD_ATTRS and key not in entry:
                 entry[key] = value
         if record.exc_info:
-            entry["exc"] = redact_text(self.formatException(record.exc_info))
+            entry["exc"] = strip_ansi(redact_text(self.formatException(record.exc_info)))
         return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class ConsoleFormatter(logging.Formatter):
+    """One readable line: time, level, logger, message, then delivery, job and extra fields as key=value."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The line a person reads in a terminal."""
+        when = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        fields = {"delivery": getattr(record, "delivery_id", None) or delivery_id_var.get(),
+                  "job": getattr(record, "job_id", None) or job_id_var.get()}
+        fields.update({k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS and k not in
+                       {"delivery_id", "job_id"}})
+        tail = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+        line = f"{when} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        if tail:
+            line += f"  [{tail}]"
+        if record.exc_info:
+            line += "\n" + strip_ansi(redact_text(self.formatException(record.exc_info)))
+        return line
 
 
 class _SpecloopHandler(logging.StreamHandler[TextIO]):
@@ -103,10 +135,14 @@ class _SpecloopHandler(logging.StreamHandler[TextIO]):
     _specloop = True
 
 
-def configure_logging(level: str | int = "INFO", stream: TextIO | None = None) -> None:
-    """Send every logger's output as JSON lines to `stream` (stderr), with secrets redacted."""
-    handler = _SpecloopHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter())
+def configure_logging(level: str | int = "INFO", stream: TextIO | None = None, fmt: str = "auto") -> None:
+    """Send every logger's output to `stream` (stderr), secrets redacted: `fmt` "json" lines, "console"
+    lines for people, or "auto" (console on a terminal, JSON otherwise: what a log collector reads)."""
+    out = stream or sys.stderr
+    if fmt == "auto":
+        fmt = "console" if out.isatty() else "json"
+    handler = _SpecloopHandler(out)
+    handler.setFormatter(ConsoleFormatter() if fmt == "console" else JsonFormatter())
     # on the handler, not a logger: filters on loggers do not apply to records from child loggers
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()

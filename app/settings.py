@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.domain.fingerprint import gate_key
 
 # Values people paste from examples; refusing them at start-up beats a confusing 401 later.
 PLACEHOLDERS = {"", "changeme", "change-me", "changethis", "secret", "xxx", "todo", "your-secret", "placeholder"}
@@ -27,6 +30,8 @@ class Settings(BaseSettings):
     private_key: SecretStr | None = None
     private_key_path: Path | None = None
     webhook_secret: SecretStr | None = None
+    # Signs the approval recorded in spec PR bodies; unset = a key derived from WEBHOOK_SECRET.
+    gate_signing_key: SecretStr | None = None
     client_id: str | None = None
     client_secret: SecretStr | None = None
 
@@ -53,10 +58,14 @@ class Settings(BaseSettings):
     artifact_s3_endpoint: str | None = None  # e.g. a MinIO or R2 endpoint; unset = AWS
     artifact_s3_region: str = "us-east-1"
     allow_repo_code: bool = False
+    # QA's browser never reaches private, loopback or link-local hosts (cloud metadata, the worker's own
+    # services) besides the app under test, and a deployment URL on one is refused; on for a private network.
+    qa_allow_private_hosts: bool = False
 
     debounce_seconds: float = 30.0
     redeliver_every_minutes: int = 5  # how often failed webhook deliveries are redelivered; 0 = never
     log_level: str = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"  # auto: console on a terminal, else JSON lines
     # The .env file `/setup` writes the registered App into (DOTENV_PATH); get_settings() reads it.
     dotenv_path: Path = Path(".env")
 
@@ -103,6 +112,18 @@ class Settings(BaseSettings):
             return self.private_key_path.read_text()
         return None
 
+    def gate_key(self) -> bytes:
+        """The key approvals are signed with: derived from GATE_SIGNING_KEY, else from WEBHOOK_SECRET."""
+        for name, value in (("GATE_SIGNING_KEY", self.gate_signing_key), ("WEBHOOK_SECRET", self.webhook_secret)):
+            if value is None:
+                continue
+            secret = value.get_secret_value()
+            if secret.strip().lower() in PLACEHOLDERS:
+                # never sign with a guessable key: an approval signed with it could be forged by anyone
+                raise SettingsError(f"{name} is missing or a placeholder; approvals cannot be signed")
+            return gate_key(secret)
+        raise SettingsError("WEBHOOK_SECRET is missing; approvals cannot be signed")
+
     def problems(self) -> list[str]:
         """Names of required settings that are missing or placeholders (empty in setup mode)."""
         if self.setup_mode:
@@ -119,6 +140,9 @@ class Settings(BaseSettings):
         secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
         if secret.strip().lower() in PLACEHOLDERS:
             found.append("WEBHOOK_SECRET (missing or a placeholder)")
+        gate = self.gate_signing_key.get_secret_value() if self.gate_signing_key else None
+        if gate is not None and gate.strip().lower() in PLACEHOLDERS:
+            found.append("GATE_SIGNING_KEY (a placeholder; unset it to derive the key from WEBHOOK_SECRET)")
         return found
 
     def check(self) -> None:

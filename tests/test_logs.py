@@ -101,3 +101,60 @@ def test_configuring_twice_does_not_double_the_lines(lines: io.StringIO) -> None
     configure_logging("INFO", stream=lines)
     logging.getLogger("specloop.test").info("once")
     assert len(read(lines)) == 1
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def restore_root() -> Iterator[None]:
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in saved[0]:
+        root.addHandler(handler)
+    root.setLevel(saved[1])
+
+
+def test_a_terminal_gets_readable_lines_and_a_pipe_gets_json(restore_root: None) -> None:
+    terminal, pipe = Terminal(), io.StringIO()
+    configure_logging("INFO", stream=terminal)
+    with log_context(delivery_id="d-1"):
+        logging.getLogger("specloop.test").info("queued %d jobs", 2, extra={"repo": "octo/app"})
+    configure_logging("INFO", stream=pipe)
+    logging.getLogger("specloop.test").info("queued %d jobs", 2)
+    [line] = terminal.getvalue().splitlines()
+    assert "INFO" in line and "specloop.test: queued 2 jobs" in line and "delivery=d-1" in line
+    assert "repo=octo/app" in line and not line.startswith("{")
+    assert json.loads(pipe.getvalue())["msg"] == "queued 2 jobs"
+
+
+def test_log_format_overrides_the_guess(restore_root: None) -> None:
+    terminal, pipe = Terminal(), io.StringIO()
+    configure_logging("INFO", stream=terminal, fmt="json")
+    logging.getLogger("specloop.test").info("hello")
+    configure_logging("INFO", stream=pipe, fmt="console")
+    logging.getLogger("specloop.test").info("hello")
+    assert json.loads(terminal.getvalue())["msg"] == "hello" and "specloop.test: hello" in pipe.getvalue()
+
+
+def test_json_lines_carry_no_terminal_escape_sequences(lines: io.StringIO) -> None:
+    # text from an issue title or a library can hold colour codes, or codes that rewrite an operator's screen
+    logging.getLogger("specloop.test").warning("\x1b[31mred\x1b[0m title\x1b]0;owned\x07", extra={"t": "\x1b[2Jx"})
+    raw = lines.getvalue()
+    assert "\x1b" not in raw and "\\u001b" not in raw
+    entry = read(lines)[0]
+    assert entry["msg"] == "red title" and entry["t"] == "x"
+
+
+def test_console_lines_are_redacted_too(restore_root: None) -> None:
+    terminal = Terminal()
+    configure_logging("INFO", stream=terminal)
+    logging.getLogger("specloop.test").info("token %s", TOKEN)
+    assert TOKEN not in terminal.getvalue() and REDACTED in terminal.getvalue()
