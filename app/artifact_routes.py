@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from fastapi import APIRouter, Request
@@ -10,6 +11,17 @@ from fastapi.responses import PlainTextResponse, Response
 from app.artifacts import ArtifactError, ArtifactStore, check_key, content_type
 
 router = APIRouter()
+
+# What signed_url writes: URL-safe base64 of a SHA-256 (43 characters), and whole seconds since 1970.
+# Anything else is refused before it reaches int() or hmac.compare_digest, which raise on odd input
+# (non-ASCII, Unicode digits such as "²", more than 4,300 digits).
+_SIG = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_EXP = re.compile(r"[0-9]{1,12}")
+
+
+def _well_formed(sig: str | None, exp: str | None) -> bool:
+    """Whether the query parameters have the shape signed URLs give them."""
+    return sig is not None and _SIG.fullmatch(sig) is not None and (exp is None or _EXP.fullmatch(exp) is not None)
 
 
 def _store(request: Request) -> ArtifactStore:
@@ -30,8 +42,10 @@ def get_artifact(key: str, request: Request, sig: str | None = None, exp: str | 
     except ArtifactError as exc:
         status = 404 if "invalid artifact key" in str(exc) else 503
         return PlainTextResponse(str(exc) if status == 503 else "Not found", status_code=status)
+    if not _well_formed(sig, exp):
+        return PlainTextResponse("Invalid or missing signature", status_code=403)
     if not store.verify(key, sig, exp):
-        expired = bool(exp and exp.isdigit() and int(exp) < time.time())
+        expired = exp is not None and int(exp) < time.time()  # well-formed: at most 12 ASCII digits
         message = "This link has expired" if expired else "Invalid or missing signature"
         return PlainTextResponse(message, status_code=403)
     data = store.get(key)

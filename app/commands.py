@@ -13,8 +13,16 @@ PREFIX = "/specloop"
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+?\1")
-_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+# an unclosed "<!--" hides the rest of the body from readers, so it runs to the end here too
+_HTML_COMMENT = re.compile(r"<!--(?:.*?-->|.*\Z)", re.DOTALL)
 _COMMAND = re.compile(r"^/specloop(?:\s+(.*))?$", re.IGNORECASE)
+# A name is echoed back in replies: nothing that could mention someone or break out of a code span.
+_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,19}")
+
+
+def valid_command_name(name: str) -> bool:
+    """Whether `name` looks like a command name (letters, digits and `-`, at most 20), safe to echo."""
+    return _NAME.fullmatch(name.lower()) is not None
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """git over HTTPS with the installation token passed per command, never stored.
 
-The token goes in an `http.extraHeader` given with `-c` on each command line that talks to the remote,
-so it is not in `.git/config`, not in the remote URL and not in any credential helper. The remote URL
-stays clean; a later `git fetch` without the header simply fails to authenticate.
+The token goes in an `http.extraHeader` given through the environment (`GIT_CONFIG_COUNT`/`KEY`/`VALUE`)
+of each command that talks to the remote: not on the command line (any local user can read
+`/proc/<pid>/cmdline`; the environment is readable only by the same user), not in `.git/config`, not in
+the remote URL and not in any credential helper. A later `git fetch` without it fails to authenticate.
 """
 
 from __future__ import annotations
@@ -19,16 +20,20 @@ class GitError(Exception):
     """A git command failed; the message carries git's output with any secret redacted."""
 
 
-def _auth_args(token: str | None) -> list[str]:
-    """`-c http.extraHeader=...` for `token` (Basic x-access-token, as GitHub's own actions do)."""
+def _auth_env(token: str | None) -> dict[str, str]:
+    """Environment config giving `http.extraHeader` for `token` (Basic x-access-token, as GitHub's actions do)."""
     if not token:
-        return []
+        return {}
     basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-    return ["-c", f"http.extraHeader=Authorization: Basic {basic}"]
+    return {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "http.extraHeader",
+        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
+    }
 
 
-def _env() -> dict[str, str]:
-    """An environment in which git never prompts and reads no user or system config."""
+def _env(token: str | None = None) -> dict[str, str]:
+    """An environment in which git never prompts, reads no user or system config and sends `token`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update({
         "GIT_TERMINAL_PROMPT": "0",  # fail instead of waiting for a password on a terminal
@@ -36,14 +41,15 @@ def _env() -> dict[str, str]:
         "GIT_CONFIG_GLOBAL": os.devnull,  # a developer's credential helper must not capture the token
         "GCM_INTERACTIVE": "never",
     })
+    env.update(_auth_env(token))
     return env
 
 
 async def run_git(*args: str, cwd: Path | None = None, token: str | None = None) -> str:
     """Run `git args...` (with the token header when given); raises GitError with redacted output."""
     process = await asyncio.create_subprocess_exec(
-        "git", *_auth_args(token), "-c", "credential.helper=", *args,
-        cwd=str(cwd) if cwd else None, env=_env(),
+        "git", "-c", "credential.helper=", *args,
+        cwd=str(cwd) if cwd else None, env=_env(token),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await process.communicate()
@@ -51,7 +57,7 @@ async def run_git(*args: str, cwd: Path | None = None, token: str | None = None)
         text = (err or out).decode(errors="replace").strip()
         if token:
             text = text.replace(token, "[redacted]")
-        # the command line itself carries the header: name only the subcommand
+        # name only the subcommand: arguments may hold URLs or paths not worth echoing
         raise GitError(f"git {args[0]} failed: {redact_text(text)[-2000:]}")
     return out.decode(errors="replace")
 

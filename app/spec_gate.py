@@ -1,7 +1,9 @@
 """The spec of a spec PR and its gate: the spec at a commit, the `specloop/spec` check, the recorded approval.
 
 Shared by the spec jobs (write, revise, check, approve, close) and by QA and code generation, so all of
-them read the spec, and the approval recorded in the PR body, the same way.
+them read the spec, and the approval recorded in the PR body, the same way. The gate only exists on a
+spec PR the bot opened itself from this repository, and the recorded approval only counts when the
+service's signature on it matches this repository, PR number, SHA, approver and manifest.
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ GH = GitHub[Any]
 BRANCH_PREFIX = "specloop/"
 
 
-def recorded_fingerprint(pull: Pull) -> Fingerprint | None:
-    """The approval recorded in the PR body's hidden marker (None when not approved)."""
-    return Fingerprint.from_data(find_marker(pull.body or "", "fingerprint"))
+def opened_by_bot(pull: Pull, bot_login: str) -> bool:
+    """Whether the bot itself opened `pull` from a branch of this repository (never a fork)."""
+    return not pull.is_fork and pull.user is not None and pull.user.login.lower() == bot_login.lower()
 
 
 def spec_pr_data(pull: Pull) -> dict[str, Any]:
@@ -77,7 +79,8 @@ def evaluate(sha: str, files: dict[str, str], config: RepoConfig) -> SpecState:
     registry = static_step_registry({p: t for p, t in files.items() if p.endswith(".py")})
     state = SpecState(sha=sha, files=files, manifest=build_manifest(files, config.features_dir))
     for path in sorted(p for p in files if p.endswith(".feature")):
-        state.findings[path] = check_feature(files[path], path, max_steps=config.spec.max_steps, extra=registry)
+        state.findings[path] = check_feature(files[path], path, max_steps=config.spec.max_steps, extra=registry,
+                                             allowed_origins=config.qa.allowed_origins)
         parsed = parse_feature(files[path], path)
         if isinstance(parsed, ParsedFeature):
             state.parsed.append(parsed)
@@ -118,17 +121,42 @@ async def publish_check(gh: GH, repo: RepoRef, sha: str, out: CheckOutput, *, ap
 
 @dataclass
 class SpecPr:
-    """A spec pull request in the job that handles it: where it lives and who acts."""
+    """A spec pull request in the job that handles it: where it lives, who acts, the approval-signing key."""
 
     gh: GH
     repo: RepoRef
     app_id: int
     bot_login: str
+    key: bytes = field(repr=False, default=b"")
 
     @classmethod
     def of(cls, scope: JobScope) -> SpecPr:
         """The spec PR handle for a job's repository."""
-        return cls(scope.gh, scope.repo, scope.deps.github.app_id, scope.bot_login)
+        return cls(scope.gh, scope.repo, scope.deps.github.app_id, scope.bot_login, scope.deps.settings.gate_key())
+
+    def owns(self, pull: Pull) -> bool:
+        """Whether `pull` is a spec PR the bot opened itself (the only PRs Specloop gates)."""
+        return opened_by_bot(pull, self.bot_login)
+
+    def sign(self, pull: Pull, fingerprint: Fingerprint) -> Fingerprint:
+        """`fingerprint` signed for this repository and `pull`."""
+        if not self.key:
+            raise ValueError("no approval-signing key")
+        return fingerprint.signed(self.key, self.repo.full_name, pull.number)
+
+
+def recorded_fingerprint(spec: SpecPr, pull: Pull) -> Fingerprint | None:
+    """The approval recorded in the PR body, when the bot opened the PR and signed it for this PR (else None).
+
+    The body is writable by the PR's author and by maintainers, so a record is trusted only with the
+    service's signature over this repository, PR number, SHA, approver and manifest digest.
+    """
+    if not spec.key or not spec.owns(pull):
+        return None
+    found = Fingerprint.from_data(find_marker(pull.body or "", "fingerprint"))
+    if found is None or not found.verify(spec.key, spec.repo.full_name, pull.number):
+        return None
+    return found
 
 
 async def post_spec_check(spec: SpecPr, pull: Pull, state: SpecState, *, approved: Fingerprint | None = None,
@@ -141,8 +169,9 @@ async def post_spec_check(spec: SpecPr, pull: Pull, state: SpecState, *, approve
 
 
 async def record_approval(spec: SpecPr, pull: Pull, fingerprint: Fingerprint | None) -> Pull:
-    """Write (or, with None, remove) the approval recorded in the PR body."""
-    return await pulls.update_pull(spec.gh, spec.repo, pull.number, body=with_approval(pull.body or "", fingerprint))
+    """Write (or, with None, remove) the approval recorded in the PR body, signed for this PR."""
+    signed = spec.sign(pull, fingerprint) if fingerprint is not None else None
+    return await pulls.update_pull(spec.gh, spec.repo, pull.number, body=with_approval(pull.body or "", signed))
 
 
 async def close_gate_for(spec: SpecPr, pull: Pull, approved: Fingerprint, *, reason: str,
@@ -164,8 +193,11 @@ async def run_check(spec: SpecPr, redis: Redis, number: int, sha: str, config: R
     decides), and queues QA once for a later commit that left the approved spec alone (that is code).
     """
     pull = await pulls.get_pull(spec.gh, spec.repo, number)
+    if not spec.owns(pull):
+        # a fork or a person's own PR on a `specloop/` branch: no gate, so no check that could look like one
+        return {"status": "not a specloop pull request"}
     state = await read_spec(spec.gh, spec.repo, sha, config)
-    approved = recorded_fingerprint(pull)
+    approved = recorded_fingerprint(spec, pull)
     if approved is None:
         await post_spec_check(spec, pull, state)
         return {"status": "checked", "errors": state.has_errors}
@@ -183,11 +215,11 @@ async def run_check(spec: SpecPr, redis: Redis, number: int, sha: str, config: R
     return {"status": "approved"}
 
 
-async def find_spec_pull(gh: GH, repo: RepoRef, issue: int) -> Pull | None:
-    """The open spec PR for `issue`: head branch `specloop/<issue>-...` of this repository, if any."""
+async def find_spec_pull(gh: GH, repo: RepoRef, issue: int, *, bot_login: str) -> Pull | None:
+    """The open spec PR for `issue` the bot opened: head branch `specloop/<issue>-...` of this repository."""
     for branch in await git_data.branches_with_prefix(gh, repo, f"{BRANCH_PREFIX}{issue}-"):
         pull = await pulls.open_pull_for_branch(gh, repo, branch)
-        if pull is not None:
+        if pull is not None and opened_by_bot(pull, bot_login):
             return pull
     return None
 

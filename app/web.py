@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from redis.exceptions import RedisError
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import artifact_routes, setup_flow
@@ -37,6 +39,11 @@ REDIS_DOWN_REASON = "Redis is unreachable; the delivery was not queued (redelive
 REDIS_ERRORS = (RedisError, OSError, TimeoutError)
 # GitHub gives up on a delivery after 10 s; a Redis that hangs must not hold the answer that long.
 REDIS_DEADLINE_SECONDS = 5.0
+# GitHub sends a whole delivery at once; a body still trickling in after this is someone holding a
+# connection (and up to 25 MB of buffer) open. Overridable per app through `app.state.body_timeout`.
+BODY_TIMEOUT_SECONDS = 10.0
+# The only shape GitHub sends; checked before the body is read, so an unsigned request costs nothing.
+_SIGNATURE_HEADER = re.compile(r"sha256=[0-9a-fA-F]{64}")
 
 
 def _reply(status_code: int, **body: Any) -> JSONResponse:
@@ -109,6 +116,10 @@ async def handle_webhook(request: Request) -> JSONResponse:
         started = time.perf_counter()
         try:
             response = await _handle_webhook(request, settings, event, delivery)
+        except ClientDisconnect:
+            # nobody is left to answer: one quiet line, not a traceback
+            log.info("client disconnected before the body arrived")
+            return _reply(400, reason="client disconnected")
         except Exception:
             # Last line of defence: a bug must not become a 500 page; 503 lets GitHub show the
             # delivery as failed so it can be redelivered once fixed.
@@ -127,21 +138,39 @@ async def handle_webhook(request: Request) -> JSONResponse:
         return response
 
 
-async def _handle_webhook(request: Request, settings: Settings, event: str, delivery: str) -> JSONResponse:
-    if settings.setup_mode:
-        return _reply(503, reason=SETUP_MODE_REASON)
-    body = await read_body(request)
-    if body is None:
-        return _reply(413, reason=f"payload larger than {MAX_BODY_BYTES // (1024 * 1024)} MB")
-    # The signature is checked on the raw bytes before anything reads them.
+async def _verified_body(request: Request, settings: Settings) -> bytes | JSONResponse:
+    """The raw body once its signature holds, or the answer refusing it (401, 408, 413, 503)."""
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
     if not secret.strip():
         # An empty key would let anyone sign deliveries; refuse until the operator sets one.
         return _reply(503, reason="WEBHOOK_SECRET is not set; Specloop cannot verify deliveries")
+    # Up to 25 MB is read only for a request that at least carries a signature of the right shape.
+    header = request.headers.get("x-hub-signature-256")
+    if not header:
+        return _reply(401, reason="missing X-Hub-Signature-256 header")
+    if not _SIGNATURE_HEADER.fullmatch(header.strip()):
+        return _reply(401, reason="malformed X-Hub-Signature-256 header")
+    timeout = getattr(request.app.state, "body_timeout", BODY_TIMEOUT_SECONDS)
     try:
-        verify_signature(secret, body, request.headers.get("x-hub-signature-256"))
+        body = await asyncio.wait_for(read_body(request), timeout)
+    except TimeoutError:
+        return _reply(408, reason=f"the body arrived too slowly (over {timeout:g} s)")
+    if body is None:
+        return _reply(413, reason=f"payload larger than {MAX_BODY_BYTES // (1024 * 1024)} MB")
+    # The signature is checked on the raw bytes before anything reads them.
+    try:
+        verify_signature(secret, body, header)
     except SignatureError as error:
         return _reply(401, reason=error.reason)
+    return body
+
+
+async def _handle_webhook(request: Request, settings: Settings, event: str, delivery: str) -> JSONResponse:
+    if settings.setup_mode:
+        return _reply(503, reason=SETUP_MODE_REASON)
+    body = await _verified_body(request, settings)
+    if isinstance(body, JSONResponse):
+        return body
     if not event:
         return _reply(400, reason="missing X-GitHub-Event header")
     if not delivery:

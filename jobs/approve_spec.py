@@ -1,9 +1,10 @@
 """The approval gate: `approve_spec` opens it (once per approved commit), `close_gate` closes it again.
 
 The gate opens only for an APPROVED review of the PR's current head, by someone allowed to approve
-(write/maintain/admin, or a configured approver), never the app, never on a fork, and only when enough
-distinct people approved that commit (`approval_count`). Everything is re-read from GitHub: the
-webhook's word is only the trigger.
+(write/maintain/admin, or a configured approver), never the app, only on a spec PR the bot opened itself
+(never a fork), and only when enough distinct people approved that commit (`approval_count`). The
+approval is recorded in the PR body signed for this PR (see `app/spec_gate.py`). Everything is re-read
+from GitHub: the webhook's word is only the trigger.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from app.gh.repos import collaborator_role
 from app.job_args import ApproveSpec, CloseGate, GenerateCode
 from app.permissions import describe, may
 from app.queue import JobRequest, enqueue
-from app.render.spec_pr import approval_not_counted_reply
+from app.render.spec_pr import approval_not_counted_reply, not_specloop_pull_reply
 from app.repo_config import RepoConfig
 from app.spec_gate import (
     SpecPr,
@@ -71,7 +72,8 @@ async def _not_counted(scope: JobScope, number: int, login: str, why: str) -> No
     await issues.create_comment(scope.gh, scope.repo, number, approval_not_counted_reply(login, why))
 
 
-async def _refusal(scope: JobScope, pull: Pull, review: Review, login: str, sha: str) -> dict[str, Any] | None:
+async def _refusal(scope: JobScope, spec: SpecPr, pull: Pull, review: Review, login: str,
+                   sha: str) -> dict[str, Any] | None:
     """Why this review cannot open the gate (said on the PR where a person should hear it), or None."""
     head = pull.head.sha
     if review.verdict != "APPROVED":
@@ -80,17 +82,17 @@ async def _refusal(scope: JobScope, pull: Pull, review: Review, login: str, sha:
         return {"status": "the app's own review does not count"}
     if not pull.is_open:
         return {"status": "pull request closed"}
-    if pull.is_fork:
-        # fork heads are someone else's repository: the gate would approve code Specloop cannot guard
-        await _not_counted(scope, pull.number, login, "this pull request comes from a fork, and the gate only "
-                                                      "opens for spec branches in this repository")
-        return {"status": "fork"}
+    if not spec.owns(pull):
+        # fork heads are someone else's repository, and a person's own PR has a body its author controls:
+        # the gate exists only on the spec PRs the bot opened
+        await issues.create_comment(scope.gh, scope.repo, pull.number, not_specloop_pull_reply(login, "an approval"))
+        return {"status": "fork" if pull.is_fork else "not a specloop pull request"}
     if review.commit_id != head or sha != head:
         await _not_counted(scope, pull.number, login,
                            f"it approves commit {str(review.commit_id)[:7]}, but the head is now {head[:7]}; "
                            "please review and approve the latest commit")
         return {"status": "stale", "head": head}
-    recorded = recorded_fingerprint(pull)
+    recorded = recorded_fingerprint(spec, pull)
     if recorded is not None and recorded.sha == head:
         # a second delivery (or a second approver) of an already approved commit starts nothing new
         return {"status": "already approved", "sha": head}
@@ -104,7 +106,8 @@ async def approve_spec(scope: JobScope, args: ApproveSpec) -> dict[str, Any]:
     pull = await pulls.get_pull(scope.gh, scope.repo, number)
     review = await pulls.get_review(scope.gh, scope.repo, number, args.review_id)
     login = (review.user.login if review.user else "") or args.reviewer or ""
-    refused = await _refusal(scope, pull, review, login, args.sha)
+    spec = SpecPr.of(scope)
+    refused = await _refusal(scope, spec, pull, review, login, args.sha)
     if refused is not None:
         return refused
     head = pull.head.sha
@@ -123,8 +126,7 @@ async def approve_spec(scope: JobScope, args: ApproveSpec) -> dict[str, Any]:
                                                  "check); fix them and approve again")
         return {"status": "spec has errors"}
 
-    spec = SpecPr.of(scope)
-    fingerprint = Fingerprint.of(head, login, state.manifest)
+    fingerprint = spec.sign(pull, Fingerprint.of(head, login, state.manifest))
     pull = await record_approval(spec, pull, fingerprint)
     await post_spec_check(spec, pull, state, approved=fingerprint)
     await advance_status(scope.gh, scope.repo, story_issue(pull), bot_login=scope.bot_login, approved_by=login,
@@ -140,14 +142,16 @@ async def close_gate(scope: JobScope, args: CloseGate) -> dict[str, Any]:
     if args.actor and args.actor.lower() == scope.bot_login.lower():
         return {"status": "the app's own dismissal does not close the gate"}
     config = await scope.config()
+    spec = SpecPr.of(scope)
     pull = await pulls.get_pull(scope.gh, scope.repo, args.number)
-    approved = recorded_fingerprint(pull)
+    if not spec.owns(pull):
+        return {"status": "not a specloop pull request"}
+    approved = recorded_fingerprint(spec, pull)
     if approved is None:
         return {"status": "not approved"}
     # the dismissed review may not have been one that counted (or others still approve that commit)
     if len(await approvals_of(scope, args.number, approved.sha, config)) >= config.approval_count:
         return {"status": "still approved"}
-    spec = SpecPr.of(scope)
     pull = await close_gate_for(spec, pull, approved, reason=args.reason, actor=args.actor)
     await post_spec_check(spec, pull, await read_spec(scope.gh, scope.repo, pull.head.sha, config))
     return {"status": "gate closed", "reason": args.reason}

@@ -2,7 +2,8 @@
 
 It reports on a `specloop/code` check run that code generation is not available yet, once per
 approved commit (a second run for the same SHA finds the check run and posts nothing new), and records
-`code_state="not available"` with a link to that check run in the story's status chain.
+`code_state="not available"` with a link to that check run in the story's status chain. It acts only on
+a spec PR the bot opened itself, with an approval the gate signed for it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from app.context import JobScope
 from app.gh import checks, issues, pulls
 from app.job_args import GenerateCode
 from app.render.code_check import CODE_CHECK_NAME, code_needs_approval, code_not_available
-from app.spec_gate import publish_check, recorded_fingerprint, story_issue
+from app.render.spec_pr import not_specloop_pull_reply
+from app.spec_gate import SpecPr, publish_check, recorded_fingerprint, story_issue
 from app.story_status import advance_status
 
 NOT_AVAILABLE = "not available"  # the `StoryStatus.code_state` this job records
@@ -22,12 +24,20 @@ NOT_AVAILABLE = "not available"  # the `StoryStatus.code_state` this job records
 async def generate_code(scope: JobScope, args: GenerateCode) -> dict[str, Any]:
     """Post the neutral "code generation not available yet" check run on the approved commit."""
     pull = await pulls.get_pull(scope.gh, scope.repo, args.number)
+    spec = SpecPr.of(scope)
+    if not spec.owns(pull):
+        if not args.sha:  # `/specloop code` from a person, who waits for an answer
+            await issues.create_comment(scope.gh, scope.repo, args.number,
+                                        not_specloop_pull_reply(args.actor, "`/specloop code`"))
+        return {"status": "not a specloop pull request"}
+    approved = recorded_fingerprint(spec, pull)
     sha, digest = args.sha, args.digest
-    if not sha:  # `/specloop code` names no commit: use the approved one, if any
-        approved = recorded_fingerprint(pull)
-        if approved is None:
+    if approved is None or (sha and sha != approved.sha):
+        # the approval that asked for this commit was withdrawn or never signed: generate nothing
+        if not sha:
             await issues.create_comment(scope.gh, scope.repo, args.number, code_needs_approval())
-            return {"status": "not approved"}
+        return {"status": "not approved"}
+    if not sha:  # `/specloop code` names no commit: use the approved one
         sha, digest = approved.sha, approved.digest
     app_id = scope.deps.github.app_id
     existing = await checks.find_check_run(scope.gh, scope.repo, sha, CODE_CHECK_NAME, app_id=app_id)

@@ -60,7 +60,9 @@ async def revise_spec(scope: JobScope, args: ReviseSpec) -> dict[str, Any]:
     """Ask the model to revise the feature from the review and push one commit that answers it."""
     gh, repo, number = scope.gh, scope.repo, args.number
     pull = await pulls.get_pull(gh, repo, number)
-    if pull.is_fork or not pull.is_open:
+    spec = SpecPr.of(scope)
+    if not spec.owns(pull) or not pull.is_open:
+        # only the spec PRs the bot opened (never a fork) are the bot's to revise
         return {"status": "not revisable"}
     if await already_revised(scope, number, args.review_id):
         return {"status": "already revised", "review": args.review_id}
@@ -98,7 +100,7 @@ async def revise_spec(scope: JobScope, args: ReviseSpec) -> dict[str, Any]:
                                       message=f"Revise spec from review comments{trailer}", create_branch=False)
     await pulls.update_pull(gh, repo, number, body=with_written(pull.body, sha256_hex(drafted.text)))
     # the app's own push is not acted on by the router, so the new commit is checked here
-    await run_check(SpecPr.of(scope), scope.deps.redis, number, sha, config, installation_id=args.installation_id)
+    await run_check(spec, scope.deps.redis, number, sha, config, installation_id=args.installation_id)
     await issues.create_comment(gh, repo, number, revision_reply(sha, drafted.summary, drafted.answers,
                                                                  [str(c["body"]) for c in comments]))
     return {"status": "revised", "sha": sha}

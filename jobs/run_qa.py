@@ -30,7 +30,7 @@ from app.context import JobScope
 from app.domain.fingerprint import Fingerprint, build_manifest
 from app.domain.qa_reports import write_reports
 from app.domain.qa_results import RunResult, ScenarioResult
-from app.gh import checks, pulls
+from app.gh import checks, issues, pulls
 from app.gh.models import CheckRun, Pull, RepoRef
 from app.git import GitError, clone, run_git
 from app.job_args import RunQa
@@ -46,8 +46,9 @@ from app.render.qa_check import (
     render_qa_result,
     render_spec_changed,
 )
+from app.render.spec_pr import not_specloop_pull_reply
 from app.repo_config import QaConfig
-from app.spec_gate import recorded_fingerprint, story_issue
+from app.spec_gate import SpecPr, opened_by_bot, recorded_fingerprint, story_issue
 from app.story_status import advance_status
 
 log = logging.getLogger(__name__)
@@ -65,14 +66,18 @@ class QaError(Exception):
         self.detail = detail
 
 
-async def find_story_pull(gh: GH, repo: RepoRef, number: int | None, sha: str | None) -> Pull | None:
-    """The story's spec PR: by number, else the open PR whose head is `sha` (deployments carry no number)."""
+async def find_story_pull(gh: GH, repo: RepoRef, number: int | None, sha: str | None, *,
+                          bot_login: str) -> Pull | None:
+    """The story's spec PR: by number, else the bot's open PR whose head is `sha` (deployments carry no number)."""
     if number:
         return await pulls.get_pull(gh, repo, number)
     if not sha:
         return None
-    found = await pulls.open_pulls_for_commit(gh, repo, sha)
-    return await pulls.get_pull(gh, repo, found[0].number) if found else None
+    for found in await pulls.open_pulls_for_commit(gh, repo, sha):
+        pull = await pulls.get_pull(gh, repo, found.number)
+        if opened_by_bot(pull, bot_login):  # a deployment of someone else's PR (or a fork) is not ours to test
+            return pull
+    return None
 
 
 async def create_check(gh: GH, repo: RepoRef, sha: str, check: QaCheck) -> CheckRun:
@@ -284,10 +289,28 @@ class QaRun:
 
     async def app_url(self, base_url: str | None, checkout: Path) -> tuple[str, StartedApp | None]:
         """Where the app under test answers: the deployment's URL, `qa.base_url`, or `qa.start` run here."""
+        # Only an http(s) app is one QA may open: anything else could show the worker's own files or
+        # network in the screenshots (security finding 1).
+        from app.domain import origins
+
         if base_url is not None:
+            problem = origins.web_url_problem(base_url)
+            if problem is not None:
+                raise QaError(f"The deployment's URL must be an http or https URL with a host; `{base_url}` is not "
+                              f"({problem}).")
+            host = origins.host_of(base_url) or ""
+            if origins.is_private_host(host) and not self.scope.deps.settings.qa_allow_private_hosts:
+                raise QaError(f"The deployment's URL `{base_url}` is a private, loopback or link-local address "
+                              f"(`{host}`), which QA does not visit unless the operator sets "
+                              "QA_ALLOW_PRIVATE_HOSTS=true.")
             return base_url, None
-        if self.qa.base_url and not self.qa.start:
-            return format_base_url(self.qa.base_url, branch=self.branch, pr=self.pull.number), None
+        configured = format_base_url(self.qa.base_url, branch=self.branch, pr=self.pull.number) \
+            if self.qa.base_url else None
+        if configured is not None and (problem := origins.web_url_problem(configured)) is not None:
+            raise QaError(f"`qa.base_url` must be an http or https URL with a host; `{configured}` is not "
+                          f"({problem}). Fix it in `.github/specloop.yml`.")
+        if configured is not None and not self.qa.start:
+            return configured, None
         if self.qa.start:
             if not self.scope.deps.settings.allow_repo_code:
                 raise QaError("`qa.start` is set, but this Specloop installation does not run repository code "
@@ -322,6 +345,7 @@ class QaRun:
                 contexts=self.qa.contexts, screenshots=self.qa.screenshots, timeout_ms=float(self.qa.timeout_ms),
                 steps_dir=str(checkout / self.features_dir / "steps"), allow_repo_steps=settings.allow_repo_code,
                 out_dir=str(self.workdir / "evidence"), chromium_path=settings.chromium_path,
+                allowed_origins=tuple(self.qa.allowed_origins), allow_private_hosts=settings.qa_allow_private_hosts,
             )
             try:
                 result = await _run_with_progress(self.scope.gh, self.scope.repo, self.check.id, self.sha, features,
@@ -347,14 +371,19 @@ class QaRun:
 async def run_qa(scope: JobScope, args: RunQa) -> dict[str, Any]:
     """Run the approved scenarios of the story PR at `sha` and report them on the `specloop/qa` check run."""
     gh, repo = scope.gh, scope.repo
-    pull = await find_story_pull(gh, repo, args.number, args.sha)
+    pull = await find_story_pull(gh, repo, args.number, args.sha, bot_login=scope.bot_login)
     if pull is None:
         return {"status": "no story pull request"}
+    spec = SpecPr.of(scope)
+    if not spec.owns(pull):
+        if args.base_url is None:  # `/specloop qa` or a re-run: a person waits for an answer
+            await issues.create_comment(gh, repo, pull.number, not_specloop_pull_reply(args.actor, "`/specloop qa`"))
+        return {"status": "not a specloop pull request"}
     sha = args.sha or pull.head.sha
     config = await scope.config()
     if args.base_url is not None and not config.qa.accepts_environment(args.environment):
         return {"status": f"environment {args.environment!r} is not in qa.environments"}
-    approved = recorded_fingerprint(pull)
+    approved = recorded_fingerprint(spec, pull)
     if approved is None:
         if args.base_url is not None:
             return {"status": "not approved"}  # a deployment of an unapproved spec PR is not our business

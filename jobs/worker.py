@@ -8,7 +8,9 @@ with GitHub's `retry-after`, and one plain-words comment on the issue or PR when
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -146,15 +148,15 @@ async def _report_failure(scope: InstallationScope, function: str, args: JobArgs
 # --- the wrapper --------------------------------------------------------------------------------------
 
 
-async def _permitted(scope: JobScope, args: RepoJobArgs, action: str) -> bool:
-    """Whether the request's actor may do its action; posts the refusal when not."""
+async def _permitted(scope: JobScope, args: RepoJobArgs, action: str, *, announce: bool = True) -> bool:
+    """Whether the request's actor may do its action; posts the refusal when not (and `announce`)."""
     actor = str(args.actor)
     config = await scope.config()
     role = await collaborator_role(scope.gh, scope.repo, actor)
     if may(role, action, config.permission_table):
         return True
     log.info("refused", extra={"actor": actor, "action": action, "role": role})
-    if args.number:
+    if announce and args.number:
         body = replies.refusal(actor, action, describe(action, config.permission_table))
         await issues.create_comment(scope.gh, scope.repo, args.number, body)
     return False
@@ -169,9 +171,16 @@ def scope_for(d: Deps, args: JobArgs, job_id: str) -> InstallationScope:
 
 async def _guarded(job: Job, scope: InstallationScope, args: JobArgs, request: JobRequest) -> dict[str, Any]:
     """Permission, story lock and open-story check around the job itself."""
-    if request.permission and isinstance(args, RepoJobArgs) and args.actor and isinstance(scope, JobScope) \
-            and not await _permitted(scope, args, request.permission):
-        return {"status": "refused"}
+    if request.permission and isinstance(args, RepoJobArgs) and isinstance(scope, JobScope):
+        if not args.actor:
+            # nobody to check the role of: a job that needs a permission must not run on trust
+            log.warning("refused: no actor", extra={"action": request.permission, "job": request.function})
+            return {"status": "refused"}
+        # an unknown command from someone without the role gets nothing, not even a refusal: a reply
+        # would let a stranger make the bot post once per comment
+        quiet = isinstance(args, Reply) and args.kind == "unknown_command"
+        if not await _permitted(scope, args, request.permission, announce=not quiet):
+            return {"status": "refused"}
     if request.function in NO_LOCK:
         return await job.run(scope, args)
     timeout = JOB_TIMEOUTS.get(request.queue, 300) + LOCK_MARGIN_SECONDS
@@ -253,6 +262,8 @@ def worker_settings(settings: Settings, queue: Queue = "light", *, prebuilt: Dep
     """Keyword arguments for an arq `Worker` serving one queue (light or heavy); the light one runs the crons."""
 
     async def on_startup(ctx: dict[str, Any]) -> None:
+        # before any job runs repository code (also when a worker starts other than through run_worker)
+        forbid_reading_this_process()
         ctx[DEPS_KEY] = prebuilt or await build_deps(settings, ctx["redis"])
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
@@ -282,9 +293,33 @@ def worker_settings(settings: Settings, queue: Queue = "light", *, prebuilt: Dep
     return result
 
 
+_PR_SET_DUMPABLE = 4  # <linux/prctl.h>
+
+
+def forbid_reading_this_process() -> bool:
+    """Mark this process non-dumpable on Linux (no-op elsewhere); True when it took effect.
+
+    Repository code the worker runs (ALLOW_REPO_CODE) runs as the same user: without this it could read
+    the worker's secrets from /proc/$PPID/environ or its memory. A non-dumpable process's /proc entries
+    belong to root and refuse ptrace-style access from other processes of the same user. Root still can.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) == 0:
+            return True
+        log.warning("could not mark the worker non-dumpable", extra={"errno": ctypes.get_errno()})
+    except (OSError, AttributeError) as error:
+        log.warning("could not mark the worker non-dumpable", extra={"error": str(error)})
+    return False
+
+
 def run_worker(settings: Settings, queues: Sequence[Queue] = ("light", "heavy")) -> None:
     """Run workers for `queues` in this process until stopped (`specloop worker`)."""
     from app.redis_server import resolve_redis_url
+
+    forbid_reading_this_process()  # first: nothing below may start repository code before it
 
     url, managed = resolve_redis_url(settings)
     try:

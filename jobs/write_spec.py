@@ -102,7 +102,7 @@ async def _open_or_update_pull(scope: JobScope, issue: Issue, pull: Pull | None,
     if pull is not None:
         # an existing approval stays in the body; check_spec closes the gate if the files changed
         return await pulls.update_pull(scope.gh, scope.repo, pull.number, title=title,
-                                       body=with_approval(body, recorded_fingerprint(pull)))
+                                       body=with_approval(body, recorded_fingerprint(SpecPr.of(scope), pull)))
     pull = await pulls.create_pull(scope.gh, scope.repo, title=title, head=view.branch, base=base, body=body)
     author = issue.user.login if issue.user else ""
     for login in dict.fromkeys(p for p in [author, *config.approvers] if p and not p.endswith("[bot]")):
@@ -125,7 +125,7 @@ async def write_spec(scope: JobScope, args: WriteSpec) -> dict[str, Any]:
         return {"status": "no map"}
     source = MapSource(found.map, found.state.revision, found.comment.url)
 
-    pull = await find_spec_pull(gh, repo, number)
+    pull = await find_spec_pull(gh, repo, number, bot_login=scope.bot_login)
     target = await _target(scope, issue, pull, source, config, base)
     built = await build_feature(scope.deps.model, source.example_map, issue=number, uri=target.path,
                                 repo=repo.full_name, installation_id=args.installation_id)

@@ -8,7 +8,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from app.context import DEPS_KEY, deps
-from app.domain.fingerprint import Fingerprint
+from app.domain.fingerprint import Fingerprint, gate_key
 from app.domain.markers import find_marker
 from app.job_args import ApproveSpec, CheckSpec, CloseGate
 from app.queue import QUEUES
@@ -42,6 +42,8 @@ async def test_a_valid_approval_records_the_fingerprint_and_enqueues_one_code_ge
     fingerprint = recorded(github, spec_pr)
     assert fingerprint is not None and (fingerprint.sha, fingerprint.approver) == (head, "bob")
     assert list(fingerprint.manifest) == [PATH]
+    # signed by the gate for exactly this PR: a record anyone else writes does not verify
+    assert fingerprint.verify(gate_key(github.webhook_secret), SHOP, spec_pr["number"])
     (job,) = await code_jobs(core_deps)
     assert (job["sha"], job["digest"], job["number"]) == (head, fingerprint.digest, spec_pr["number"])
     check = spec_check(github, head)

@@ -152,3 +152,19 @@ def test_an_html_report_is_served_with_a_policy_that_forbids_scripts(local: Loca
         response = client.get(_path(local.trace_url("qa/o-r/abc/report.html")))
     assert response.status_code == 200
     assert response.headers["content-security-policy"].startswith("default-src 'none'")
+
+
+@pytest.mark.parametrize("query", [
+    "sig=%C3%A9",  # non-ASCII: hmac.compare_digest raises on it
+    "sig=%C3%A9&exp=1",
+    "sig=abc&exp=%C2%B2",  # "²" is a digit to str.isdigit but not to int()
+    "sig=abc&exp=" + "9" * 4301,  # past Python's int-from-string limit
+    "sig=abc&exp=-5",
+    "sig=abc&exp=",
+    "sig=" + "a" * 5000,
+])
+def test_malformed_signature_or_expiry_is_refused_not_an_error(local: LocalArtifactStore, query: str) -> None:
+    local.put("qa/a.png", PNG)
+    with _client(local) as client:
+        response = client.get(f"/artifacts/qa/a.png?{query}")
+    assert response.status_code == 403

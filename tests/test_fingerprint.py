@@ -1,8 +1,10 @@
-"""The fingerprint names exactly which spec file changed since approval."""
+"""The fingerprint names exactly which spec file changed since approval, and only the gate can sign one."""
 
 from __future__ import annotations
 
-from app.domain.fingerprint import Fingerprint, build_manifest, diff, is_spec_file, manifest_digest
+import pytest
+
+from app.domain.fingerprint import Fingerprint, build_manifest, diff, gate_key, is_spec_file, manifest_digest
 from app.domain.markers import find_marker, marker
 
 FILES = {
@@ -64,3 +66,29 @@ def test_a_marker_whose_digest_does_not_match_its_manifest_is_not_trusted() -> N
     assert Fingerprint.from_data(data) is None
     assert Fingerprint.from_data(None) is None
     assert Fingerprint.from_data({"sha": "x"}) is None
+
+
+def test_a_signed_record_verifies_only_for_its_repo_pr_sha_approver_and_manifest() -> None:
+    key = gate_key("a-real-webhook-secret")
+    fingerprint = Fingerprint.of("a" * 40, "octocat", build_manifest(FILES)).signed(key, "acme/shop", 7)
+    read = Fingerprint.from_data(fingerprint.to_data())
+    assert read == fingerprint and read is not None and read.verify(key, "acme/shop", 7)
+    assert read.verify(key, "ACME/Shop", 7)  # repository names are case-insensitive on GitHub
+    assert not read.verify(key, "acme/shop", 8)
+    assert not read.verify(key, "acme/other", 7)
+    assert not read.verify(gate_key("another-secret"), "acme/shop", 7)
+    for change in ({"sha": "b" * 40}, {"approver": "mallory"}, {"sig": "0" * 64}, {"sig": ""}):
+        forged = Fingerprint.from_data({**fingerprint.to_data(), **change})
+        assert forged is not None and not forged.verify(key, "acme/shop", 7), change
+    other_files = build_manifest(dict(FILES, **{"features/login.feature": "x"}))
+    swapped = Fingerprint.from_data({**fingerprint.to_data(), "manifest": other_files,
+                                     "digest": manifest_digest(other_files)})
+    assert swapped is not None and not swapped.verify(key, "acme/shop", 7)
+
+
+def test_an_unsigned_record_never_verifies_and_an_empty_secret_is_refused() -> None:
+    unsigned = Fingerprint.of("a" * 40, "octocat", build_manifest(FILES))
+    assert "sig" not in unsigned.to_data()
+    assert not unsigned.verify(gate_key("a-real-webhook-secret"), "acme/shop", 7)
+    with pytest.raises(ValueError):
+        gate_key("  ")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +66,30 @@ async def test_a_failed_push_says_why_without_the_token(github: Any, core_deps: 
     assert "git push failed" in str(caught.value) and "not-a-valid-token" not in str(caught.value)
 
 
+
+
+async def test_the_token_is_on_no_git_command_line(github: Any, core_deps: Any, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # any local user can read /proc/<pid>/cmdline: record every argv git is started with
+    real_git = shutil.which("git")
+    assert real_git is not None
+    shim_dir, argv_log = tmp_path / "shim", tmp_path / "argv.log"
+    shim_dir.mkdir()
+    shim = shim_dir / "git"
+    shim.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{argv_log}"\nexec "{real_git}" "$@"\n')
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim_dir}{os.pathsep}{os.environ['PATH']}")
+
+    shop = install_shop(github, files={"README.md": "# shop\n"})
+    token = await core_deps.github.installation_token(shop.installation_id, RepoRef.parse(shop.repo))
+    dest = await clone(f"{github.web_url}/{shop.repo}.git", tmp_path / "shop", token)
+    (dest / "new.txt").write_text("x")
+    await commit_all(dest, "A change", AUTHOR)
+    await push(dest, token, "specloop/2-argv")
+
+    assert github.ref(shop.repo, "specloop/2-argv") is not None
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    logged = argv_log.read_text()
+    assert "clone" in logged and "push" in logged
+    assert token not in logged and basic not in logged and "extraHeader" not in logged
+    assert files_mentioning(dest, [token, basic]) == []

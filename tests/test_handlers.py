@@ -95,7 +95,31 @@ def test_commands_people_start_carry_the_permission_to_check() -> None:
 def test_a_pull_request_command_on_an_issue_says_where_it_works() -> None:
     request = only_job(decide("issue_comment", "created.payload", **{"comment.body": "/specloop code"}))
     assert request.kwargs["kind"] == "unknown_command"
-    assert "pull requests" in request.kwargs["detail"]
+    # the reply renders "works on spec pull requests" for a known command named here
+    assert request.kwargs["detail"] == "code"
+
+
+def test_fifty_unknown_commands_in_one_comment_are_one_reply_naming_nobody() -> None:
+    body = "\n".join(f"/specloop x{n}@victim" for n in range(50))
+    request = only_job(decide("issue_comment", "created.payload", **{"comment.body": body}))
+    assert (request.function, request.kwargs["kind"]) == ("reply", "unknown_command")
+    assert "victim" not in request.kwargs["detail"] and "@" not in request.kwargs["detail"]
+
+
+def test_unknown_commands_are_merged_and_checked_like_help() -> None:
+    body = "/specloop frob\n/specloop blah\n/specloop frob\n/specloop a`@victim\n/specloop help"
+    decision = decide("issue_comment", "created.payload", **{"comment.body": body})
+    unknown = [job for job in decision.jobs if job.kwargs.get("kind") == "unknown_command"]
+    assert len(unknown) == 1 and len(decision.jobs) == 2
+    # the worker refuses people without the role `help` needs, so strangers get no reply at all
+    assert unknown[0].permission == "help"
+    assert unknown[0].kwargs["detail"] == "frob\nblah\n?"
+
+
+def test_many_distinct_unknown_names_are_capped() -> None:
+    body = "\n".join(f"/specloop name{n}" for n in range(50))
+    request = only_job(decide("issue_comment", "created.payload", **{"comment.body": body}))
+    assert len(request.kwargs["detail"].splitlines()) <= 6
 
 
 def test_two_commands_in_one_comment_get_distinct_job_ids() -> None:

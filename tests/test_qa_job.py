@@ -14,7 +14,6 @@ from redis.asyncio import Redis
 
 from app.artifacts import ArtifactStore
 from app.context import DEPS_KEY, Deps, deps
-from app.domain.fingerprint import Fingerprint, build_manifest
 from app.domain.markers import find_marker, marker
 from app.gh.client import GitHubApp
 from app.job_args import RunQa
@@ -24,7 +23,7 @@ from jobs.worker import run_job
 from tests.sample_app import SampleApp
 from tests.support.github import SHOP
 from tests.support.service import Service
-from tests.support.spec import mapped_issue
+from tests.support.spec import bot_approved_pull, mapped_issue
 
 FEATURE_PATH = "features/shop.feature"
 # Two rules, three scenarios: on the broken sample app the first two fail, the third passes.
@@ -77,10 +76,9 @@ def open_approved_pr(github: Any, qa_config: str, feature: str = FEATURE, issue:
     sha = github.push_files(SHOP, BRANCH, files, "Spec and config")
     # the config is read from the default branch, as the app does
     github.push_files(SHOP, "main", {".github/specloop.yml": _config(qa_config)}, "Config")
-    fingerprint = Fingerprint.of(sha, "alice", build_manifest(files))
     story = marker("spec-pr", issue=issue) + "\n" if issue else ""
-    number = github.open_pull(SHOP, BRANCH, title="Spec: shopping",
-                              body=story + "The spec.\n" + marker("fingerprint", **fingerprint.to_data()))
+    # only the bot's own PR with an approval signed for it counts (security finding 2)
+    number = bot_approved_pull(github, BRANCH, sha, files, title="Spec: shopping", body=story + "The spec.\n")
     return number, sha
 
 
@@ -244,6 +242,7 @@ async def test_qa_start_is_refused_where_repository_code_may_not_run(
     assert "does not run repository code" in _qa_run(github, sha).output["summary"]
 
 
+@pytest.mark.parametrize("service", [{"qa_allow_private_hosts": True}], indirect=True)  # the app is on 127.0.0.1
 async def test_a_deployment_finds_the_story_pr_by_sha_and_skips_production(
     github: Any, service: Service, qa_ctx: Any, sample_app: SampleApp
 ) -> None:

@@ -75,3 +75,24 @@ async def test_a_reviewers_push_is_checked_through_the_webhook(github: Any, serv
     check = spec_check(github, sha)
     assert check.conclusion == "failure"
     assert [(a["start_line"], a.get("start_column")) for a in check.annotations] == [(5, 4)]
+
+
+async def test_the_spec_check_flags_a_foreign_url_unless_the_repository_allows_its_origin(
+    github: Any, spec_pr: dict[str, Any]
+) -> None:
+    pull = spec_pr["pull"]
+    feature = ('Feature: Docs\n  Scenario: the handbook\n    Given I am on "https://docs.example.com/start"\n'
+               '    Then I should see "Welcome"\n')
+    sha = github.push_files(SHOP, pull.head_ref, {PATH: feature}, by="bob")
+    await run_job(deps(spec_pr["ctx"]), CheckSpec(installation_id=spec_pr["installation_id"], repo=SHOP,
+                                                  number=pull.number, sha=sha))
+    flagged = spec_check(github, sha)
+    assert flagged.conclusion == "failure"
+    assert any("https://docs.example.com/start" in a["message"] for a in flagged.annotations)
+    # the default branch's config lists that origin: the same step is fine
+    github.push_files(SHOP, "main", {".github/specloop.yml": "qa:\n  allowed_origins: ['https://docs.example.com']\n"},
+                      by="alice")
+    again = github.push_files(SHOP, pull.head_ref, {PATH: feature + "\n"}, by="bob")
+    await run_job(deps(spec_pr["ctx"]), CheckSpec(installation_id=spec_pr["installation_id"], repo=SHOP,
+                                                  number=pull.number, sha=again))
+    assert not any("docs.example.com" in a["message"] for a in spec_check(github, again).annotations)

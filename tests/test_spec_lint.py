@@ -112,3 +112,33 @@ def test_a_step_two_definitions_match_is_flagged_as_ambiguous() -> None:
     )
     findings = [f for f in check_feature(GOOD, "f.feature", extra=registry) if f.code == "step-ambiguous"]
     assert [f.line for f in findings] == [6]
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "https://evil.example/login", "javascript:alert(1)",
+                                 "chrome://version", "//evil.example/x", "view-source:file:///app/.env"])
+def test_an_absolute_url_in_a_visit_step_is_an_error_telling_the_reviewer(url: str) -> None:
+    text = GOOD.replace('Given I am on "/login"', f'Given I am on "{url}"')
+    (finding,) = [f for f in check_feature(text, "f.feature") if f.code == "foreign-url"]
+    assert (finding.line, finding.column, finding.level) == (5, 7, "error")
+    assert finding.message == (f"absolute URL `{url}` in a step: QA only visits the app under test; "
+                               "use a path like `/signup`")
+
+
+def test_a_local_file_url_anywhere_in_a_step_or_an_outline_example_is_an_error() -> None:
+    text = GOOD.replace('      When I press "Sign in"\n', '      When I fill in "Avatar" with "file:///root/.env"\n')
+    assert (6, "foreign-url") in _codes(text)
+    outline = GOOD.replace("Example: the one where Ana signs in", "Scenario Outline: visiting").replace(
+        '"/login"', '"<page>"') + "      Examples:\n        | page               |\n        | /login             |\n" \
+        "        | file:///etc/passwd |\n"
+    findings = [f for f in check_feature(outline, "f.feature") if f.code == "foreign-url"]
+    assert len(findings) == 1 and "`file:///etc/passwd`" in findings[0].message
+
+
+def test_relative_paths_and_origins_the_repository_allows_are_fine() -> None:
+    assert "foreign-url" not in [c for _, c in _codes(GOOD)]
+    allowed = GOOD.replace('"/login"', '"https://login.example/start"')
+    assert "foreign-url" in [c for _, c in _codes(allowed)]
+    assert "foreign-url" not in [c for _, c in _codes(allowed, allowed_origins=["https://login.example"])]
+    # a URL typed into a field is data, not a place QA goes
+    typed = GOOD.replace('      When I press "Sign in"\n', '      When I fill in "Website" with "https://a.example"\n')
+    assert "foreign-url" not in [c for _, c in _codes(typed)]

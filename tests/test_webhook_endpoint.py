@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,6 +97,33 @@ def raw_http(base_url: str, head: bytes, chunks: list[bytes] | None = None) -> t
             if not more:
                 raise AssertionError(f"connection closed before a full reply: {data[:200]!r}")
             data += more
+
+
+# A signature header of the right shape (it cannot match: the body is refused before that matters).
+WELL_FORMED = "X-Hub-Signature-256: sha256=" + "0" * 64 + "\r\n"
+
+
+def head_of(content_length: int, signature: str | None = None) -> bytes:
+    """The head of a delivery that declares `content_length` bytes, with an optional signature header."""
+    sig = f"X-Hub-Signature-256: {signature}\r\n" if signature is not None else ""
+    return (f"POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: test\r\nX-GitHub-Event: issues\r\n"
+            f"X-GitHub-Delivery: {uuid.uuid4()}\r\nContent-Type: application/json\r\n{sig}"
+            f"Content-Length: {content_length}\r\nConnection: close\r\n\r\n").encode()
+
+
+def quick_reply(base_url: str, head: bytes, body: bytes = b"", timeout: float = 5.0) -> tuple[int, bytes]:
+    """Send `head` and part of a body, keep the connection open, and read the reply within `timeout`."""
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(head + body)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            more = sock.recv(65536)
+            if not more:
+                break
+            data += more
+        header, _, rest = data.partition(b"\r\n\r\n")
+        return int(header.split()[1]), rest
 
 
 # --- accepted deliveries --------------------------------------------------------------------
@@ -258,7 +286,7 @@ def test_a_missing_delivery_header_is_400(web_url: str) -> None:
 
 def test_a_declared_body_over_25_mb_is_413_before_reading_it(web_url: str) -> None:
     head = (f"POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: test\r\nX-GitHub-Event: issues\r\n"
-            f"X-GitHub-Delivery: {uuid.uuid4()}\r\nContent-Type: application/json\r\n"
+            f"X-GitHub-Delivery: {uuid.uuid4()}\r\nContent-Type: application/json\r\n{WELL_FORMED}"
             f"Content-Length: {MAX_BODY_BYTES + 1}\r\nConnection: close\r\n\r\n").encode()
     status, body = raw_http(web_url, head)  # no body sent at all: the header alone is enough
     assert status == 413
@@ -267,7 +295,7 @@ def test_a_declared_body_over_25_mb_is_413_before_reading_it(web_url: str) -> No
 
 def test_a_chunked_body_growing_past_25_mb_is_413(web_url: str) -> None:
     head = (f"POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: test\r\nX-GitHub-Event: issues\r\n"
-            f"X-GitHub-Delivery: {uuid.uuid4()}\r\nContent-Type: application/json\r\n"
+            f"X-GitHub-Delivery: {uuid.uuid4()}\r\nContent-Type: application/json\r\n{WELL_FORMED}"
             "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode()
     piece = b" " * (1024 * 1024)
     chunk = f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
@@ -364,3 +392,44 @@ def test_every_webhook_log_line_carries_the_delivery_id_and_no_secret(web_url: s
     assert answered[0]["status_code"] == 202
     assert answered[0]["event"] == "issues"
     assert SECRET not in stream.getvalue()
+
+
+@pytest.mark.parametrize("signature", [None, "sha1=abc", "sha256=" + "g" * 64, "sha256=" + "a" * 63,
+                                       "sha256=" + "ab " * 21 + "a", "sha256=" + "a" * 65])
+def test_a_missing_or_malformed_signature_is_401_before_the_body_is_read(web_url: str,
+                                                                       signature: str | None) -> None:
+    # the body is declared but never sent: an answer at all means nothing waited for it
+    status, _ = quick_reply(web_url, head_of(1000, signature))
+    assert status == 401
+
+
+def test_a_body_sent_too_slowly_is_408(redis_url: str, tmp_path: Path) -> None:
+    app = create_app(make_settings(redis_url, tmp_path))
+    app.state.body_timeout = 0.5
+    with BackgroundServer(app) as server:
+        status, body = quick_reply(server.url, head_of(1000, "sha256=" + "0" * 64), b'{"zen": ')
+    assert status == 408 and b"too slowly" in body
+
+
+def test_a_client_leaving_mid_body_is_one_quiet_log_line(web_url: str) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("app.web")
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        host, port = web_url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(head_of(1000, "sha256=" + "0" * 64) + b'{"zen": ')
+        deadline = time.monotonic() + 5
+        while not stream.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)  # anything else the server would log about it
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(line["level"], line["msg"]) for line in lines] == [("INFO", "client disconnected before the body arrived")]
+    assert "Traceback" not in stream.getvalue() and "exc_info" not in stream.getvalue()

@@ -77,6 +77,7 @@ async def test_a_rate_limited_job_is_deferred_by_retry_after_then_succeeds(githu
 
     async def map_story(scope: JobScope, args: Any) -> dict[str, Any]:
         seen.append((await issues.get_issue(scope.gh, scope.repo, args.number)).title)
+        return {}
 
     github.fault("GET", rf"/repos/octo-org/shop/issues/{number}$", status=403, retry_after=1, rate_limit=True)
     await put(redis_url, story_job(shop, number))
@@ -99,6 +100,7 @@ async def test_jobs_for_one_story_run_one_at_a_time_and_merge_into_one_follow_up
         runs.append(scope.job_id)
         await asyncio.sleep(0.3)  # long enough for the other triggers to find the story busy
         running -= 1
+        return {}
 
     await put(redis_url, *(story_job(shop, number, delivery=f"d{n}") for n in range(4)))
     await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": Job(MapStory, map_story)})
@@ -123,6 +125,7 @@ async def test_a_reply_is_not_kept_waiting_by_a_busy_story(github: Any, core_dep
 
     async def reply(scope: JobScope, args: Any) -> dict[str, Any]:
         ran.append(scope.job_id)
+        return {}
 
     redis = ArqRedis.from_url(redis_url)
     assert await acquire_story(redis, f"{shop.repo}#{number}", "a long code run", 600)
@@ -141,6 +144,7 @@ async def test_a_person_without_access_gets_one_polite_refusal_and_nothing_runs(
 
     async def generate_code(scope: JobScope, args: Any) -> dict[str, Any]:
         ran.append(args.actor)
+        return {}
 
     await put(redis_url, story_job(shop, number, function="generate_code", permission="code", actor="rita"))
     await run_burst(core_deps.settings, redis_url, core_deps, jobs={"generate_code": Job(GenerateCode, generate_code)})
@@ -158,6 +162,7 @@ async def test_a_triager_may_map_a_story(github: Any, core_deps: Deps, redis_url
 
     async def map_story(scope: JobScope, args: Any) -> dict[str, Any]:
         ran.append(args.actor)
+        return {}
 
     await put(redis_url, story_job(shop, number, permission="map", actor="tina"))
     await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": Job(MapStory, map_story)})
@@ -173,6 +178,7 @@ async def test_the_repository_config_can_require_more_than_the_default(github: A
 
     async def map_story(scope: JobScope, args: Any) -> dict[str, Any]:
         ran.append(args.actor)
+        return {}
 
     await put(redis_url, story_job(shop, number, permission="map", actor="tina"))
     await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": Job(MapStory, map_story)})
@@ -187,6 +193,7 @@ async def test_an_invalid_config_is_reported_on_the_issue_naming_key_and_line(gi
 
     async def map_story(scope: JobScope, args: Any) -> dict[str, Any]:
         ran.append("ran")
+        return {}
 
     await put(redis_url, story_job(shop, number, permission="map"))
     await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": Job(MapStory, map_story)})
@@ -203,6 +210,7 @@ async def test_a_closed_story_gets_no_more_work(github: Any, core_deps: Deps, re
 
     async def map_story(scope: JobScope, args: Any) -> dict[str, Any]:
         ran.append("ran")
+        return {}
 
     await put(redis_url, story_job(shop, number))
     result = await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": Job(MapStory, map_story)})
@@ -257,3 +265,49 @@ async def test_a_job_whose_arguments_do_not_fit_is_dropped_without_running_or_re
     result = await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": Job(MapStory, map_story)})
     assert ran == [] and (result["complete"], result["failed"], result["retried"]) == (1, 0, 0)
     assert bot_comments(github, shop, number) == []
+
+
+AMPLIFIER = "\n".join(f"/specloop x{n}@victim" for n in range(50)) + "\n/specloop a`@victim`"
+
+
+async def test_unknown_commands_from_someone_without_a_role_get_no_reply(service: Service, github: Any) -> None:
+    number = github.open_issue(SHOP, "A story")
+    github.add_user("mallory")
+    github.comment(SHOP, number, AMPLIFIER, by="mallory")
+    result = await service.drain()
+    assert result["failed"] == 0
+    assert [c.body for c in github.comments(SHOP, number) if c.user.login == github.bot.login] == []
+
+
+async def test_many_unknown_commands_from_a_triager_get_one_reply_naming_nobody(service: Service,
+                                                                                github: Any) -> None:
+    number = github.open_issue(SHOP, "A story")
+    github.add_user("tina", "triage", SHOP)
+    github.comment(SHOP, number, AMPLIFIER + "\n/specloop frob", by="tina")
+    result = await service.drain()
+    assert result["failed"] == 0
+    [body] = [c.body for c in github.comments(SHOP, number) if c.user.login == github.bot.login]
+    assert "victim" not in body and "`/specloop frob`" in body and "an unknown command" in body
+
+
+async def test_a_job_needing_a_permission_without_an_actor_is_refused_silently(github: Any, core_deps: Deps,
+                                                                               redis_url: str) -> None:
+    shop = install_shop(github)
+    number = github.open_issue(shop.repo, "A story")
+    ran: list[str] = []
+
+    async def generate_code(scope: JobScope, args: Any) -> dict[str, Any]:
+        ran.append("ran")
+        return {"status": "done"}
+
+    await put(redis_url, story_job(shop, number, function="generate_code", permission="code", actor=None))
+    redis = ArqRedis.from_url(redis_url)
+    try:
+        result = await run_burst(core_deps.settings, redis_url, core_deps,
+                                 jobs={"generate_code": Job(GenerateCode, generate_code)})
+        job_result = await redis.get(f"arq:result:generate_code:{shop.repo}#{number}:d1")
+    finally:
+        await redis.aclose()
+    assert ran == [] and result["failed"] == 0
+    assert bot_comments(github, shop, number) == []
+    assert job_result is not None and b"refused" in job_result

@@ -1,8 +1,15 @@
-"""The approved spec's fingerprint: a {path: sha256} manifest of feature and step files, and one digest."""
+"""The approved spec's fingerprint: a {path: sha256} manifest of feature and step files, and one digest.
+
+The record the gate writes into a PR body is signed (HMAC-SHA256 with a key only the service holds) over
+the repository, the PR number, the approved SHA, the approver and the digest: anyone can write a PR body,
+so a record without a valid signature for exactly this PR is not an approval.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +48,18 @@ def manifest_digest(manifest: Mapping[str, str]) -> str:
     return hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
 
+# Fixed label the signing key is derived under, so the webhook secret itself never signs a record.
+GATE_KEY_LABEL = b"specloop/approval-gate/v1"
+
+
+def gate_key(secret: str | bytes) -> bytes:
+    """The approval-signing key derived from a service secret (HMAC-SHA256 of a fixed label)."""
+    raw = secret.encode("utf-8") if isinstance(secret, str) else secret
+    if not raw.strip():
+        raise ValueError("the approval-signing secret is empty")
+    return hmac.new(raw, GATE_KEY_LABEL, hashlib.sha256).digest()
+
+
 def diff(approved: Mapping[str, str], current: Mapping[str, str]) -> list[str]:
     """The paths added, removed or changed between two manifests, sorted."""
     return sorted(path for path in set(approved) | set(current) if approved.get(path) != current.get(path))
@@ -48,30 +67,54 @@ def diff(approved: Mapping[str, str], current: Mapping[str, str]) -> list[str]:
 
 @dataclass(frozen=True)
 class Fingerprint:
-    """What was approved: the head SHA, who approved it, the manifest and its digest."""
+    """What was approved: the head SHA, who approved it, the manifest, its digest and the gate's signature."""
 
     sha: str
     approver: str
     manifest: dict[str, str] = field(default_factory=dict)
     digest: str = ""
+    signature: str = ""  # hex HMAC-SHA256 over `signed_payload`; "" for a record nobody signed
 
     @classmethod
     def of(cls, sha: str, approver: str, manifest: Mapping[str, str]) -> Fingerprint:
         """A fingerprint for `manifest`, with its digest computed."""
         return cls(sha=sha, approver=approver, manifest=dict(manifest), digest=manifest_digest(manifest))
 
+    def signed_payload(self, repo: str, number: int) -> bytes:
+        """The exact bytes signed: repository, PR number, approved SHA, approver and manifest digest."""
+        fields = ["specloop-approval/v1", repo.lower(), int(number), self.sha, self.approver.lower(), self.digest]
+        return json.dumps(fields, separators=(",", ":")).encode("utf-8")
+
+    def signed(self, key: bytes, repo: str, number: int) -> Fingerprint:
+        """This record signed for PR `number` of `repo`."""
+        mac = hmac.new(key, self.signed_payload(repo, number), hashlib.sha256).hexdigest()
+        return Fingerprint(self.sha, self.approver, dict(self.manifest), self.digest, mac)
+
+    def verify(self, key: bytes, repo: str, number: int) -> bool:
+        """Whether the gate signed this record for PR `number` of `repo` (constant-time comparison)."""
+        if not self.signature or manifest_digest(self.manifest) != self.digest:
+            return False
+        expected = hmac.new(key, self.signed_payload(repo, number), hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected, self.signature)
+
     def to_data(self) -> dict[str, Any]:
         """Plain JSON-able data for the hidden `fingerprint` marker."""
-        return {
+        data: dict[str, Any] = {
             "sha": self.sha,
             "approver": self.approver,
             "manifest": dict(self.manifest),
             "digest": self.digest,
         }
+        if self.signature:
+            data["sig"] = self.signature
+        return data
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any] | None) -> Fingerprint | None:
-        """Read a fingerprint back from marker data; None when absent or not trustworthy (digest mismatch)."""
+        """Read a fingerprint back from marker data; None when absent or inconsistent (digest mismatch).
+
+        This only parses: whether the gate signed it for this PR is `verify`'s question.
+        """
         if not data:
             return None
         try:
@@ -81,6 +124,7 @@ class Fingerprint:
                 approver=str(data.get("approver", "")),
                 manifest=manifest,
                 digest=str(data["digest"]),
+                signature=str(data.get("sig") or ""),
             )
         except (KeyError, TypeError, ValueError):
             return None

@@ -44,4 +44,11 @@ def has_marker(body: str | None, kind: str) -> bool:
 
 def strip_markers(text: str | None) -> str:
     """Remove every specloop marker from untrusted text (issue bodies, comments) before use."""
-    return _MARKER.sub("", text or "")
+    # one pass is not enough: removing an inner marker can join the pieces of an outer one
+    # ("<!-- spec<!-- specloop:x -->loop:map -->"), so strip until nothing changes
+    stripped = text or ""
+    while True:
+        again = _MARKER.sub("", stripped)
+        if again == stripped:
+            return stripped
+        stripped = again

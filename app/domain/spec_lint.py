@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from app.domain.gherkin import GherkinError, ParsedFeature, ScenarioInfo, parse_feature
+from app.domain.origins import is_allowed
 from app.domain.steps import StepDefinitionError, StepRegistry, match_step
 
 Level = Literal["error", "warning"]
@@ -19,6 +20,10 @@ NEEDS_STEP_DEFINITION = "needs a step definition"
 # "TODO"/"TBD"/"FIXME" as words; "?" at the end of a line is a question nobody answered yet
 _OPEN_MARK = re.compile(r"\b(TODO|TBD|FIXME)\b")
 _DOCSTRING = re.compile(r"^\s*(\"\"\"|```)")
+# A URL with a scheme (`file:`, `https:`, `javascript:`) or a protocol-relative one (`//host/`).
+_ABSOLUTE_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|//)", re.IGNORECASE)
+# A local file named anywhere in a step: nothing QA does has a reason to name the worker's files.
+_FILE_URL = re.compile(r"\bfile:/\S*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -43,12 +48,13 @@ def check_feature(
     *,
     max_steps: int = DEFAULT_MAX_STEPS,
     extra: StepRegistry | None = None,
+    allowed_origins: Sequence[str] = (),
 ) -> list[Finding]:
     """Parse `text` and lint it: parse errors when it does not parse, lint findings otherwise."""
     parsed = parse_feature(text, uri)
     if isinstance(parsed, list):
         return from_parse_errors(parsed)
-    return lint(parsed, max_steps=max_steps, extra=extra)
+    return lint(parsed, max_steps=max_steps, extra=extra, allowed_origins=allowed_origins)
 
 
 def has_errors(findings: list[Finding]) -> bool:
@@ -57,9 +63,10 @@ def has_errors(findings: list[Finding]) -> bool:
 
 
 def lint(
-    parsed: ParsedFeature, *, max_steps: int = DEFAULT_MAX_STEPS, extra: StepRegistry | None = None
+    parsed: ParsedFeature, *, max_steps: int = DEFAULT_MAX_STEPS, extra: StepRegistry | None = None,
+    allowed_origins: Sequence[str] = (),
 ) -> list[Finding]:
-    """Every lint finding of a parsed feature, in line order."""
+    """Every lint finding of a parsed feature, in line order (`allowed_origins`: `qa.allowed_origins`)."""
     findings: list[Finding] = []
     feature = parsed.feature
     if feature is None:
@@ -79,6 +86,7 @@ def lint(
     findings += _scenario_findings(scenarios, max_steps)
     findings += _open_questions(parsed.source)
     findings += _unknown_steps(parsed, extra)
+    findings += _foreign_urls(parsed, extra, allowed_origins)
     return sorted(findings, key=lambda f: (f.line, f.column or 0, f.code))
 
 
@@ -256,4 +264,34 @@ def _unknown_steps(parsed: ParsedFeature, extra: StepRegistry | None) -> list[Fi
             else:
                 message = f'Step "{text}" {NEEDS_STEP_DEFINITION}: the QA runner has no step for it.'
             findings.setdefault((line, status), Finding(line, column, "warning", message, f"step-{status}"))
+    return list(findings.values())
+
+
+def _foreign_urls(parsed: ParsedFeature, extra: StepRegistry | None, allowed: Sequence[str]) -> list[Finding]:
+    """Steps that would send QA outside the app under test, once per step line (outline rows included).
+
+    A visit step may name only a path of the app (or a URL on an origin the repository allows); a local
+    `file:` URL is flagged in any step. QA refuses both at run time; flagging them here shows the
+    reviewer before approval.
+    """
+    locations = _step_locations(parsed.document)
+    findings: dict[tuple[int, str], Finding] = {}
+    for pickle in parsed.pickles:
+        for step in pickle.get("steps", []):
+            text = str(step.get("text", ""))
+            match = match_step(text, extra)
+            url: str | None = None
+            if match.status == "matched" and match.definition is not None \
+                    and match.definition.source == "builtin:visit":
+                target = str(next(iter(match.args.values()), ""))
+                if _ABSOLUTE_URL.match(target.strip()) and not is_allowed(target, allowed):
+                    url = target
+            if url is None and (found := _FILE_URL.search(text)):
+                url = found.group(0).rstrip('"')
+            if url is None:
+                continue
+            line, column = locations.get((step.get("astNodeIds") or [""])[0], (1, 1))
+            message = (f"absolute URL `{url}` in a step: QA only visits the app under test; "
+                       "use a path like `/signup`")
+            findings.setdefault((line, url), Finding(line, column, "error", message, "foreign-url"))
     return list(findings.values())

@@ -23,7 +23,7 @@ class BuiltinStep:
 VOCABULARY: tuple[BuiltinStep, ...] = (
     BuiltinStep(
         "visit", ('I am on "{path}"', 'I go to "{path}"', 'I visit "{path}"', 'I open "{path}"'),
-        "Open a path of the application (relative to the base URL) or an absolute URL.",
+        "Open a path of the application (relative to the base URL); QA visits nothing outside the app under test.",
         'Given I am on "/signup"'),
     BuiltinStep(
         "visit_home", ("I am on the home page", "I go to the home page"),

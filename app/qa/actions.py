@@ -60,8 +60,13 @@ def _need_table(ctx: StepContext, text: str) -> list[list[str]]:
 
 
 async def visit(ctx: StepContext, path: str) -> None:
-    """Open a path of the application (relative to the base URL) or an absolute URL."""
+    """Open a path of the application (relative to the base URL); nothing outside the app under test."""
     url = ctx.url(path)
+    fence = ctx.fence()
+    # Refused before `goto`: a step must not open a local file, a browser page or another site, whose
+    # contents would otherwise end up in the run's screenshots, traces and reports.
+    if not fence.allows(url):
+        raise StepFailure(f"QA only visits the app under test ({fence.describe()}); `{path}` is not part of it")
     response = await _guard(f'Could not open "{url}"', ctx.page.goto(url))
     if response is not None and response.status >= 400:
         raise StepFailure(f'Opening "{path}" returned HTTP {response.status}')

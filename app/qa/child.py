@@ -93,6 +93,7 @@ def main(argv: list[str]) -> int:
     request = json.loads(Path(argv[0]).read_text())
     raw_options = request["options"]
     raw_options["viewport"] = tuple(raw_options.get("viewport") or (1280, 800))
+    raw_options["allowed_origins"] = tuple(raw_options.get("allowed_origins") or ())
     options = RunOptions(**raw_options)
 
     def report(result: ScenarioResult, done: int, total: int) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from playwright.async_api import async_playwright, expect
 
+from app.domain.origins import web_url_problem
 from app.domain.qa_results import Progress, RunResult, ScenarioResult
 from app.domain.scenario_plan import FeatureError, PlannedScenario, compile_features
 from app.domain.steps import BUILTIN, StepDefinitionError, StepRegistry
@@ -48,7 +49,12 @@ async def run_async(
     run.errors = compiled.errors + load_errors
     run.documents, run.pickles = compiled.documents, compiled.pickles
     run.step_definitions = _definitions_json(registry)
-    if load_errors or not compiled.scenarios:
+    problem = web_url_problem(base_url)
+    if problem is not None:
+        # The browser would open it as the app under test: only an http(s) app is one.
+        run.errors.append(FeatureError("", None, None, f"the base URL must be an http or https URL with a host; "
+                                                       f"`{base_url}` is not ({problem})"))
+    if load_errors or problem is not None or not compiled.scenarios:
         if not compiled.scenarios and not run.errors:
             run.errors.append(FeatureError("", None, None, "no scenarios found in the feature files"))
         run.duration = time.perf_counter() - started

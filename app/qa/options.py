@@ -22,6 +22,10 @@ class RunOptions:
     chromium_path: str | None = None
     viewport: tuple[int, int] = (1280, 800)
     run_timeout_s: float = 1800.0  # whole-run limit for the child process
+    # The browser reaches only the base URL's origin and these (`qa.allowed_origins`); a listed origin on a
+    # private, loopback or link-local host only with `allow_private_hosts` (QA_ALLOW_PRIVATE_HOSTS).
+    allowed_origins: tuple[str, ...] = ()
+    allow_private_hosts: bool = False
 
     def step_timeout_s(self) -> float:
         """How long any one step may take: a project step may hang outside Playwright."""

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from app.domain.origins import Confinement
 from app.domain.qa_results import ScenarioResult, StepResult, scenario_status
 from app.domain.scenario_plan import PlannedScenario, PlannedStep
 from app.domain.steps import StepRegistry, match_step, snippet
@@ -37,11 +38,35 @@ async def _configure(context: Any, options: RunOptions) -> None:
         await context.tracing.start(screenshots=True, snapshots=True)
 
 
-def _listen(page: Any, result: ScenarioResult) -> None:
+BLOCKED = "blocked: not the app under test"
+
+
+async def _confine(context: Any, fence: Confinement, result: ScenarioResult, blocked: set[str]) -> None:
+    """Abort every request of the context that leaves the app under test, and report it as failed.
+
+    Request interception sees navigations and sub-resources alike (images, scripts, fetches, frames,
+    redirects), so neither a step nor a page of the app can make the browser read a local file, a
+    cloud metadata address or another site into the run's screenshots and traces.
+    """
+
+    async def guard(route: Any) -> None:
+        request = route.request
+        if fence.allows(request.url):
+            await route.fallback()
+            return
+        blocked.add(request.url)
+        result.failed_requests.append(f"{request.method} {request.url}: {BLOCKED} ({fence.describe()})")
+        await route.abort("blockedbyclient")
+
+    await context.route("**/*", guard)
+
+
+def _listen(page: Any, result: ScenarioResult, blocked: set[str]) -> None:
     """Collect the page's console errors, uncaught errors and failed requests into `result`."""
     page.on("console", lambda msg: result.console_errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda err: result.console_errors.append(f"uncaught: {err}"))
-    page.on("requestfailed", lambda req: result.failed_requests.append(
+    # A request the confinement aborted is already reported, with the reason.
+    page.on("requestfailed", lambda req: None if req.url in blocked else result.failed_requests.append(
         f"{req.method} {req.url}: {req.failure or 'failed'}"))
     page.on("response", lambda resp: result.failed_requests.append(
         f"{resp.request.method} {resp.url}: HTTP {resp.status}") if resp.status >= 400 else None)
@@ -67,7 +92,7 @@ async def _perform(step_result: StepResult, func: Any, args: dict[str, Any], ctx
 
 
 async def _run_steps(page: Any, planned: PlannedScenario, registry: StepRegistry | None, base_url: str,
-                     options: RunOptions, folder: Path, result: ScenarioResult) -> None:
+                     options: RunOptions, folder: Path, result: ScenarioResult, fence: Confinement) -> None:
     """Every step in order; after a failure the rest are skipped (undefined ones are still reported)."""
     failed = False
     last_page_step: StepResult | None = None
@@ -88,7 +113,8 @@ async def _run_steps(page: Any, planned: PlannedScenario, registry: StepRegistry
         if failed:
             continue
         ctx = StepContext(page=page, base_url=base_url, timeout=options.timeout_ms,
-                          data_table=planned_step.data_table, doc_string=planned_step.doc_string)
+                          data_table=planned_step.data_table, doc_string=planned_step.doc_string,
+                          confinement=fence)
         await _perform(step_result, step_function(match.definition), match.args, ctx, options)
         failed = step_result.status == "failed"
         last_page_step = step_result
@@ -140,13 +166,18 @@ async def run_scenario(
     started = time.perf_counter()
     context = None
     try:
+        fence = Confinement.around(base_url, options.allowed_origins, allow_private=options.allow_private_hosts)
+        # Service workers would fetch outside request interception: blocked, so every request is seen.
         context = await browser.new_context(
-            base_url=base_url, viewport={"width": options.viewport[0], "height": options.viewport[1]}
+            base_url=base_url, viewport={"width": options.viewport[0], "height": options.viewport[1]},
+            service_workers="block",
         )
+        blocked: set[str] = set()
+        await _confine(context, fence, result, blocked)
         await _configure(context, options)
         page = await context.new_page()
-        _listen(page, result)
-        await _run_steps(page, planned, registry, base_url, options, folder, result)
+        _listen(page, result, blocked)
+        await _run_steps(page, planned, registry, base_url, options, folder, result, fence)
         result.screenshots = [s.screenshot for s in result.steps if s.screenshot]
         result.status = scenario_status(result.steps)
     except Exception as exc:  # noqa: BLE001 - the browser itself failed: the scenario cannot pass

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
 
+from app.domain.origins import Confinement
 from app.domain.steps import StepFunc
 
 
@@ -24,6 +25,11 @@ class StepContext:
     timeout: float = 5000.0  # expect / action timeout in milliseconds
     data_table: list[list[str]] | None = None
     doc_string: str | None = None
+    confinement: Confinement | None = None  # where the page may go; None: the base URL's origin only
+
+    def fence(self) -> Confinement:
+        """Where this step's page may go: the app under test (and the origins the repository allows)."""
+        return self.confinement or Confinement.around(self.base_url)
 
     def url(self, path: str) -> str:
         """An absolute URL for a path relative to the application under test."""

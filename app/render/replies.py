@@ -6,6 +6,7 @@ unknown command) live below it as separate functions.
 
 from __future__ import annotations
 
+from app.commands import valid_command_name
 from app.domain.markers import marker
 
 # Texts the tests assert on, kept as constants so wording changes happen in one place.
@@ -130,19 +131,39 @@ def help_reply(actor: str | None = None, *, story_label: str = "story",
     return "\n".join(lines)
 
 
+_PLACES = {"issue": "issues", "spec PR": "spec pull requests"}
+
+
+def _unknown_problem(entry: str) -> str:
+    """What was wrong with one entry of an unknown-command reply; only a valid name is ever echoed."""
+    if not valid_command_name(entry):
+        # anything else came from a stranger's comment: echoing it could mention someone or break markup
+        return "an unknown command"
+    name = entry.lower()
+    for command, where, _ in COMMANDS:
+        if command == f"/specloop {name}" and where in _PLACES:
+            return f"`/specloop {name}` works on {_PLACES[where]}, not here"
+    return f"`/specloop {name}` is not a command Specloop knows"
+
+
 def unknown_command_reply(actor: str | None, detail: str | None, *, who_may: dict[str, str] | None = None) -> str:
-    """An unknown or misplaced command: say so, then the command list."""
+    """Unknown or misplaced commands (`detail`: their names, one a line): say so once, then the list."""
     greeting = f"@{actor} " if actor else ""
-    what = (detail or "").strip()
-    if what and " " not in what:
-        problem = f"`/specloop {what}` is not a command Specloop knows."
-    elif what:
-        problem = f"{what}."
+    problems: list[str] = []
+    for entry in (detail or "").splitlines() or [""]:
+        problem = _unknown_problem(entry.strip())
+        if problem not in problems:
+            problems.append(problem)
+    if len(problems) == 1:
+        only = problems[0]
+        lead = "that is " if only == "an unknown command" else ""
+        opening = [f"{greeting}{lead}{only}. Here is what Specloop understands:"]
     else:
-        problem = "that is not a command Specloop knows."
+        opening = [f"{greeting}Specloop did not follow these commands:", "",
+                   *(f"- {problem}" for problem in problems), "", "Here is what Specloop understands:"]
     lines = [
         marker("reply", kind="unknown_command"),
-        f"{greeting}{problem} Here is what Specloop understands:",
+        *opening,
         "",
         *_command_table(who_may),
     ]

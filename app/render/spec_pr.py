@@ -262,6 +262,24 @@ def approval_not_counted_reply(reviewer: str, why: str) -> str:
     )
 
 
+NOT_OUR_PULL = "Specloop only gates the spec pull requests it opened itself"
+
+
+def not_specloop_pull_reply(actor: str | None, asked: str) -> str:
+    """An approval, `/specloop qa` or `/specloop code` on a PR the bot did not open (or a fork): say so, once."""
+    who = f"@{actor} " if actor else ""
+    return _reply(
+        "not_specloop_pull",
+        [
+            (f"{who}{NOT_OUR_PULL}, so {asked} does nothing here: this pull request was opened by someone "
+             "else or comes from a fork."),
+            "",
+            ("To get a gated spec, comment `/specloop spec` on the story issue; Specloop opens the spec "
+             "pull request, and approvals, code generation and QA work there."),
+        ],
+    )
+
+
 def needs_model_reply(actor: str | None) -> str:
     """Revision asked for while the service runs without a model key."""
     who = f"@{actor} " if actor else ""

@@ -3,6 +3,9 @@
 Plain stdlib HTTP on a loopback port: a home page with a navigation landmark and a news region,
 a sign-up form (text fields, placeholder-only field, select, checkboxes, textarea), a welcome page,
 a products table and list, a search box submitted with Enter, and a page whose text appears late.
+`/leaky?to=URL` embeds and fetches a URL of the test's choosing (the QA confinement tests point it at
+another origin, a cloud metadata address or a local file); every app records the paths it served
+(`hits`), so a test can tell whether a request reached it.
 The broken variant keeps every page but gets three behaviours wrong, so the tests can check that
 the right scenarios fail at the right lines.
 """
@@ -10,6 +13,7 @@ the right scenarios fail at the right lines.
 from __future__ import annotations
 
 import html
+import json
 import threading
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -99,6 +103,15 @@ def render(path: str, query: dict[str, list[str]], broken: bool) -> tuple[int, b
             "<main><h1>Noisy page</h1>"
             "<script>console.error('boom from the page'); fetch('/missing.json');</script></main>"
         ))
+    if path == "/leaky":
+        # A page that tries to reach beyond the app under test: an image, a fetch and a link.
+        target = html.escape(q.get("to", ""), quote=True)
+        return 200, _page("Leaky", NAV + (
+            "<main><h1>Leaky page</h1>"
+            f"<img alt='elsewhere' src='{target}'>"
+            f"<script>fetch({json.dumps(q.get('to', ''))}).catch(() => {{}});</script>"
+            f"<a href='{target}'>Elsewhere</a></main>"
+        ))
     if path == "/favicon.ico":
         return 204, b""  # browsers ask for it; a 404 would show up as a console error in every scenario
     return 404, _page("Not found", "<h1>Not found</h1>")
@@ -109,6 +122,7 @@ class SampleApp:
 
     def __init__(self, broken: bool = False) -> None:
         self.broken = broken
+        self.hits: list[str] = []  # every path served, in order (what reached this app)
         app = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -125,6 +139,7 @@ class SampleApp:
                 self.wfile.write(body)
 
             def do_GET(self) -> None:
+                app.hits.append(self.path)
                 url = urlparse(self.path)
                 status, body = render(url.path, parse_qs(url.query), app.broken)
                 self._send(status, body)

@@ -8,13 +8,15 @@ import pytest
 
 from app.context import DEPS_KEY, deps
 from app.domain.example_map import Example, ExampleMap, Rule, Story
+from app.domain.fingerprint import Fingerprint, build_manifest, gate_key
+from app.domain.markers import marker
 from app.job_args import ApproveSpec, WriteSpec
 from app.render.map_comment import MapState, render_map_comment
 from jobs.worker import run_job
 from tests.support.github import SHOP
 
-__all__ = ["BRANCH", "PATH", "SHOP", "approve", "mapped_issue", "open_spec_pr", "pr", "sign_in_map", "spec_check",
-           "spec_pulls"]
+__all__ = ["BRANCH", "PATH", "SHOP", "approve", "bot_approved_pull", "forged_marker", "mapped_issue", "open_spec_pr",
+           "pr", "sign_in_map", "spec_check", "spec_pulls"]
 
 BRANCH = "specloop/{n}-sign-in-with-email"
 PATH = "features/sign-in-with-email.feature"
@@ -123,3 +125,17 @@ async def approve(
     return await run_job(deps(spec["ctx"]), ApproveSpec(installation_id=spec["installation_id"], repo=SHOP,
                                                         number=spec["number"], review_id=review_id,
                                                         sha=commit, reviewer=by))
+
+
+def forged_marker(sha: str, approver: str, files: dict[str, str]) -> str:
+    """A fingerprint marker computed the old way (a plain hash anyone can produce): no signature."""
+    return marker("fingerprint", **Fingerprint.of(sha, approver, build_manifest(files)).to_data())
+
+
+def bot_approved_pull(github: Any, branch: str, sha: str, files: dict[str, str], *, title: str, body: str = "",
+                      approver: str = "alice") -> int:
+    """A PR the bot opened from `branch` whose body records a signed approval of `sha` (as approve_spec writes it)."""
+    number = int(github.open_pull(SHOP, branch, title=title, body=body, by=github.bot.login))
+    signed = Fingerprint.of(sha, approver, build_manifest(files)).signed(gate_key(github.webhook_secret), SHOP, number)
+    github.edit_issue(SHOP, number, body=body + marker("fingerprint", **signed.to_data()), by=github.bot.login)
+    return number
