@@ -1,7 +1,16 @@
-"""Probot-style registration: `/setup` posts the app.yml manifest to GitHub, the callback stores the App."""
+"""Probot-style registration: `/setup` posts the app.yml manifest to GitHub, the callback stores the App.
+
+Only the operator may register: `/setup` asks for a one-time setup token that the service prints in its
+log at start (shared by every replica through Redis), the `state` nonce is bound to the browser that got
+it by a cookie, and once an App is registered (this process's settings, or a Redis key any replica set)
+the page is closed and a late callback is refused.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
 import html
 import json
 import logging
@@ -10,17 +19,18 @@ import re
 import secrets
 import tempfile
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import yaml
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from githubkit import GitHub
 from githubkit.exception import GitHubException, RequestFailed
 from pydantic import SecretStr
@@ -41,6 +51,17 @@ CALLBACK_PATH = "/setup/callback"
 # GitHub lets a manifest code be converted within one hour; the nonce lives as long.
 NONCE_TTL_SECONDS = 3600
 NONCE_KEY = "specloop:setup:nonce:{}"
+# The one-time setup token every replica accepts (the first to start creates it), deleted on registration.
+TOKEN_KEY = "specloop:setup:token"
+# Set by the callback that registered the App: every replica then closes /setup and refuses callbacks.
+REGISTERED_KEY = "specloop:setup:registered"
+# The browser's proof of the token (an HMAC of it, never the token itself) and the state it was given.
+SESSION_COOKIE = "specloop_setup_session"
+STATE_COOKIE = "specloop_setup_state"
+COOKIE_PATH = "/setup"  # covers the callback; no other route ever sees these cookies
+SESSION_SECONDS = 24 * 3600
+# Setup must not hang on a Redis that does not answer; it falls back to this process's memory.
+REDIS_DEADLINE_SECONDS = 5.0
 # GitHub logins: alphanumerics and single hyphens, at most 39 characters.
 LOGIN_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
 MAX_APP_NAME = 34  # GitHub's limit on App names
@@ -127,6 +148,98 @@ class NonceStore:
             return value is not None
         except (RedisError, OSError):
             return False
+
+
+# --- the setup token and the registered flag ----------------------------------------------------
+
+T = TypeVar("T")
+
+
+async def _redis_call(call: Awaitable[T]) -> T | None:
+    """`call`'s answer, or None when Redis is away or slow (setup then works on this process alone)."""
+    try:
+        return await asyncio.wait_for(call, REDIS_DEADLINE_SECONDS)
+    except (RedisError, OSError, TimeoutError):
+        return None
+
+
+async def _shared_token(redis: Redis | None) -> str:
+    """The token in Redis (created here with SET NX if this replica is the first), else a new one in memory."""
+    candidate = secrets.token_urlsafe(32)
+    if redis is None:
+        return candidate
+    if await _redis_call(redis.set(TOKEN_KEY, candidate, nx=True)):
+        return candidate
+    existing = await _redis_call(redis.get(TOKEN_KEY))
+    if isinstance(existing, bytes):
+        existing = existing.decode()
+    return existing if isinstance(existing, str) and existing else candidate
+
+
+async def start(app: FastAPI) -> None:
+    """At start in setup mode: get the setup token and print it once, in this process's log only."""
+    settings: Settings = app.state.settings
+    if not settings.setup_mode:
+        return
+    redis = getattr(app.state, "redis", None)
+    app.state.setup_token = await _shared_token(redis)
+    # "token: <value>", not "token=<value>" or "token <value>": app/logs.py redacts those shapes, and
+    # this one line is where the operator must read it (access-log lines of /setup?token=... stay redacted)
+    log.warning("One-time setup token: %s - open %s/setup and enter it to register the GitHub App "
+                "(the token is printed only here)", app.state.setup_token, settings.public_url)
+    if redis is not None and await _redis_call(redis.exists(REGISTERED_KEY)):
+        log.warning("an App is already registered (Redis key %s): /setup stays closed; restart with the "
+                     "new .env, or delete the key to register again", REGISTERED_KEY)
+
+
+async def _token(request: Request) -> str:
+    """This process's setup token (made now if the start-up hook did not run, e.g. without a lifespan)."""
+    token: str | None = getattr(request.app.state, "setup_token", None)
+    if token is None:
+        await start(request.app)
+        token = request.app.state.setup_token
+    assert token is not None
+    return token
+
+
+def _same(supplied: str, expected: str) -> bool:
+    """Constant-time equality of two strings (bytes: compare_digest refuses non-ASCII str)."""
+    return hmac.compare_digest(supplied.encode(), expected.encode())
+
+
+def _session_value(token: str) -> str:
+    """What the session cookie holds: derived from the token, so the cookie never carries the token."""
+    return hmac.new(token.encode(), b"specloop setup session", hashlib.sha256).hexdigest()
+
+
+async def _registered(request: Request) -> bool:
+    """An App is registered: this process knows it, or another replica recorded it in Redis."""
+    if not _settings(request).setup_mode:
+        return True
+    redis = getattr(request.app.state, "redis", None)
+    return redis is not None and bool(await _redis_call(redis.exists(REGISTERED_KEY)))
+
+
+async def _record_registration(request: Request, app_id: int) -> None:
+    """Tell every replica an App is registered, and retire the setup token."""
+    redis = getattr(request.app.state, "redis", None)
+    if redis is None or await _redis_call(_set_registered(redis, app_id)) is None:
+        log.warning("could not record the registration in Redis; other replicas keep /setup open until "
+                    "they restart with the new .env", extra={"app_id": app_id})
+
+
+async def _set_registered(redis: Redis, app_id: int) -> bool:
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.set(REGISTERED_KEY, str(app_id))
+        pipe.delete(TOKEN_KEY)
+        await pipe.execute()
+    return True
+
+
+def _set_cookie(response: Response, settings: Settings, name: str, value: str, max_age: int) -> None:
+    # Lax, not Strict: GitHub's redirect back to the callback is a top-level GET from another site
+    response.set_cookie(name, value, max_age=max_age, path=COOKIE_PATH, httponly=True, samesite="lax",
+                        secure=settings.public_url.startswith("https://"))
 
 
 # --- .env ---------------------------------------------------------------------------------------
@@ -245,14 +358,42 @@ def _nonces(request: Request) -> NonceStore:
 
 
 NOT_FOUND = "Specloop is already registered as a GitHub App; the setup page is closed."
+WRONG_TOKEN = "That is not the setup token. Copy it again from the service's log."
+
+
+def _token_page(error: str | None) -> HTMLResponse:
+    """The page a browser without the setup token gets instead of the register button."""
+    note = f'<p class="note bad" role="alert">{html.escape(error)}</p>' if error else ""
+    return page("Setup token", f"""
+    <h1>Enter the setup token</h1>
+    <p>Only the operator of this service may register its GitHub App. When it started, Specloop printed a
+    one-time setup token in its log, on the line beginning <code>One-time setup token:</code>.</p>
+    {note}
+    <form method="get" action="/setup">
+      <label for="token">Setup token</label>
+      <input type="password" id="token" name="token" required autocomplete="off" spellcheck="false">
+      <p><button class="primary" type="submit">Continue</button></p>
+    </form>
+    """, status=403)
 
 
 @router.get("/setup")
-async def setup(request: Request, org: str = "", name: str = "") -> Response:
-    """The registration page (setup mode only; 404 once an App is registered)."""
+async def setup(request: Request, org: str = "", name: str = "", token: str = "") -> Response:
+    """The registration page (setup mode only; the setup token first; 404 once an App is registered)."""
     settings = _settings(request)
-    if not settings.setup_mode:
+    if await _registered(request):
         return page("Not found", f"<h1>Not found</h1><p>{html.escape(NOT_FOUND)}</p>", status=404)
+    expected = await _token(request)
+    if token:
+        if not _same(token, expected):
+            return _token_page(WRONG_TOKEN)
+        # swap the token for a cookie and take it out of the address bar, history and any Referer
+        query = urlencode({key: value for key, value in (("org", org), ("name", name)) if value})
+        accepted = RedirectResponse("/setup" + (f"?{query}" if query else ""), status_code=303)
+        _set_cookie(accepted, settings, SESSION_COOKIE, _session_value(expected), SESSION_SECONDS)
+        return accepted
+    if not _same(request.cookies.get(SESSION_COOKIE, ""), _session_value(expected)):
+        return _token_page(None)
     org, name = org.strip(), name.strip()
     error = None
     if org and not LOGIN_RE.match(org):
@@ -265,7 +406,10 @@ async def setup(request: Request, org: str = "", name: str = "") -> Response:
     nonce = await _nonces(request).issue(getattr(request.app.state, "redis", None))
     action = registration_url(settings, org or None, nonce)
     content = _setup_page(settings, manifest, action, org, name or str(manifest.get("name", "")), error)
-    return page("Register", content, status=400 if error else 200)
+    response = page("Register", content, status=400 if error else 200)
+    # the callback accepts this state only from the browser that holds it
+    _set_cookie(response, settings, STATE_COOKIE, nonce, NONCE_TTL_SECONDS)
+    return response
 
 
 def _error_page(title: str, message: str, status: int) -> HTMLResponse:
@@ -278,9 +422,19 @@ def _error_page(title: str, message: str, status: int) -> HTMLResponse:
 async def setup_callback(request: Request, code: str = "", state: str = "") -> Response:
     """GitHub redirects here with `code`: exchange it for the App's credentials and store them in .env."""
     settings = _settings(request)
-    if not settings.setup_mode:
-        return page("Not found", f"<h1>Not found</h1><p>{html.escape(NOT_FOUND)}</p>", status=404)
+    if await _registered(request):
+        return _error_page("Already registered", "A GitHub App is already registered for this service; "
+                           "this registration was not stored. Delete the extra App on GitHub if one was made.",
+                           409)
     redis = getattr(request.app.state, "redis", None)
+    if state and not _same(request.cookies.get(STATE_COOKIE, ""), state):
+        # checked before the nonce is consumed, so a stolen state cannot use up the operator's
+        return _error_page(
+            "Registration started in another browser",
+            "This callback's state does not belong to this browser: its setup cookie is missing or "
+            "different. Finish the registration in the browser that opened the setup page.",
+            400,
+        )
     if not state or not await _nonces(request).consume(redis, state):
         return _error_page(
             "Registration link not recognised",
@@ -335,8 +489,12 @@ async def setup_callback(request: Request, code: str = "", state: str = "") -> R
         "client_secret": SecretStr(app.client_secret),
     })
     get_settings.cache_clear()
+    await _record_registration(request, app.id)
     log.info("GitHub App registered", extra={"app_id": app.id, "app_slug": app.slug})
-    return page("Registered", _success_page(app, env_path))
+    done = page("Registered", _success_page(app, env_path))
+    for name in (STATE_COOKIE, SESSION_COOKIE):
+        done.delete_cookie(name, path=COOKIE_PATH)
+    return done
 
 
 @dataclass

@@ -15,10 +15,9 @@ from githubkit import GitHub
 from redis.asyncio import Redis
 
 from app.context import JobScope
-from app.domain.fingerprint import Fingerprint, build_manifest, is_spec_file
-from app.domain.gherkin import ParsedFeature, parse_feature
+from app.domain.fingerprint import Fingerprint, is_spec_file
 from app.domain.markers import find_marker
-from app.domain.spec_lint import Finding, check_feature, static_step_registry
+from app.domain.spec_state import SpecInput, SpecState
 from app.gh import checks, git_data, issues, pulls
 from app.gh.models import CheckRun, Pull, RepoRef
 from app.job_args import RunQa
@@ -26,6 +25,7 @@ from app.queue import JobRequest, enqueue
 from app.render.spec_check import CheckOutput, render_spec_check
 from app.render.spec_pr import gate_closed_comment, with_approval
 from app.repo_config import RepoConfig
+from app.spec_check_process import evaluate_bounded
 from app.story_status import advance_status
 
 GH = GitHub[Any]
@@ -53,43 +53,11 @@ async def spec_files_at(gh: GH, repo: RepoRef, sha: str, features_dir: str) -> d
     return await git_data.files_under(gh, repo, sha, features_dir, lambda path: is_spec_file(path, features_dir))
 
 
-@dataclass
-class SpecState:
-    """The spec at one commit: its files, findings per feature, parsed features and manifest."""
-
-    sha: str
-    files: dict[str, str]
-    findings: dict[str, list[Finding]] = field(default_factory=dict)
-    parsed: list[ParsedFeature] = field(default_factory=list)
-    manifest: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def has_errors(self) -> bool:
-        """Whether any feature file has a parse or lint error."""
-        return any(f.level == "error" for fs in self.findings.values() for f in fs)
-
-    @property
-    def scenario_count(self) -> int:
-        """How many scenarios the parsed features hold."""
-        return sum(len(p.scenarios()) for p in self.parsed)
-
-
-def evaluate(sha: str, files: dict[str, str], config: RepoConfig) -> SpecState:
-    """Parse and lint every feature among `files`, with repository steps read statically (never run)."""
-    registry = static_step_registry({p: t for p, t in files.items() if p.endswith(".py")})
-    state = SpecState(sha=sha, files=files, manifest=build_manifest(files, config.features_dir))
-    for path in sorted(p for p in files if p.endswith(".feature")):
-        state.findings[path] = check_feature(files[path], path, max_steps=config.spec.max_steps, extra=registry,
-                                             allowed_origins=config.qa.allowed_origins)
-        parsed = parse_feature(files[path], path)
-        if isinstance(parsed, ParsedFeature):
-            state.parsed.append(parsed)
-    return state
-
-
 async def read_spec(gh: GH, repo: RepoRef, sha: str, config: RepoConfig) -> SpecState:
-    """The spec as it is at commit `sha`."""
-    return evaluate(sha, await spec_files_at(gh, repo, sha, config.features_dir), config)
+    """The spec as it is at commit `sha`, checked off the event loop within `LINT_DEADLINE_SECONDS`."""
+    files = await spec_files_at(gh, repo, sha, config.features_dir)
+    return await evaluate_bounded(SpecInput(sha, files, config.features_dir, config.spec.max_steps,
+                                            tuple(config.qa.allowed_origins)))
 
 
 async def publish_check(gh: GH, repo: RepoRef, sha: str, out: CheckOutput, *, app_id: int,

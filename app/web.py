@@ -277,6 +277,7 @@ def create_app(settings: Settings, *, redis: ArqRedis | None = None) -> FastAPI:
             app.state.redis = await connect_redis(url)
         else:
             app.state.redis = redis
+        await setup_flow.start(app)  # in setup mode: the one-time setup token, printed in the log
         try:
             yield
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import re
 import stat
 import uuid
@@ -17,7 +18,7 @@ import pytest
 
 from app.redis_server import free_port
 from app.settings import Settings
-from app.setup_flow import NOT_FOUND, write_env
+from app.setup_flow import NOT_FOUND, REGISTERED_KEY, write_env
 from app.signature import sign
 from app.web import WEBHOOK_PATH, BackgroundServer, create_app
 
@@ -27,36 +28,64 @@ EVENTS = ["issues", "issue_comment", "pull_request", "pull_request_review", "che
           "deployment_status"]
 
 
+TOKEN_LINE = re.compile(r"One-time setup token: (\S+)")
+
+
 class Service:
     """A service started in setup mode on a known port (PUBLIC_URL must name it before it starts)."""
 
     def __init__(self, redis_url: str, tmp_path: Path, github_url: str, **overrides: Any) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env_path = tmp_path / "config" / ".env"
         values: dict[str, Any] = {"app_id": None, "redis_url": redis_url, "github_url": github_url,
                                   "public_url": self.url, "data_dir": tmp_path / ".specloop",
-                                  "dotenv_path": self.env_path}
+                                  "dotenv_path": tmp_path / "config" / ".env"}
         values.update(overrides)
         self.settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        self.env_path = self.settings.dotenv_path
         self.app = create_app(self.settings)
         self.server = BackgroundServer(self.app, port=self.port)
+        self.token = ""  # the setup token this service printed in its log at start
+        self.browsers: list[httpx.Client] = []
 
 
 @pytest.fixture
-def make_service(redis_url: str, tmp_path: Path) -> Iterator[Any]:
-    """Start services in setup mode; all are stopped at the end."""
+def make_service(redis_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Iterator[Any]:
+    """Start services in setup mode; all are stopped at the end. `service.token` is read from its log."""
     started: list[Service] = []
+    caplog.set_level(logging.INFO)
 
     def start(github_url: str = "https://github.com", **overrides: Any) -> Service:
         service = Service(overrides.pop("redis_url", redis_url), tmp_path, github_url, **overrides)
+        before = len(caplog.records)
         service.server.start()
         started.append(service)
+        # what an operator does: read the token in the line the service logged while starting
+        for record in caplog.records[before:]:
+            found = TOKEN_LINE.search(record.getMessage())
+            if found:
+                service.token = found.group(1)
         return service
 
     yield start
     for service in started:
+        for client in service.browsers:
+            client.close()
         service.server.stop()
+
+
+def browser(service: Service, *, token: str | None = None) -> httpx.Client:
+    """A browser (its own cookie jar) that has opened the setup link with `token` (the logged one by default)."""
+    client = httpx.Client(base_url=service.url, follow_redirects=True)
+    service.browsers.append(client)
+    response = client.get("/setup", params={"token": service.token if token is None else token})
+    assert response.status_code == 200, response.text
+    return client
+
+
+def state_of(action: str) -> str:
+    """The state nonce in a registration form's action."""
+    return parse_qs(urlparse(action).query)["state"][0]
 
 
 def registration_form(page: str) -> tuple[str, dict[str, Any]]:
@@ -72,7 +101,7 @@ def registration_form(page: str) -> tuple[str, dict[str, Any]]:
 
 def test_setup_page_posts_the_app_yml_manifest_to_the_personal_new_app_page(make_service: Any) -> None:
     service = make_service()
-    response = httpx.get(service.url + "/setup")
+    response = browser(service).get("/setup")
     assert response.status_code == 200
     assert "Register GitHub App" in response.text
     action, manifest = registration_form(response.text)
@@ -89,7 +118,7 @@ def test_setup_page_posts_the_app_yml_manifest_to_the_personal_new_app_page(make
 
 def test_setup_page_for_an_organization_posts_to_the_orgs_new_app_page(make_service: Any) -> None:
     service = make_service(github_url="https://ghe.example.com")
-    response = httpx.get(service.url + "/setup", params={"org": "acme-inc", "name": "Acme Specloop"})
+    response = browser(service).get("/setup", params={"org": "acme-inc", "name": "Acme Specloop"})
     action, manifest = registration_form(response.text)
     assert action.startswith("https://ghe.example.com/organizations/acme-inc/settings/apps/new?state=")
     assert manifest["name"] == "Acme Specloop"
@@ -98,7 +127,7 @@ def test_setup_page_for_an_organization_posts_to_the_orgs_new_app_page(make_serv
 
 def test_an_invalid_organization_name_is_refused_with_a_message(make_service: Any) -> None:
     service = make_service()
-    response = httpx.get(service.url + "/setup", params={"org": "<script>"})
+    response = browser(service).get("/setup", params={"org": "<script>"})
     assert response.status_code == 400
     assert "is not a valid GitHub organization name" in response.text
     assert "<script>" not in response.text  # escaped, never echoed as markup
@@ -108,19 +137,22 @@ def test_an_invalid_organization_name_is_refused_with_a_message(make_service: An
 
 def test_each_visit_gets_a_fresh_state_nonce(make_service: Any) -> None:
     service = make_service()
-    first, _ = registration_form(httpx.get(service.url + "/setup").text)
-    second, _ = registration_form(httpx.get(service.url + "/setup").text)
+    operator = browser(service)
+    first, _ = registration_form(operator.get("/setup").text)
+    second, _ = registration_form(operator.get("/setup").text)
     assert parse_qs(urlparse(first).query)["state"] != parse_qs(urlparse(second).query)["state"]
 
 
 def test_a_local_public_url_is_flagged_on_the_setup_page(make_service: Any) -> None:
     service = make_service()
-    assert "GitHub must reach" in httpx.get(service.url + "/setup").text
+    assert "GitHub must reach" in browser(service).get("/setup").text
 
 
 def test_a_callback_with_an_unknown_state_is_a_400_page(make_service: Any) -> None:
     service = make_service()
-    response = httpx.get(service.url + "/setup/callback", params={"code": "abc", "state": "forged"})
+    operator = browser(service)
+    operator.cookies.set("specloop_setup_state", "forged", path="/setup")  # bound to the browser, never issued
+    response = operator.get("/setup/callback", params={"code": "abc", "state": "forged"})
     assert response.status_code == 400
     assert "Registration link not recognised" in response.text
     assert not service.env_path.exists()
@@ -128,7 +160,7 @@ def test_a_callback_with_an_unknown_state_is_a_400_page(make_service: Any) -> No
 
 def test_a_callback_without_state_is_a_400_page(make_service: Any) -> None:
     service = make_service()
-    response = httpx.get(service.url + "/setup/callback", params={"code": "abc"})
+    response = browser(service).get("/setup/callback", params={"code": "abc"})
     assert response.status_code == 400
     assert "Registration link not recognised" in response.text
 
@@ -136,9 +168,9 @@ def test_a_callback_without_state_is_a_400_page(make_service: Any) -> None:
 def test_an_unreachable_github_gives_a_clear_page_not_a_500(make_service: Any) -> None:
     nowhere = f"http://127.0.0.1:{free_port()}"
     service = make_service(github_url=nowhere)
-    action, _ = registration_form(httpx.get(service.url + "/setup").text)
-    state = parse_qs(urlparse(action).query)["state"][0]
-    response = httpx.get(service.url + "/setup/callback", params={"code": "abc", "state": state})
+    operator = browser(service)
+    action, _ = registration_form(operator.get("/setup").text)
+    response = operator.get("/setup/callback", params={"code": "abc", "state": state_of(action)})
     assert response.status_code == 502
     assert "Could not reach GitHub" in response.text
     assert f"{nowhere}/api/v3" in response.text
@@ -163,12 +195,14 @@ def test_other_routes_are_closed_in_setup_mode_and_the_root_leads_to_setup(make_
     assert root.headers["location"] == "/setup"
 
 
-def test_setup_answers_404_once_registered(make_service: Any) -> None:
+def test_setup_answers_404_and_the_callback_409_once_registered(make_service: Any) -> None:
     service = make_service(app_id=12, webhook_secret="a-registered-secret")
-    for path in ("/setup", "/setup/callback?code=x&state=y"):
-        response = httpx.get(service.url + path)
-        assert response.status_code == 404
-        assert NOT_FOUND in response.text
+    response = httpx.get(service.url + "/setup")
+    assert response.status_code == 404
+    assert NOT_FOUND in response.text
+    callback = httpx.get(service.url + "/setup/callback?code=x&state=y")
+    assert callback.status_code == 409
+    assert "already registered" in callback.text
 
 
 # --- .env writing -----------------------------------------------------------------------------
@@ -203,14 +237,15 @@ def test_registration_through_the_github_double_writes_env_and_leaves_setup_mode
     service.env_path.parent.mkdir(parents=True)
     service.env_path.write_text("LOG_LEVEL=DEBUG\n")
 
-    action, manifest = registration_form(httpx.get(service.url + "/setup").text)
+    operator = browser(service)
+    action, manifest = registration_form(operator.get("/setup").text)
     assert action.startswith(github.web_url + "/settings/apps/new?state=")
     # the browser posts the manifest to GitHub, which redirects back to our callback with a code
     on_github = httpx.post(action, data={"manifest": json.dumps(manifest)}, follow_redirects=False)
     assert on_github.status_code in (301, 302, 303, 307)
     callback = on_github.headers["location"]
     assert callback.startswith(service.url + "/setup/callback?")
-    done = httpx.get(callback)
+    done = operator.get(callback)
 
     assert done.status_code == 200, done.text
     assert "Specloop is registered" in done.text
@@ -227,7 +262,7 @@ def test_registration_through_the_github_double_writes_env_and_leaves_setup_mode
     assert f'href="{html.escape(github.web_url)}/apps/{github.slug}/installations/new"' in done.text
 
     # the running service left setup mode without a restart
-    assert httpx.get(service.url + "/setup").status_code == 404
+    assert operator.get("/setup").status_code == 404
     body = json.dumps({"zen": "Design for failure.", "hook_id": 1}).encode()
     ping = httpx.post(service.url + WEBHOOK_PATH, content=body, headers={
         "X-GitHub-Event": "ping", "X-GitHub-Delivery": str(uuid.uuid4()),
@@ -238,30 +273,149 @@ def test_registration_through_the_github_double_writes_env_and_leaves_setup_mode
 
 def test_a_state_cannot_be_used_twice(make_service: Any, github: Any) -> None:
     service = make_service(github_url=github.web_url)
-    action, manifest = registration_form(httpx.get(service.url + "/setup").text)
+    operator = browser(service)
+    action, manifest = registration_form(operator.get("/setup").text)
     callback = httpx.post(action, data={"manifest": json.dumps(manifest)}).headers["location"]
-    assert httpx.get(callback).status_code == 200
-    # a replayed callback is refused (and the service is registered now, so it is a 404)
-    assert httpx.get(callback).status_code in (400, 404)
+    assert operator.get(callback).status_code == 200
+    # a replayed callback is refused (and the service is registered now, so it is a 409)
+    assert operator.get(callback).status_code == 409
 
 
 def test_an_expired_or_unknown_code_gives_a_clear_page_not_a_500(make_service: Any, github: Any) -> None:
     service = make_service(github_url=github.web_url)
-    action, _ = registration_form(httpx.get(service.url + "/setup").text)
-    state = parse_qs(urlparse(action).query)["state"][0]
-    response = httpx.get(service.url + "/setup/callback", params={"code": "expired-code", "state": state})
+    operator = browser(service)
+    action, _ = registration_form(operator.get("/setup").text)
+    response = operator.get("/setup/callback", params={"code": "expired-code", "state": state_of(action)})
     assert response.status_code == 502
     assert "GitHub did not accept the registration code" in response.text
     assert "valid for one hour" in response.text
     assert not service.env_path.exists()
-    assert httpx.get(service.url + "/setup").status_code == 200  # still in setup mode
+    assert operator.get("/setup").status_code == 200  # still in setup mode
 
 
 def test_registration_works_while_redis_is_down(make_service: Any, github: Any, stopped_redis_url: str) -> None:
     # the nonce falls back to the process's own store, so setup never waits for Redis
     service = make_service(github_url=github.web_url, redis_url=stopped_redis_url)
-    action, manifest = registration_form(httpx.get(service.url + "/setup").text)
+    assert service.token  # kept in memory when Redis is away, and still printed
+    operator = browser(service)
+    action, manifest = registration_form(operator.get("/setup").text)
     callback = httpx.post(action, data={"manifest": json.dumps(manifest)}).headers["location"]
-    done = httpx.get(callback)
+    done = operator.get(callback)
     assert done.status_code == 200, done.text
     assert Settings(_env_file=service.env_path).app_id == github.app_id  # type: ignore[call-arg]
+
+
+# --- who may register: the setup token, the browser-bound state, one registration ---------------
+
+
+def register_through_github(manifest: dict[str, Any], action: str) -> str:
+    """Post the manifest to the GitHub double as the browser does; the callback URL it redirects to."""
+    location: str = httpx.post(action, data={"manifest": json.dumps(manifest)}).headers["location"]
+    return location
+
+
+def test_a_stranger_without_the_setup_token_gets_a_token_form_not_the_register_button(make_service: Any) -> None:
+    service = make_service()
+    assert service.token, "the service did not log a setup token at start"
+    for params in ({}, {"token": "guessed-" + service.token[8:]}, {"org": "acme"}):
+        response = httpx.get(service.url + "/setup", params=params, follow_redirects=True)
+        assert response.status_code == 403, params
+        assert 'name="token"' in response.text  # the small form asking for the token
+        assert "Register GitHub App" not in response.text
+        assert "state=" not in response.text and 'name="manifest"' not in response.text
+        assert "specloop_setup_state" not in response.headers.get("set-cookie", "")
+    assert "not the setup token" in httpx.get(service.url + "/setup", params={"token": "nope"}).text
+
+
+def test_a_stranger_cannot_complete_a_callback(make_service: Any, github: Any) -> None:
+    service = make_service(github_url=github.web_url)
+    operator = browser(service)
+    action, manifest = registration_form(operator.get("/setup").text)
+    callback = register_through_github(manifest, action)
+    # the stranger got hold of the operator's callback URL (or its state) but not the browser's cookie
+    stolen = httpx.get(callback)
+    assert stolen.status_code == 400
+    assert "another browser" in stolen.text
+    assert not service.env_path.exists()
+    # the operator's own browser still completes it: the refusal did not use up the state
+    assert operator.get(callback).status_code == 200
+    assert service.env_path.exists()
+
+
+def test_a_callback_with_another_browsers_state_is_refused(make_service: Any, github: Any) -> None:
+    service = make_service(github_url=github.web_url)
+    first, second = browser(service), browser(service)
+    action, manifest = registration_form(first.get("/setup").text)
+    registration_form(second.get("/setup").text)  # the second browser holds a state cookie of its own
+    callback = register_through_github(manifest, action)
+    refused = second.get(callback)
+    assert refused.status_code == 400
+    assert "another browser" in refused.text
+    assert not service.env_path.exists()
+
+
+def test_the_state_cookie_is_httponly_lax_and_secure_behind_https(make_service: Any) -> None:
+    plain = make_service()
+    cookie = browser(plain).get("/setup").headers["set-cookie"]
+    assert "specloop_setup_state=" in cookie
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax") and "Path=/setup" in cookie
+    assert "Secure" not in cookie  # a browser would drop a Secure cookie over plain http
+    tls = make_service(public_url="https://specloop.example.com")
+    assert "Secure" in browser(tls).get("/setup").headers["set-cookie"]
+
+
+def test_a_second_registration_is_refused_on_the_same_and_on_another_replica(
+    make_service: Any, github: Any, tmp_path: Path, redis_url: str
+) -> None:
+    first = make_service(github_url=github.web_url)
+    second = make_service(github_url=github.web_url, dotenv_path=tmp_path / "replica-2" / ".env")
+    assert second.token == first.token  # one token for every replica: the first one created it in Redis
+    operator = browser(first)
+    on_second = browser(second, token=first.token)
+    # two registrations started before either finished, on each replica
+    action, manifest = registration_form(operator.get("/setup").text)
+    again_action, again_manifest = registration_form(operator.get("/setup").text)
+    other_action, other_manifest = registration_form(on_second.get("/setup").text)
+    assert operator.get(register_through_github(manifest, action)).status_code == 200
+    written = first.env_path.read_text()
+
+    again = operator.get(register_through_github(again_manifest, again_action))
+    assert again.status_code == 409
+    assert "already registered" in again.text
+    other = on_second.get(register_through_github(other_manifest, other_action))
+    assert other.status_code == 409
+    assert "already registered" in other.text
+    assert first.env_path.read_text() == written
+    assert not second.env_path.exists()
+    # the replica that did not handle the callback closes its setup page too
+    assert on_second.get("/setup").status_code == 404
+    assert httpx.get(second.url + "/setup").status_code == 404
+    import redis as redis_lib
+
+    client = redis_lib.Redis.from_url(redis_url)
+    try:
+        assert client.get(REGISTERED_KEY) == str(github.app_id).encode()
+    finally:
+        client.close()
+
+
+def test_the_setup_token_is_logged_once_and_never_on_a_page(
+    make_service: Any, github: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = make_service(github_url=github.web_url)
+    token = service.token
+    operator = httpx.Client(base_url=service.url, follow_redirects=True)
+    service.browsers.append(operator)
+    pages = [operator.get("/setup"), operator.get("/setup", params={"token": token})]
+    assert pages[1].status_code == 200
+    assert str(pages[1].url) == service.url + "/setup"  # the token leaves the address bar (and Referer)
+    action, manifest = registration_form(operator.get("/setup").text)
+    pages.append(operator.get(register_through_github(manifest, action)))
+    assert pages[-1].status_code == 200
+    for response in pages:
+        assert token not in response.text
+        for past in [*response.history, response]:
+            assert token not in past.headers.get("set-cookie", "")
+    lines = [record.getMessage() for record in caplog.records]
+    assert sum(token in line for line in lines) == 1, lines
+    assert f"{service.url}/setup" in next(line for line in lines if token in line)

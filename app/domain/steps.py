@@ -51,6 +51,11 @@ _EXTRA_TYPES: dict[str, Callable[[str], Any]] = {"q": _quoted}
 _PLAIN_QUOTED = re.compile(r'"\{(\w+)\}"')
 
 
+MAX_PLACEHOLDERS = 6
+MAX_PATTERN_LENGTH = 300
+_PLACEHOLDER = re.compile(r"(?<!\{)\{[^{}]*\}(?!\})")
+
+
 class StepDefinitionError(Exception):
     """A project step file could not be loaded (syntax error, bad pattern); names the file."""
 
@@ -67,6 +72,14 @@ class StepDefinition:
     _compiled: parse.Parser | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        # A pattern's placeholders become lazy regex groups, and matching backtracks over every way of
+        # splitting the text between them: the time grows exponentially with their count (a project step
+        # with a dozen stalled a worker for seconds). Real step patterns need a handful.
+        placeholders = len(_PLACEHOLDER.findall(self.pattern))
+        if len(self.pattern) > MAX_PATTERN_LENGTH or placeholders > MAX_PLACEHOLDERS:
+            raise StepDefinitionError(
+                f"step pattern too complex ({self.source}): at most {MAX_PLACEHOLDERS} placeholders and "
+                f"{MAX_PATTERN_LENGTH} characters, this one has {placeholders} and {len(self.pattern)}")
         try:
             self._compiled = parse.compile(
                 _PLAIN_QUOTED.sub(r'"{\1:q}"', self.pattern), extra_types=_EXTRA_TYPES, case_sensitive=False
