@@ -197,8 +197,7 @@ async def _token(request: Request) -> str:
     token: str | None = getattr(request.app.state, "setup_token", None)
     if token is None:
         await start(request.app)
-        token = request.app.state.setup_token
-    assert token is not None
+        token = str(request.app.state.setup_token)
     return token
 
 
@@ -229,6 +228,7 @@ async def _record_registration(request: Request, app_id: int) -> None:
 
 
 async def _set_registered(redis: Redis, app_id: int) -> bool:
+    # one transaction: no replica sees "registered" while the old token still opens the page
     async with redis.pipeline(transaction=True) as pipe:
         pipe.set(REGISTERED_KEY, str(app_id))
         pipe.delete(TOKEN_KEY)
@@ -432,7 +432,8 @@ async def setup_callback(request: Request, code: str = "", state: str = "") -> R
         return _error_page(
             "Registration started in another browser",
             "This callback's state does not belong to this browser: its setup cookie is missing or "
-            "different. Finish the registration in the browser that opened the setup page.",
+            "different. Finish the registration in the browser that opened the setup page (when it was "
+            "opened more than once, only the last one can finish).",
             400,
         )
     if not state or not await _nonces(request).consume(redis, state):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,6 +80,11 @@ def test_serve_in_setup_mode_starts_and_answers_setup_and_healthz(tmp_path: Path
     env = clean_env(tmp_path, REDIS_URL=redis_url, PUBLIC_URL=f"http://127.0.0.1:{port}")
     process = subprocess.Popen([str(SPECLOOP), "serve", "--host", "127.0.0.1", "--port", str(port)],
                                env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # read the log as it is written (the token is in it), without letting a full pipe block the service
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")) if process.stderr
+                              else None, daemon=True)
+    reader.start()
     try:
         health = None
         deadline = time.monotonic() + 30  # a start-up deadline, not a speed assertion
@@ -87,17 +94,35 @@ def test_serve_in_setup_mode_starts_and_answers_setup_and_healthz(tmp_path: Path
                 break
             except httpx.TransportError:
                 time.sleep(0.05)
-        assert health is not None, process.stderr.read() if process.stderr else ""
+        assert health is not None, "".join(lines)
         assert health.status_code == 200
         assert health.json()["mode"] == "setup"
-        setup = httpx.get(f"http://127.0.0.1:{port}/setup")
+        # without the token: the form asking for it, never the register button
+        stranger = httpx.get(f"http://127.0.0.1:{port}/setup")
+        assert stranger.status_code == 403
+        assert 'name="token"' in stranger.text and "Register GitHub App" not in stranger.text
+        # the operator reads the token in the log and opens the setup page with it
+        token_lines = [line for line in lines if "One-time setup token: " in line]
+        assert len(token_lines) == 1, lines
+        token = json.loads(token_lines[0])["msg"].split("One-time setup token: ", 1)[1].split()[0]
+        with httpx.Client(follow_redirects=True) as operator:
+            setup = operator.get(f"http://127.0.0.1:{port}/setup", params={"token": token})
         assert setup.status_code == 200
         assert "Register GitHub App" in setup.text
+        assert token not in setup.text
     finally:
         process.terminate()
-        _, stderr = process.communicate(timeout=30)
+        process.wait(timeout=30)
+        reader.join(timeout=30)
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+    stderr = "".join(lines)
     # the logs are JSON lines
     assert any(line.startswith("{") for line in stderr.splitlines()), stderr
+    # the token is printed once: the access log's line for /setup?token=... carries it redacted
+    assert stderr.count(token) == 1, stderr
+    assert "/setup?token=[redacted]" in stderr, stderr
 
 
 def test_worker_refuses_to_start_in_setup_mode(settings_env: None, capsys: pytest.CaptureFixture[str]) -> None:

@@ -56,11 +56,19 @@ def queued(redis_url: str) -> int:
         client.close()
 
 
-_CLIENT = httpx.Client(timeout=30)  # one keep-alive connection for the many examples
+_CLIENT: list[httpx.Client] = []  # one keep-alive connection for the many examples of this module
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _client() -> Iterator[None]:
+    with httpx.Client(timeout=30) as client:
+        _CLIENT.append(client)
+        yield
+        _CLIENT.clear()
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
-    return _CLIENT.post(url + WEBHOOK_PATH, content=body, headers=headers)
+    return _CLIENT[0].post(url + WEBHOOK_PATH, content=body, headers=headers)
 
 
 @FUZZ
