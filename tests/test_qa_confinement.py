@@ -14,13 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 
-from app.artifacts import ArtifactStore
-from app.context import DEPS_KEY, Deps, deps
+from app.context import deps
 from app.domain.origins import Confinement, is_private_host, origin_of, web_url_problem
 from app.domain.qa_reports import write_reports
-from app.gh.client import GitHubApp
 from app.job_args import RunQa
 from app.qa.browser import SharedBrowser
 from app.qa.options import RunOptions
@@ -141,15 +138,6 @@ def test_a_local_file_embedded_in_a_page_is_not_loaded(
 
 # (c) where QA is pointed: qa.base_url and a deployment's URL
 
-
-@pytest.fixture
-async def qa_ctx(service: Service) -> Any:
-    redis = Redis.from_url(service.redis_url)
-    settings = service.settings
-    deps_ = Deps(settings=settings, redis=redis, github=GitHubApp(settings, redis),
-                 artifacts=ArtifactStore.from_settings(settings))
-    yield {DEPS_KEY: deps_}
-    await redis.aclose()
 
 
 def _summary(github: Any, sha: str) -> str:

@@ -10,12 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
-from app.artifacts import ArtifactStore
-from app.context import DEPS_KEY, Deps, deps
+from app.context import deps
 from app.domain.markers import find_marker, marker
-from app.gh.client import GitHubApp
 from app.job_args import RunQa
 from app.render.map_comment import read_map_state
 from app.render.qa_check import SPEC_CHANGED
@@ -81,15 +78,6 @@ def open_approved_pr(github: Any, qa_config: str, feature: str = FEATURE, issue:
     number = bot_approved_pull(github, BRANCH, sha, files, title="Spec: shopping", body=story + "The spec.\n")
     return number, sha
 
-
-@pytest.fixture
-async def qa_ctx(service: Service) -> Any:
-    redis = Redis.from_url(service.redis_url)
-    settings = service.settings
-    deps = Deps(settings=settings, redis=redis, github=GitHubApp(settings, redis),
-                artifacts=ArtifactStore.from_settings(settings))
-    yield {DEPS_KEY: deps}
-    await redis.aclose()
 
 
 def _qa_run(github: Any, sha: str) -> Any:

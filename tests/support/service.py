@@ -16,7 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
+from app.artifacts import ArtifactStore
+from app.context import DEPS_KEY, Deps
+from app.gh.client import GitHubApp
 from app.sandbox.github import GitHubDouble
 from app.sandbox.harness import DEBOUNCE_SECONDS, Harness, sandbox_settings
 from app.settings import Settings
@@ -114,4 +118,15 @@ async def core_deps(redis_url: str, github: GitHubDouble, tmp_path: Path) -> Asy
     github_app = GitHubApp(settings, redis)
     yield Deps(settings=settings, redis=redis, github=github_app)
     await github_app.aclose()
+    await redis.aclose()
+
+
+@pytest.fixture
+async def qa_ctx(service: Service) -> AsyncIterator[dict[str, Any]]:
+    """A job context for QA against the service's settings: GitHub, Redis and the artifact store it serves."""
+    redis = Redis.from_url(service.redis_url)
+    settings = service.settings
+    deps = Deps(settings=settings, redis=redis, github=GitHubApp(settings, redis),
+                artifacts=ArtifactStore.from_settings(settings))
+    yield {DEPS_KEY: deps}
     await redis.aclose()
