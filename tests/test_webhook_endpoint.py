@@ -117,13 +117,17 @@ def quick_reply(base_url: str, head: bytes, body: bytes = b"", timeout: float = 
     with socket.create_connection((host, int(port)), timeout=timeout) as sock:
         sock.sendall(head + body)
         data = b""
-        while b"\r\n\r\n" not in data:
+        while True:
+            header, sep, rest = data.partition(b"\r\n\r\n")
+            if sep:
+                # the reply's body may come in a later segment than its head: read up to its length
+                length = re.search(rb"(?i)content-length:\s*(\d+)", header)
+                if length is None or len(rest) >= int(length.group(1)):
+                    return int(header.split()[1]), rest
             more = sock.recv(65536)
             if not more:
-                break
+                return int(header.split()[1]), rest
             data += more
-        header, _, rest = data.partition(b"\r\n\r\n")
-        return int(header.split()[1]), rest
 
 
 # --- accepted deliveries --------------------------------------------------------------------
