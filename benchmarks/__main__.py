@@ -10,14 +10,14 @@ import platform
 import time
 from pathlib import Path
 
-from benchmarks import qa, webhook
+from benchmarks import loop, qa, webhook
 
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 
 def main() -> int:
-    """Run the webhook and QA benchmarks and write the report."""
-    sections = [webhook.run_all(), qa.run_all()]
+    """Run the webhook, bot-overhead and QA benchmarks and write the report."""
+    sections = [webhook.run_all(), loop.run_all(), qa.run_all()]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     REPORT.write_text(
         "# Benchmarks\n\n"

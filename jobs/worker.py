@@ -92,6 +92,8 @@ JOBS: dict[str, Job] = {
 }
 
 MAX_TRIES = 5
+LIGHT_POLL_SECONDS = 0.05
+HEAVY_POLL_SECONDS = 0.5
 JOB_TIMEOUTS = {"light": 300, "heavy": 1800}  # seconds; code generation and QA take minutes
 LOCK_MARGIN_SECONDS = 60  # the story lock outlives the job's timeout a little, then frees itself
 NO_OPEN_CHECK = {Reply.NAME, DropInstallation.NAME}  # these run even on a closed issue
@@ -285,6 +287,9 @@ def worker_settings(settings: Settings, queue: Queue = "light", *, prebuilt: Dep
         "keep_result": 3600,
         # heavy jobs run browsers and models: fewer at once per worker process
         "max_jobs": 10 if queue == "light" else 2,
+        # how often an idle worker looks for due jobs: a person waiting for a map or a reply should not
+        # wait half a second (arq's default) for nothing; heavy jobs take minutes, so their poll can idle
+        "poll_delay": LIGHT_POLL_SECONDS if queue == "light" else HEAVY_POLL_SECONDS,
     }
     if cron_jobs and queue == "light":
         result["cron_jobs"] = redelivery_cron(settings.redeliver_every_minutes) + purge_cron() + follow_up_cron()
@@ -371,9 +376,10 @@ async def run_burst(settings: Settings, redis_url: str, deps: Deps | None = None
                     continue
                 # max_burst_jobs: a burst worker would otherwise spin until deferred jobs come due
                 # no crons: a periodic job slipping into a test's drain would make it nondeterministic
-                worker = Worker(**worker_settings(settings, queue, prebuilt=deps, redis_url=redis_url, jobs=jobs,
-                                                  cron_jobs=False),
-                                burst=True, poll_delay=0, handle_signals=False, max_burst_jobs=due)
+                options = worker_settings(settings, queue, prebuilt=deps, redis_url=redis_url, jobs=jobs,
+                                          cron_jobs=False)
+                worker = Worker(**{**options, "burst": True, "poll_delay": 0, "handle_signals": False,
+                                   "max_burst_jobs": due})
                 try:
                     await worker.main()
                 finally:
