@@ -38,7 +38,8 @@ async def _latencies(poll: float, stories: int) -> list[float]:
     with tempfile.TemporaryDirectory(prefix="specloop-bench-") as tmp, Harness(Path(tmp)) as harness:
         harness.start()
         github = harness.github
-        github.create_repo(REPO, files={"README.md": "# shop\n"})
+        # no automatic spec PR: a ready map would start one, whose work would overlap the next story's map
+        github.create_repo(REPO, files={"README.md": "# shop\n", ".github/specloop.yml": "spec:\n  auto: false\n"})
         github.add_user("alice", "admin", REPO)
         github.install("bench", [REPO])
         deps = await harness.start_worker()
@@ -81,7 +82,7 @@ def run_all(stories: int = STORIES) -> str:
         "## Bot overhead: story label to map comment",
         "",
         __doc__.split("\n\n", 1)[1].strip().replace("\n", " "),
-        f" {stories} stories, one at a time, offline mapper (no model).",
+        f" {stories} stories, one at a time, offline mapper (no model), `spec.auto` off (the map alone).",
         "",
         "| worker | stories | p50 | p90 | p99 |",
         "|---|---|---|---|---|",
