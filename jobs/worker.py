@@ -111,9 +111,16 @@ def _temporary_delay(error: BaseException, job_try: int) -> float | None:
         return max(1.0, error.retry_after.total_seconds())
     if isinstance(error, RequestFailed) and error.response.status_code >= 500:
         return 5.0 * job_try
+    if _expired_token(error):
+        return 1.0  # the cached token was revoked or expired early: a fresh one is fetched on the retry
     if isinstance(error, httpx.TransportError | ConnectionError | asyncio.TimeoutError):
         return 5.0 * job_try
     return None
+
+
+def _expired_token(error: BaseException) -> bool:
+    """GitHub's 401 to an installation token (expired or revoked before our cache let it go)."""
+    return isinstance(error, RequestFailed) and error.response.status_code == 401
 
 
 def _reason(error: BaseException) -> str:
@@ -227,6 +234,9 @@ def wrap(name: str, job: Job, queue: Queue = "light") -> JobFunction:
                 raise
             except Exception as error:
                 delay = _temporary_delay(error, job_try)
+                if _expired_token(error):
+                    # forget the cached token, so the retry (or the next job) asks GitHub for a new one
+                    await d.github.drop_installation(args.installation_id)
                 if delay is not None and job_try < MAX_TRIES:
                     log.warning("temporary failure; retrying", extra={"error": type(error).__name__,
                                                                       "defer": delay, "try": job_try})

@@ -8,6 +8,9 @@ from typing import Any
 from arq.connections import ArqRedis
 
 from app.context import DEPS_KEY, Deps, JobScope
+from app.gh import issues
+from app.gh.models import RepoRef
+from app.gh.repos import get_repository
 from app.job_args import MapStory, WriteSpec
 from app.queue import LOCK_KEY, JobRequest, acquire_story, enqueue
 from jobs.follow_ups import drain_follow_ups
@@ -74,3 +77,30 @@ async def test_a_follow_up_recorded_while_the_holder_died_runs_after_its_lock_ex
     assert len(swept["enqueued"]) == 1
     await run_burst(core_deps.settings, redis_url, core_deps, jobs=jobs)
     assert ran == [number]
+
+
+async def test_a_token_that_expires_mid_job_is_replaced_and_the_job_retried(
+    github: Any, core_deps: Deps, redis_url: str
+) -> None:
+    shop = install_shop(github)
+    number = github.open_issue(shop.repo, "A story")
+    repo = RepoRef.parse(shop.repo)
+    await get_repository(core_deps.github.installation(shop.installation_id), repo)  # a token, now cached
+    github.expire_tokens()  # GitHub lets it go early (revoked, or a clock apart): the cache still holds it
+    seen: list[str] = []
+
+    async def map_story(scope: JobScope, args: Any) -> dict[str, Any]:
+        seen.append((await issues.get_issue(scope.gh, scope.repo, args.number)).title)
+        return {"status": "mapped"}
+
+    request = JobRequest.of(MapStory(installation_id=shop.installation_id, repo=shop.repo, number=number,
+                                     trigger="command"))
+    redis = ArqRedis.from_url(redis_url)
+    try:
+        assert await enqueue(redis, request)
+    finally:
+        await redis.aclose()
+    result = await run_burst(core_deps.settings, redis_url, core_deps, jobs={"map_story": Job(MapStory, map_story)},
+                             wait_deferred=5)
+    assert seen == ["A story"] and (result["retried"], result["failed"]) == (1, 0)
+    assert github.comments(shop.repo, number) == []  # no failure comment: nothing failed for good
