@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,13 +27,19 @@ from jobs.worker import LIGHT_POLL_SECONDS, worker_settings
 
 REPO = "bench/shop"
 STORIES = 60
+MEMORY_JOBS = 1000
 ARQ_DEFAULT_POLL = 0.5
 
 
 def _has_map(harness: Harness, number: int) -> bool:
+    """Whether the bot's map comment is on issue `number` yet."""
     login = harness.github.bot.login
-    return any(c.user.login == login and find_marker(c.body, "map") is not None
-               for c in harness.github.comments(REPO, number))
+    while True:
+        try:  # the double's server thread may be adding a comment while we look
+            comments = harness.github.comments(REPO, number)
+        except RuntimeError:
+            continue
+        return any(c.user.login == login and find_marker(c.body, "map") is not None for c in comments)
 
 
 async def _latencies(poll: float, stories: int) -> list[float]:
@@ -67,6 +76,59 @@ async def _latencies(poll: float, stories: int) -> list[float]:
     return seconds
 
 
+def _rss_mb(pid: int) -> float:
+    """A process's resident memory now, in MB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def _worker_env(harness: Harness) -> dict[str, str]:
+    """`specloop worker`'s environment: the harness's settings as the variables an operator would set."""
+    settings = harness.settings
+    values = {
+        "APP_ID": str(settings.app_id), "APP_SLUG": settings.app_slug,
+        "PRIVATE_KEY": harness.github.private_key_pem, "WEBHOOK_SECRET": harness.github.webhook_secret,
+        "GITHUB_URL": harness.github.web_url, "GITHUB_API_URL": harness.github.api_url,
+        "PUBLIC_URL": harness.url, "REDIS_URL": harness.redis_url, "DATA_DIR": str(harness.workdir / "worker"),
+        "DOTENV_PATH": str(harness.workdir / "no.env"), "LOG_LEVEL": "WARNING",
+    }
+    keep = {key: value for key, value in os.environ.items() if key in {"PATH", "HOME", "LANG", "TMPDIR"}}
+    return {**keep, **values}
+
+
+async def _memory(jobs: int, every: int) -> list[tuple[int, float]]:
+    """`specloop worker --queue light`'s resident memory after each `every` map jobs of `jobs`."""
+    with tempfile.TemporaryDirectory(prefix="specloop-bench-") as tmp, Harness(Path(tmp)) as harness:
+        harness.start()
+        github = harness.github
+        github.create_repo(REPO, files={"README.md": "# shop\n", ".github/specloop.yml": "spec:\n  auto: false\n"})
+        github.add_user("alice", "admin", REPO)
+        github.install("bench", [REPO])
+        specloop = Path(sys.executable).with_name("specloop")
+        worker = await asyncio.create_subprocess_exec(str(specloop), "worker", "--queue", "light",
+                                                      env=_worker_env(harness), stdout=subprocess.DEVNULL,
+                                                      stderr=subprocess.DEVNULL)
+        samples = []
+        try:
+            done = 0
+            for _ in range(jobs // every):
+                numbers = [github.open_issue(REPO, f"Story {done + i}", "As a shopper I want a cart so that I buy.")
+                           for i in range(every)]
+                for number in numbers:
+                    github.label_issue(REPO, number, "story")
+                done += every
+                deadline = time.monotonic() + 600
+                while not all(_has_map(harness, n) for n in numbers) and time.monotonic() < deadline:
+                    await asyncio.sleep(0.2)
+                samples.append((done, _rss_mb(worker.pid)))
+        finally:
+            worker.terminate()
+            await asyncio.wait_for(worker.wait(), timeout=30)
+    return samples
+
+
 def _row(name: str, seconds: list[float]) -> str:
     ordered = sorted(seconds)
     p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
@@ -74,10 +136,11 @@ def _row(name: str, seconds: list[float]) -> str:
             f"{ordered[round(0.9 * (len(ordered) - 1))] * 1000:.0f} ms | {p99 * 1000:.0f} ms |")
 
 
-def run_all(stories: int = STORIES) -> str:
+def run_all(stories: int = STORIES, jobs: int = MEMORY_JOBS) -> str:
     """The section of docs/benchmarks.md."""
     ours = asyncio.run(_latencies(LIGHT_POLL_SECONDS, stories))
     default = asyncio.run(_latencies(ARQ_DEFAULT_POLL, stories))
+    memory = asyncio.run(_memory(jobs, jobs // 5))
     return "\n".join([
         "## Bot overhead: story label to map comment",
         "",
@@ -88,6 +151,12 @@ def run_all(stories: int = STORIES) -> str:
         "|---|---|---|---|---|",
         _row(f"light worker, poll every {LIGHT_POLL_SECONDS:g} s (Specloop)", ours),
         _row(f"arq's default poll, every {ARQ_DEFAULT_POLL:g} s", default),
+        "",
+        f"Memory of `specloop worker --queue light` (its own process) over {jobs} map jobs, after each fifth:",
+        "",
+        "| jobs done | " + " | ".join(str(done) for done, _ in memory) + " |",
+        "|---|" + "---|" * len(memory),
+        "| resident MB | " + " | ".join(f"{mb:.0f}" for _, mb in memory) + " |",
         "",
     ])
 
