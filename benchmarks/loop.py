@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import statistics
 import subprocess
 import sys
@@ -84,20 +83,6 @@ def _rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-def _worker_env(harness: Harness) -> dict[str, str]:
-    """`specloop worker`'s environment: the harness's settings as the variables an operator would set."""
-    settings = harness.settings
-    values = {
-        "APP_ID": str(settings.app_id), "APP_SLUG": settings.app_slug,
-        "PRIVATE_KEY": harness.github.private_key_pem, "WEBHOOK_SECRET": harness.github.webhook_secret,
-        "GITHUB_URL": harness.github.web_url, "GITHUB_API_URL": harness.github.api_url,
-        "PUBLIC_URL": harness.url, "REDIS_URL": harness.redis_url, "DATA_DIR": str(harness.workdir / "worker"),
-        "DOTENV_PATH": str(harness.workdir / "no.env"), "LOG_LEVEL": "WARNING",
-    }
-    keep = {key: value for key, value in os.environ.items() if key in {"PATH", "HOME", "LANG", "TMPDIR"}}
-    return {**keep, **values}
-
-
 async def _memory(jobs: int, every: int) -> list[tuple[int, float]]:
     """`specloop worker --queue light`'s resident memory after each `every` map jobs of `jobs`."""
     with tempfile.TemporaryDirectory(prefix="specloop-bench-") as tmp, Harness(Path(tmp)) as harness:
@@ -108,7 +93,7 @@ async def _memory(jobs: int, every: int) -> list[tuple[int, float]]:
         github.install("bench", [REPO])
         specloop = Path(sys.executable).with_name("specloop")
         worker = await asyncio.create_subprocess_exec(str(specloop), "worker", "--queue", "light",
-                                                      env=_worker_env(harness), stdout=subprocess.DEVNULL,
+                                                      env=harness.worker_env(), stdout=subprocess.DEVNULL,
                                                       stderr=subprocess.DEVNULL)
         samples = []
         try:

@@ -3,11 +3,17 @@ and follow-ups recorded while it was dead run once the lock is gone."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 from arq.connections import ArqRedis
+from redis.asyncio import Redis
 
 from app.context import DEPS_KEY, Deps, JobScope
+from app.domain.markers import find_marker
 from app.gh import issues
 from app.gh.models import RepoRef
 from app.gh.repos import get_repository
@@ -104,3 +110,50 @@ async def test_a_token_that_expires_mid_job_is_replaced_and_the_job_retried(
                              wait_deferred=5)
     assert seen == ["A story"] and (result["retried"], result["failed"]) == (1, 0)
     assert github.comments(shop.repo, number) == []  # no failure comment: nothing failed for good
+
+
+async def _worker(specloop: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+    """A real `specloop worker --queue light` process."""
+    return await asyncio.create_subprocess_exec(specloop, "worker", "--queue", "light", env=env,
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+
+
+async def test_a_worker_sigkilled_mid_job_leaves_exactly_one_map_once_another_worker_runs(
+    github: Any, service: Any
+) -> None:
+    shop = install_shop(github)
+    number = github.open_issue(shop.repo, "Saved carts", "As a shopper I want to save my cart so that I can buy later.")
+    specloop = str(Path(sys.executable).with_name("specloop"))
+    comment_posts = rf"/issues/{number}/comments$"
+    # the map comment's POST hangs for a while: the worker is killed while the job is inside it
+    github.fault("POST", comment_posts, status=None, latency=2.0, times=1)
+    redis = Redis.from_url(service.redis_url)
+    first = await _worker(specloop, service.worker_env())
+    try:
+        github.label_issue(shop.repo, number, "story")
+        deadline = time.monotonic() + 60  # a start-up deadline, not a speed assertion
+        while not github.requests_to("POST", comment_posts) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert github.requests_to("POST", comment_posts), "the job never reached its comment"
+        first.kill()  # SIGKILL: no clean-up, no lock release, the job left "in progress"
+        await first.wait()
+        [job_id] = [key.decode().removeprefix("arq:in-progress:")
+                    async for key in redis.scan_iter("arq:in-progress:map_story:*")]
+        await redis.delete(f"arq:in-progress:{job_id}")  # what arq's in-progress TTL does, minutes later
+        second = await _worker(specloop, service.worker_env())
+        try:
+            deadline = time.monotonic() + 60
+            while not await redis.exists(f"arq:result:{job_id}") and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+        finally:
+            second.terminate()
+            await second.wait()
+        assert await redis.exists(f"arq:result:{job_id}")
+        assert not await redis.exists(LOCK_KEY.format(f"{shop.repo}#{number}"))  # released by the retry
+    finally:
+        if first.returncode is None:
+            first.kill()
+        await redis.aclose()
+    maps = [c for c in github.comments(shop.repo, number)
+            if c.user.login == github.bot.login and find_marker(c.body, "map") is not None]
+    assert len(maps) == 1  # the retry found (or made) the one comment: never two, never none

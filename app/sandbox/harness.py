@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -195,6 +196,20 @@ class Harness:
         self.stop()
 
     # -- the worker --------------------------------------------------------------------------------
+
+    def worker_env(self) -> dict[str, str]:
+        """The environment a separate `specloop worker` process needs to join this sandbox (as an operator
+        would set it: the App, the doubles' URLs, this Redis), plus PATH, HOME and LANG."""
+        settings, github = self.settings, self.github
+        values = {
+            "APP_ID": str(settings.app_id), "APP_SLUG": settings.app_slug,
+            "PRIVATE_KEY": github.private_key_pem, "WEBHOOK_SECRET": github.webhook_secret,
+            "GITHUB_URL": github.web_url, "GITHUB_API_URL": github.api_url, "PUBLIC_URL": self.url,
+            "REDIS_URL": self.redis_url, "DATA_DIR": str(self.workdir / "worker"),
+            "DOTENV_PATH": str(self.workdir / "worker.env"), "LOG_LEVEL": "WARNING",
+        }
+        keep = {key: value for key, value in os.environ.items() if key in {"PATH", "HOME", "LANG", "TMPDIR"}}
+        return {**keep, **values}
 
     async def start_worker(self) -> Deps:
         """Build the worker's clients once (GitHub App, model, artifacts) for every drain; stop_worker() closes them."""
