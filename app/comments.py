@@ -64,10 +64,16 @@ async def find_comment(gh: GH, repo: RepoRef, number: int, kind: str, *, bot_log
 
 
 async def upsert_comment(gh: GH, repo: RepoRef, number: int, kind: str, body: str, *, bot_login: str | None = None,
-                         match: Mapping[str, Any] | None = None,
-                         existing: FoundComment | None = None) -> FoundComment:
-    """Edit the bot's `kind` comment in place, or post it when there is none (never a second one)."""
-    found = existing or await find_comment(gh, repo, number, kind, bot_login=bot_login, match=match)
+                         match: Mapping[str, Any] | None = None, existing: FoundComment | None = None,
+                         comments: Sequence[Comment] | None = None) -> FoundComment:
+    """Edit the bot's `kind` comment in place, or post it when there is none (never a second one).
+
+    `existing` is the comment already found; `comments` the thread already listed (no second listing).
+    """
+    found = existing
+    if found is None:
+        listed = comments if comments is not None else await issues.list_comments(gh, repo, number)
+        found = pick_comment(listed, kind, bot_login=bot_login, match=match)
     if found is not None:
         if found.body == body:  # an unchanged body is not re-sent: no "edited" noise in the thread
             return found

@@ -108,7 +108,8 @@ async def map_story(scope: JobScope, args: MapStory) -> dict[str, Any]:
     except (ModelError, BudgetExceeded) as error:
         log.warning("mapping failed", extra={"error": str(error)[:300]})
         body = replies.map_failed(str(error), budget=isinstance(error, BudgetExceeded), has_map=found is not None)
-        await upsert_comment(gh, repo, number, "reply", body, bot_login=scope.bot_login, match={"kind": "map_failed"})
+        await upsert_comment(gh, repo, number, "reply", body, bot_login=scope.bot_login, match={"kind": "map_failed"},
+                             comments=raw_comments)
         return {"status": "model failed", "reason": str(error)}
 
     if len(new_map.rules) > max_rules and not new_map.split_suggestion:
@@ -120,7 +121,8 @@ async def map_story(scope: JobScope, args: MapStory) -> dict[str, Any]:
                      usage=usage.as_dict() if usage is not None else None, model_name=model_name,
                      changes=result.changes, auto_spec=config.spec.auto)
     comment = await upsert_comment(gh, repo, number, KIND, render_map_comment(shown, readiness),
-                                   bot_login=scope.bot_login, existing=found.comment if found else None)
+                                   bot_login=scope.bot_login, existing=found.comment if found else None,
+                                   comments=raw_comments)
     # An earlier "could not update the map" reply is stale now; remove it rather than leave noise.
     stale = pick_comment(raw_comments, "reply", bot_login=scope.bot_login, match={"kind": "map_failed"})
     if stale is not None:
