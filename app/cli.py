@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -28,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1",
                        help="interface to listen on (default 127.0.0.1; the Docker image passes 0.0.0.0)")
     serve.add_argument("--port", type=int, default=3000, help="port to listen on (default 3000)")
+    serve.add_argument("--workers", type=_positive, default=_positive(os.environ.get("WEB_CONCURRENCY", "1")),
+                       help="web processes sharing the port (default: WEB_CONCURRENCY, else 1; "
+                            "docs/benchmarks.md shows what a second one gains)")
 
     worker = commands.add_parser("worker", help="run the job worker")
     worker.add_argument("--queue", choices=sorted(QUEUE_CHOICES), default="all",
@@ -37,6 +42,17 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("qa", help="run approved scenarios against a URL (see `specloop qa --help`)",
                         add_help=False)
     return parser
+
+
+def _positive(text: str) -> int:
+    """A whole number of at least 1 (for --workers and WEB_CONCURRENCY)."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is less than 1")
+    return number
 
 
 def version() -> str:
@@ -64,14 +80,15 @@ def _settings_error(error: ValidationError) -> str:
     return "Specloop cannot start; fix these settings (environment or .env): " + "; ".join(parts)
 
 
-def serve(host: str, port: int) -> int:
+def serve(host: str, port: int, workers: int = 1) -> int:
     """Run the web service until interrupted."""
     import uvicorn
 
-    from app.logs import configure_logging
+    from app.logs import configure_logging, quiet_access_log
     from app.redis_server import RedisServerError, resolve_redis_url
     from app.settings import SettingsError, get_settings
     from app.web import create_app
+    from app.webhook import WEBHOOK_PATH
 
     try:
         settings = get_settings()
@@ -82,15 +99,25 @@ def serve(host: str, port: int) -> int:
     except SettingsError as error:
         return _fail(str(error))
     configure_logging(settings.log_level, fmt=settings.log_format)
+    quiet_access_log([WEBHOOK_PATH])  # each delivery has its own line already, with its outcome
     # Redis is resolved here, not in the app's lifespan, so a missing redis-server is one clear line.
     try:
         url, managed = resolve_redis_url(settings)
     except RedisServerError as error:
         return _fail(str(error))
+    if workers > 1 and settings.setup_mode:
+        print("specloop: setup mode runs one web process; --workers applies once the App is registered",
+              file=sys.stderr)
+        workers = 1
+    options: dict[str, Any] = {"host": host, "port": port, "log_config": None, "proxy_headers": True,
+                               "timeout_graceful_shutdown": 10}
     try:
-        app = create_app(settings.model_copy(update={"redis_url": url}))
-        uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=True,
-                    timeout_graceful_shutdown=10)
+        if workers == 1:
+            uvicorn.run(create_app(settings.model_copy(update={"redis_url": url})), **options)
+        else:
+            # each process builds its own service from the environment; they share the one Redis
+            os.environ["REDIS_URL"] = url
+            uvicorn.run("app.web:service_from_environment", factory=True, workers=workers, **options)
     finally:
         if managed is not None:
             managed.stop()
@@ -147,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exit_.code or 0)
     try:
         if parsed.command == "serve":
-            return serve(parsed.host, parsed.port)
+            return serve(parsed.host, parsed.port, parsed.workers)
         if parsed.command == "worker":
             return worker(parsed.queue)
     except KeyboardInterrupt:

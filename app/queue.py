@@ -9,6 +9,8 @@ the queue's sorted set scored by the time it may run), so a stock arq worker run
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -22,6 +24,7 @@ from arq.constants import expires_extra_ms, job_key_prefix, result_key_prefix
 from arq.jobs import DeserializationError, deserialize_job, serialize_job
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from app.job_args import DropInstallation, JobArgs, Queue
 
@@ -140,8 +143,8 @@ return written
 """
 
 
-async def _enqueue_many(redis: Redis, delivery_id: str | None, jobs: Sequence[JobRequest]) -> int:
-    """Run the enqueue script; -1 when the delivery was already seen, else the number of jobs written."""
+def _script_args(delivery_id: str | None, jobs: Sequence[JobRequest]) -> tuple[list[str], list[Any]]:
+    """The enqueue script's KEYS and ARGV for one delivery (or none) and its jobs."""
     now_ms = int(time.time() * 1000)
     keys: list[str] = [DELIVERY_KEY.format(delivery_id) if delivery_id else ""]
     argv: list[Any] = [len(jobs), str(now_ms), DELIVERY_TTL_SECONDS]
@@ -152,7 +155,19 @@ async def _enqueue_many(redis: Redis, delivery_id: str | None, jobs: Sequence[Jo
         pending = PENDING_KEY.format(story=job.story, function=job.function) if job.debounce > 0 else ""
         keys += [job_key_prefix + job.job_id, result_key_prefix + job.job_id, job.queue_name, pending]
         argv += [job.job_id, payload, score, defer_ms + expires_extra_ms, PENDING_TTL_MS]
-    return int(await redis.eval(_ENQUEUE, len(keys), *keys, *argv))  # type: ignore[misc]
+    return keys, argv
+
+
+_ENQUEUE_SHA = hashlib.sha1(_ENQUEUE.encode()).hexdigest()
+
+
+async def _enqueue_many(redis: Redis, delivery_id: str | None, jobs: Sequence[JobRequest]) -> int:
+    """Run the enqueue script; -1 when the delivery was already seen, else the number of jobs written."""
+    keys, argv = _script_args(delivery_id, jobs)
+    try:  # by digest: the script's 2 KB are sent once per Redis server, not with every delivery
+        return int(await redis.evalsha(_ENQUEUE_SHA, len(keys), *keys, *argv))  # type: ignore[misc]
+    except NoScriptError:  # a restarted (or new) Redis has an empty script cache
+        return int(await redis.eval(_ENQUEUE, len(keys), *keys, *argv))  # type: ignore[misc]
 
 
 async def enqueue_delivery(redis: Redis, delivery_id: str, jobs: Iterable[JobRequest]) -> bool:
@@ -163,6 +178,81 @@ async def enqueue_delivery(redis: Redis, delivery_id: str, jobs: Iterable[JobReq
 async def enqueue(redis: Redis, request: JobRequest) -> bool:
     """Enqueue one job (follow-ups from jobs); False if merged into a pending run or a duplicate id."""
     return await _enqueue_many(redis, None, [request]) > 0
+
+
+class DeliveryIntake:
+    """`enqueue_delivery` for a web service under load: deliveries that arrive while a write is in flight
+    go to Redis together, in one pipeline (one round trip), each still its own atomic script run.
+
+    One delivery alone goes out at once, so nothing waits for company; under load the batch is whatever
+    arrived during the previous round trip. A failure reaches every delivery of its batch as an
+    exception, so each request answers 503 on its own and GitHub redelivers it.
+    """
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._waiting: list[tuple[list[str], list[Any], asyncio.Future[int]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def enqueue_delivery(self, delivery_id: str, jobs: Iterable[JobRequest]) -> bool:
+        """Mark `delivery_id` seen and enqueue its jobs atomically; False if it was seen before."""
+        keys, argv = _script_args(delivery_id, list(jobs))
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiting.append((keys, argv, done))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
+        # shielded: a caller that gives up (a deadline) must not cancel the others' write
+        return await asyncio.shield(done) >= 0
+
+    async def _write(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    results = await self._run(batch)
+                except asyncio.CancelledError:  # the service is stopping: nobody waits for an answer
+                    self._fail(batch, ConnectionError("the service stopped before Redis answered"))
+                    raise
+                except Exception as error:  # noqa: BLE001 - handed to each waiter, which answers 503
+                    self._fail(batch, error)
+                    continue
+                for (_, _, done), result in zip(batch, results, strict=True):
+                    if done.done():
+                        continue
+                    if isinstance(result, Exception):
+                        done.set_exception(result)
+                    else:
+                        done.set_result(int(result))
+        finally:
+            self._writer = None
+
+    @staticmethod
+    def _fail(batch: list[tuple[list[str], list[Any], asyncio.Future[int]]], error: Exception) -> None:
+        for _, _, done in batch:
+            if not done.done():
+                done.set_exception(error)
+
+    async def _run(self, batch: list[tuple[list[str], list[Any], asyncio.Future[int]]]) -> list[Any]:
+        """One pipeline of script runs; scripts Redis does not know yet are loaded and run again."""
+        results: list[Any] = [None] * len(batch)
+        todo = list(range(len(batch)))
+        for attempt in range(2):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for index in todo:
+                    keys, argv, _ = batch[index]
+                    pipe.evalsha(_ENQUEUE_SHA, len(keys), *keys, *argv)
+                answers = await pipe.execute(raise_on_error=False)
+            missing = []
+            for index, answer in zip(todo, answers, strict=True):
+                if isinstance(answer, NoScriptError) and attempt == 0:
+                    missing.append(index)
+                else:
+                    results[index] = answer
+            if not missing:
+                break
+            await self.redis.script_load(_ENQUEUE)
+            todo = missing
+        return results
 
 
 async def delivery_seen(redis: Redis, delivery_id: str) -> bool:

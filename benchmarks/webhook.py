@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.redis_server import ManagedRedis, free_port
 from app.signature import sign
-from app.web import WEBHOOK_PATH
+from app.webhook import WEBHOOK_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOAD = ROOT / "tests" / "fixtures" / "webhooks" / "issues" / "labeled.payload.json"

@@ -18,6 +18,7 @@ import pytest
 from app import cli
 from app.redis_server import free_port
 from app.settings import get_settings
+from app.signature import sign
 
 SPECLOOP = Path(sys.executable).parent / "specloop"
 SETTING_NAMES = ("APP_ID", "APP_SLUG", "PRIVATE_KEY", "PRIVATE_KEY_PATH", "WEBHOOK_SECRET", "GITHUB_URL",
@@ -175,3 +176,57 @@ def test_qa_hands_its_own_arguments_to_the_qa_command(tmp_path: Path, capsys: py
     missing = tmp_path / "none.feature"
     assert cli.main(["qa", "--base-url", "http://127.0.0.1:1", str(missing)]) == 2
     assert f"specloop qa: {missing}: no such file or folder" in capsys.readouterr().err
+
+
+def test_serve_with_two_workers_answers_from_two_processes_on_one_port(tmp_path: Path, redis_url: str) -> None:
+    port = free_port()
+    secret = "a-webhook-secret-for-two-workers"
+    env = clean_env(tmp_path, REDIS_URL=redis_url, APP_ID="4242", WEBHOOK_SECRET=secret, LOG_LEVEL="INFO",
+                    PRIVATE_KEY="-----BEGIN PRIVATE KEY-----\\nMIIE\\n-----END PRIVATE KEY-----")
+    process = subprocess.Popen([str(SPECLOOP), "serve", "--port", str(port), "--workers", "2"], env=env,
+                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")) if process.stderr
+                              else None, daemon=True)
+    reader.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        web_processes: list[str] = []
+        deadline = time.monotonic() + 60  # a start-up deadline, not a speed assertion
+        while time.monotonic() < deadline and process.poll() is None and len(web_processes) < 2:
+            web_processes = [pid for pid in
+                             Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+                             if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]  # not the tracker
+            time.sleep(0.1)
+        assert len(web_processes) == 2, "".join(lines)
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        body = (Path(__file__).parent / "fixtures" / "webhooks" / "issues" / "labeled.payload.json").read_bytes()
+        with httpx.Client(base_url=url, timeout=10) as client:
+            answers = [client.post("/api/github/webhooks", content=body, headers={
+                "X-GitHub-Event": "issues", "X-GitHub-Delivery": f"delivery-{n}", "Content-Type": "application/json",
+                "X-Hub-Signature-256": sign(secret, body)}) for n in range(6)]
+        assert [answer.status_code for answer in answers] == [202] * 6
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        reader.join(timeout=30)
+        if process.stderr is not None:
+            process.stderr.close()
+    logged = [json.loads(line) for line in lines if line.startswith("{")]
+    assert len([line for line in logged if line["msg"] == "webhook answered"]) == 6
+    # each delivery is logged once, by the endpoint: uvicorn's access log leaves the webhook out
+    access = [line["msg"] for line in logged if line["logger"] == "uvicorn.access"]
+    assert any("/healthz" in line for line in access) and not any("/api/github/webhooks" in line for line in access)
+
+
+def test_workers_must_be_a_whole_number_of_at_least_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli._parser().parse_args(["serve", "--workers", "3"]).workers == 3
+    for bad in ("0", "two"):
+        with pytest.raises(SystemExit):
+            cli._parser().parse_args(["serve", "--workers", bad])
+    assert "--workers" in capsys.readouterr().err

@@ -23,7 +23,8 @@ from app.artifacts import LocalArtifactStore
 from app.queue import QUEUES
 from app.redis_server import ManagedRedis
 from app.signature import sign
-from app.web import WEBHOOK_PATH, BackgroundServer, create_app
+from app.web import BackgroundServer, create_app
+from app.webhook import WEBHOOK_PATH
 from tests.test_webhook_endpoint import SECRET, fixture, make_settings
 
 FUZZ = settings(max_examples=120, deadline=None, derandomize=True,

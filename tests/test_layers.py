@@ -10,7 +10,7 @@ import pytest
 
 DOMAIN = Path(__file__).resolve().parent.parent / "app" / "domain"
 FORBIDDEN = (
-    "app.render", "app.web", "app.queue", "app.qa", "playwright", "subprocess", "fastapi", "arq", "redis",
+    "app.render", "app.web", "app.webhook", "app.queue", "app.qa", "playwright", "subprocess", "fastapi", "arq", "redis",
     "githubkit", "httpx",
 )
 

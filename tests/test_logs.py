@@ -5,12 +5,22 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from app.logs import REDACTED, configure_logging, log_context
+from app.logs import (
+    _SECRET_PATTERNS,
+    REDACTED,
+    configure_logging,
+    log_context,
+    redact_every_pattern,
+    redact_text,
+)
 
 TOKEN = "ghs_16C7e42F292c6912E7710c838347Ae178B4a"
 
@@ -158,3 +168,18 @@ def test_console_lines_are_redacted_too(restore_root: None) -> None:
     configure_logging("INFO", stream=terminal)
     logging.getLogger("specloop.test").info("token %s", TOKEN)
     assert TOKEN not in terminal.getvalue() and REDACTED in terminal.getvalue()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+@pytest.mark.parametrize("pattern", [pattern for pattern, _ in _SECRET_PATTERNS], ids=lambda p: p.pattern[:20])
+def test_the_shortcut_for_text_without_secret_shapes_never_changes_a_redaction(pattern: re.Pattern[str],
+                                                                                data: st.DataObject) -> None:
+    # text holding a match of the pattern somewhere, whatever surrounds it
+    text = data.draw(st.from_regex(pattern, fullmatch=False))
+    assert redact_text(text) == redact_every_pattern(text)
+
+
+def test_text_with_none_of_the_shapes_is_returned_as_it_is() -> None:
+    plain = "webhook answered: queued map_story for octo-org/shop#12 in 1.2 ms"
+    assert redact_text(plain) is plain

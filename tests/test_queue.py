@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from arq.connections import ArqRedis
@@ -15,6 +17,7 @@ from app.queue import (
     DELIVERY_KEY,
     LOCK_KEY,
     QUEUES,
+    DeliveryIntake,
     JobRequest,
     acquire_story,
     delivery_seen,
@@ -25,6 +28,8 @@ from app.queue import (
     release_story,
     story_lock,
 )
+from app.webhook import REDIS_ERRORS
+from tests.support.redis import unreachable_redis_url
 
 STORY = "octo-org/shop#12"
 
@@ -173,8 +178,9 @@ async def test_an_idempotency_key_is_the_job_id_and_refuses_a_second_request(red
 
 def test_requests_without_a_key_get_distinct_ids() -> None:
     args = MapStory(installation_id=1, repo="octo-org/shop", number=12, trigger="conversation")
-    one, two = JobRequest.of(args, delivery="d1"), JobRequest.of(args, delivery="d1")
-    assert one.job_id != two.job_id and "d1" not in one.job_id
+    # (a delivery id that cannot occur in the hex nonce by chance, as "d1" can)
+    one, two = JobRequest.of(args, delivery="delivery-1"), JobRequest.of(args, delivery="delivery-1")
+    assert one.job_id != two.job_id and "delivery-1" not in one.job_id
 
 
 async def test_dropping_an_installation_removes_only_its_queued_jobs(redis: ArqRedis) -> None:
@@ -224,3 +230,75 @@ async def test_a_job_we_write_is_stored_exactly_as_arqs_own_enqueue_stores_it(re
     scores = [await redis.zscore(QUEUES["light"], job_id) for job_id in (ours.job_id, "theirs")]
     assert all(scores) and abs(scores[0] - scores[1]) < 5_000  # both scored by when they may run, in ms
     assert [j.job_id for j in await redis.queued_jobs(queue_name=QUEUES["light"])] == [ours.job_id, "theirs"]
+
+
+# --- the web service's intake: concurrent deliveries share a round trip -------------------------------
+
+class CountingPipelines(ArqRedis):
+    """A real client that counts the pipelines it executes (how many round trips a burst took)."""
+
+    executed: list[int]
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+        pipe = super().pipeline(transaction=transaction, shard_hint=shard_hint)
+        execute = pipe.execute
+
+        async def counted(raise_on_error: bool = True) -> Any:
+            self.executed.append(len(pipe.command_stack))
+            return await execute(raise_on_error=raise_on_error)
+
+        pipe.execute = counted  # type: ignore[method-assign]
+        return pipe
+
+
+@pytest.fixture
+async def counting(redis_url: str) -> AsyncIterator[CountingPipelines]:
+    client = CountingPipelines.from_url(redis_url)
+    client.executed = []
+    yield client
+    await client.aclose()
+
+
+async def test_deliveries_arriving_together_go_to_redis_in_one_round_trip_each_still_deduplicated(
+        counting: CountingPipelines) -> None:
+    intake = DeliveryIntake(counting)
+    deliveries = [f"d{n}" for n in range(40)] + ["d3", "d7"]  # two repeats inside the same burst
+    answers = await asyncio.gather(*(intake.enqueue_delivery(d, [request(delivery=d)]) for d in deliveries))
+    assert answers == [True] * 40 + [False, False]
+    assert len(await queued(counting)) == 40
+    # the first went out alone; everything that arrived meanwhile went in the next pipeline
+    assert sum(counting.executed) == 42 and len(counting.executed) < 5, counting.executed
+
+
+async def test_the_intake_loads_its_script_again_into_a_redis_that_forgot_it(redis: ArqRedis) -> None:
+    intake = DeliveryIntake(redis)
+    assert await intake.enqueue_delivery("d1", [request()])
+    await redis.script_flush()  # what a restarted Redis looks like (this test's own server)
+    assert await intake.enqueue_delivery("d2", [request(delivery="d2")])
+    assert not await intake.enqueue_delivery("d2", [request(delivery="d2")])
+    assert await queued(redis) == ["map_story:octo-org/shop#12:d1", "map_story:octo-org/shop#12:d2"]
+    await redis.script_flush()  # the one-at-a-time path falls back the same way
+    assert await enqueue_delivery(redis, "d3", [request(delivery="d3")])
+
+
+async def test_a_redis_that_is_gone_fails_every_waiting_delivery_and_the_intake_recovers(
+        redis: ArqRedis) -> None:
+    dead = ArqRedis.from_url(unreachable_redis_url(), socket_connect_timeout=1)
+    intake = DeliveryIntake(dead)
+    results = await asyncio.gather(*(intake.enqueue_delivery(f"d{n}", [request(delivery=f"d{n}")]) for n in range(5)),
+                                   return_exceptions=True)
+    assert all(isinstance(result, REDIS_ERRORS) for result in results), results  # each answers 503
+    await dead.aclose()
+    intake.redis = redis  # Redis is back: the same intake writes again
+    assert await intake.enqueue_delivery("d1", [request()])
+
+
+async def test_a_caller_that_stops_waiting_does_not_cancel_the_others_write(redis: ArqRedis) -> None:
+    intake = DeliveryIntake(redis)
+    impatient = asyncio.create_task(intake.enqueue_delivery("d1", [request()]))
+    patient = asyncio.create_task(intake.enqueue_delivery("d2", [request(delivery="d2")]))
+    await asyncio.sleep(0)
+    impatient.cancel()
+    assert await patient
+    # the cancelled caller's delivery was written with the batch: a redelivery of it is a duplicate
+    assert await delivery_seen(redis, "d1") and await delivery_seen(redis, "d2")

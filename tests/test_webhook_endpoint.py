@@ -24,7 +24,8 @@ from app.queue import QUEUES
 from app.redis_server import ManagedRedis
 from app.settings import Settings
 from app.signature import sign
-from app.web import MAX_BODY_BYTES, SETUP_MODE_REASON, WEBHOOK_PATH, BackgroundServer, create_app
+from app.web import BackgroundServer, create_app
+from app.webhook import MAX_BODY_BYTES, SETUP_MODE_REASON, WEBHOOK_PATH
 
 FIXTURES = Path(__file__).parent / "fixtures" / "webhooks"
 SECRET = "a-real-webhook-secret-for-tests"
@@ -380,7 +381,7 @@ def test_every_webhook_log_line_carries_the_delivery_id_and_no_secret(web_url: s
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(RedactingFilter())
-    logger = logging.getLogger("app.web")
+    logger = logging.getLogger("app.webhook")
     logger.addHandler(handler)
     previous = logger.level
     logger.setLevel(logging.INFO)
@@ -419,7 +420,7 @@ def test_a_client_leaving_mid_body_is_one_quiet_log_line(web_url: str) -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("app.web")
+    logger = logging.getLogger("app.webhook")
     logger.addHandler(handler)
     previous = logger.level
     logger.setLevel(logging.INFO)
@@ -437,3 +438,20 @@ def test_a_client_leaving_mid_body_is_one_quiet_log_line(web_url: str) -> None:
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [(line["level"], line["msg"]) for line in lines] == [("INFO", "client disconnected before the body arrived")]
     assert "Traceback" not in stream.getvalue() and "exc_info" not in stream.getvalue()
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "HEAD"])
+def test_the_webhook_path_takes_only_post(web_url: str, method: str) -> None:
+    response = httpx.request(method, web_url + WEBHOOK_PATH, timeout=5)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    if method != "HEAD":
+        assert response.json() == {"reason": "deliveries are POSTed"}
+
+
+def test_only_the_exact_webhook_path_takes_deliveries(web_url: str) -> None:
+    body = json.dumps({"zen": "z"}).encode()
+    headers = {"X-GitHub-Event": "ping", "X-GitHub-Delivery": "d-1", "X-Hub-Signature-256": sign(SECRET, body)}
+    assert httpx.post(web_url + WEBHOOK_PATH, content=body, headers=headers, timeout=5).status_code == 200
+    for path in (WEBHOOK_PATH + "/", WEBHOOK_PATH + "x", "/api/github"):
+        assert httpx.post(web_url + path, content=body, headers=headers, timeout=5).status_code == 404
