@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_PACKAGES := redis-server chromium git
 
-.PHONY: demo test bench lint system venv clean
+.PHONY: demo test bench bench-tools lint system venv clean
 
 demo: system venv
 	$(BIN)/specloop demo
@@ -15,8 +15,14 @@ demo: system venv
 test: system venv
 	$(BIN)/python -m pytest
 
-bench: system venv
+bench: system bench-tools venv
 	$(BIN)/python -m benchmarks
+
+# The ingest benchmark drives the servers with wrk (its Probot peer needs node and npm, and is skipped
+# with a message where they are missing).
+bench-tools:
+	@command -v wrk >/dev/null || { echo "Installing system packages: wrk"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk >/dev/null; }
 
 lint: venv
 	$(BIN)/ruff check .

@@ -148,7 +148,8 @@ class WebhookEndpoint:
             return Answer(401, reason="malformed X-Hub-Signature-256 header")
         timeout = getattr(self.state, "body_timeout", BODY_TIMEOUT_SECONDS)
         try:
-            body = await asyncio.wait_for(read_body(receive, headers.get("content-length")), timeout)
+            async with asyncio.timeout(timeout):  # (not wait_for: no task per delivery)
+                body = await read_body(receive, headers.get("content-length"))
         except TimeoutError:
             return Answer(408, reason=f"the body arrived too slowly (over {timeout:g} s)")
         if body is None:
@@ -188,7 +189,8 @@ class WebhookEndpoint:
             return Answer(202, status="ignored", reason=ignored_reason or f"nothing to do for {event}")
         try:
             intake: DeliveryIntake = self.state.intake
-            accepted = await asyncio.wait_for(intake.enqueue_delivery(delivery, jobs), REDIS_DEADLINE_SECONDS)
+            async with asyncio.timeout(REDIS_DEADLINE_SECONDS):
+                accepted = await intake.enqueue_delivery(delivery, jobs)
         except REDIS_ERRORS as error:
             log.warning("could not enqueue: Redis unreachable", extra={"error": str(error)})
             return Answer(503, reason=REDIS_DOWN_REASON)
