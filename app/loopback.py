@@ -55,8 +55,10 @@ class LoopbackServer:
         self.host = host
         self.sock = bind_loopback(host, port)
         self.port: int = self.sock.getsockname()[1]
+        # the stock asyncio loop: these servers run in threads, where uvloop's child processes (the GitHub
+        # double's `git http-backend`) fail; `specloop serve` runs uvloop in its own main thread
         config = uvicorn.Config(app, log_config=None, log_level="warning", access_log=False, ws="none",
-                                lifespan=lifespan, timeout_graceful_shutdown=graceful_seconds)
+                                loop="asyncio", lifespan=lifespan, timeout_graceful_shutdown=graceful_seconds)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
                                        name=f"{name}:{self.port}", daemon=True)

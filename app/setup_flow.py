@@ -3,7 +3,10 @@
 Only the operator may register: `/setup` asks for a one-time setup token that the service prints in its
 log at start (shared by every replica through Redis), the `state` nonce is bound to the browser that got
 it by a cookie, and once an App is registered (this process's settings, or a Redis key any replica set)
-the page is closed and a late callback is refused.
+the page is closed and a late callback is refused. A callback claims the registration before it asks
+GitHub for the App's credentials (SET NX of the registered key in Redis, released if it fails), so when
+two replicas, or two tabs, finish a registration at the same moment exactly one converts its code and
+writes .env; the other answers 409.
 """
 
 from __future__ import annotations
@@ -54,7 +57,12 @@ NONCE_KEY = "specloop:setup:nonce:{}"
 # The one-time setup token every replica accepts (the first to start creates it), deleted on registration.
 TOKEN_KEY = "specloop:setup:token"
 # Set by the callback that registered the App: every replica then closes /setup and refuses callbacks.
+# While a callback is registering, it holds "registering:<id>" there (expiring, in case it dies).
 REGISTERED_KEY = "specloop:setup:registered"
+CLAIM_PREFIX = "registering:"
+CLAIM_SECONDS = 120  # longer than a conversion and a .env write take; a replica that died frees it then
+# Delete the claim only if it is still ours (a compare-and-delete Redis runs atomically).
+RELEASE_SCRIPT = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 # The browser's proof of the token (an HMAC of it, never the token itself) and the state it was given.
 SESSION_COOKIE = "specloop_setup_session"
 STATE_COOKIE = "specloop_setup_state"
@@ -212,11 +220,24 @@ def _session_value(token: str) -> str:
 
 
 async def _registered(request: Request) -> bool:
-    """An App is registered: this process knows it, or another replica recorded it in Redis."""
+    """An App is registered (or being registered): this process knows it, or a replica said so in Redis."""
+    return await _registration_state(request) is not None
+
+
+async def _registration_state(request: Request) -> str | None:
+    """"registered", "in progress" (a callback holds the claim), or None while setup is open."""
     if not _settings(request).setup_mode:
-        return True
+        return "registered"
+    if getattr(request.app.state, "setup_claimed", False):
+        return "in progress"
     redis = getattr(request.app.state, "redis", None)
-    return redis is not None and bool(await _redis_call(redis.exists(REGISTERED_KEY)))
+    if redis is None:
+        return None
+    holder = await _redis_call(redis.get(REGISTERED_KEY))
+    if holder is None:
+        return None
+    text = holder.decode() if isinstance(holder, bytes) else str(holder)
+    return "in progress" if text.startswith(CLAIM_PREFIX) else "registered"
 
 
 async def _record_registration(request: Request, app_id: int) -> None:
@@ -225,6 +246,49 @@ async def _record_registration(request: Request, app_id: int) -> None:
     if redis is None or await _redis_call(_set_registered(redis, app_id)) is None:
         log.warning("could not record the registration in Redis; other replicas keep /setup open until "
                     "they restart with the new .env", extra={"app_id": app_id})
+
+
+@dataclass
+class Claim:
+    """The right to register, held by one callback: in Redis for every replica, and in this process."""
+
+    value: str  # what this callback wrote into the registered key (released only while it is still there)
+
+
+async def _claim(request: Request) -> Claim | str:
+    """Claim the registration for this callback, or say why another one has it (already done or under way).
+
+    This process first (no await between the check and the set, so two callbacks here cannot both pass),
+    then Redis with SET NX, which exactly one replica wins. Without Redis only this process is guarded
+    (logged: other replicas cannot be told).
+    """
+    state = request.app.state
+    if getattr(state, "setup_claimed", False):
+        return "in progress"
+    state.setup_claimed = True
+    value = CLAIM_PREFIX + secrets.token_urlsafe(12)
+    redis = getattr(state, "redis", None)
+    if redis is None:
+        return Claim(value)
+    try:
+        won = await asyncio.wait_for(redis.set(REGISTERED_KEY, value, nx=True, ex=CLAIM_SECONDS),
+                                     REDIS_DEADLINE_SECONDS)
+    except (RedisError, OSError, TimeoutError):
+        log.warning("could not claim the registration in Redis; only this replica is guarded against a "
+                    "second registration")
+        return Claim(value)
+    if won:
+        return Claim(value)
+    state.setup_claimed = False
+    return await _registration_state(request) or "in progress"
+
+
+async def _release(request: Request, claim: Claim) -> None:
+    """Give the claim back after a failed registration, so the operator can try again on any replica."""
+    request.app.state.setup_claimed = False
+    redis = getattr(request.app.state, "redis", None)
+    if redis is not None:  # also when the claim's SET timed out: it may have landed (only ours is deleted)
+        await _redis_call(redis.eval(RELEASE_SCRIPT, 1, REGISTERED_KEY, claim.value))
 
 
 async def _set_registered(redis: Redis, app_id: int) -> bool:
@@ -422,10 +486,9 @@ def _error_page(title: str, message: str, status: int) -> HTMLResponse:
 async def setup_callback(request: Request, code: str = "", state: str = "") -> Response:
     """GitHub redirects here with `code`: exchange it for the App's credentials and store them in .env."""
     settings = _settings(request)
-    if await _registered(request):
-        return _error_page("Already registered", "A GitHub App is already registered for this service; "
-                           "this registration was not stored. Delete the extra App on GitHub if one was made.",
-                           409)
+    done = await _registration_state(request)
+    if done is not None:
+        return _claimed_page(done)
     redis = getattr(request.app.state, "redis", None)
     if state and not _same(request.cookies.get(STATE_COOKIE, ""), state):
         # checked before the nonce is consumed, so a stolen state cannot use up the operator's
@@ -445,6 +508,32 @@ async def setup_callback(request: Request, code: str = "", state: str = "") -> R
         )
     if not code:
         return _error_page("No code from GitHub", "GitHub did not send a registration code. Start again.", 400)
+    claim = await _claim(request)
+    if not isinstance(claim, Claim):
+        return _claimed_page(claim)
+    response: Response | None = None
+    try:
+        response = await _register(request, settings, code)
+        return response
+    finally:
+        if response is None or response.status_code != 200:  # refused, failed or cancelled: give it back
+            await _release(request, claim)
+
+
+def _claimed_page(why: str) -> HTMLResponse:
+    """The 409 for a callback that lost the race: another one registered, or is registering right now."""
+    if why == "in progress":
+        return _error_page("Already being registered",
+                           "Another registration of this service is finishing right now (another tab, or another "
+                           "replica); this one was not stored, and its credentials were never fetched from GitHub. "
+                           "Delete the extra App GitHub created for it in your GitHub settings. The setup page "
+                           "closes once the other registration is done.", 409)
+    return _error_page("Already registered", "A GitHub App is already registered for this service; "
+                       "this registration was not stored. Delete the extra App on GitHub if one was made.", 409)
+
+
+async def _register(request: Request, settings: Settings, code: str) -> HTMLResponse:
+    """Convert the code, write .env and leave setup mode (the caller holds the claim)."""
     try:
         app = await convert_manifest(settings, code)
     except RequestFailed as error:

@@ -3,7 +3,9 @@
 Shared by the spec jobs (write, revise, check, approve, close) and by QA and code generation, so all of
 them read the spec, and the approval recorded in the PR body, the same way. The gate only exists on a
 spec PR the bot opened itself from this repository, and the recorded approval only counts when the
-service's signature on it matches this repository, PR number, SHA, approver and manifest.
+service's signature on it matches this repository, PR number, SHA, approver and manifest, and while the
+approvals behind it still stand on GitHub (`approved_fingerprint`): the body is writable by every writer,
+so a signed record pasted back after its approval was dismissed or withdrawn opens nothing.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from app.domain.fingerprint import Fingerprint, is_spec_file
 from app.domain.markers import find_marker
 from app.domain.spec_state import SpecInput, SpecState
 from app.gh import checks, git_data, issues, pulls
-from app.gh.models import CheckRun, Pull, RepoRef
+from app.gh.models import CheckRun, Pull, RepoRef, Review, User
+from app.gh.repos import collaborator_role
 from app.job_args import RunQa
+from app.permissions import may
 from app.queue import JobRequest, enqueue
 from app.render.spec_check import CheckOutput, render_spec_check
 from app.render.spec_pr import gate_closed_comment, with_approval
@@ -113,11 +117,12 @@ class SpecPr:
         return fingerprint.signed(self.key, self.repo.full_name, pull.number)
 
 
-def recorded_fingerprint(spec: SpecPr, pull: Pull) -> Fingerprint | None:
-    """The approval recorded in the PR body, when the bot opened the PR and signed it for this PR (else None).
+def signed_record(spec: SpecPr, pull: Pull) -> Fingerprint | None:
+    """The approval record in the PR body, when the bot opened the PR and signed it for this PR (else None).
 
-    The body is writable by the PR's author and by maintainers, so a record is trusted only with the
-    service's signature over this repository, PR number, SHA, approver and manifest digest.
+    Only the record: whether the approval behind it still stands is `approved_fingerprint`'s question.
+    The body is writable by the PR's author and by every writer of the repository, so a record is trusted
+    only with the service's signature over this repository, PR number, SHA, approver and manifest digest.
     """
     if not spec.key or not spec.owns(pull):
         return None
@@ -125,6 +130,51 @@ def recorded_fingerprint(spec: SpecPr, pull: Pull) -> Fingerprint | None:
     if found is None or not found.verify(spec.key, spec.repo.full_name, pull.number):
         return None
     return found
+
+
+async def approved_fingerprint(spec: SpecPr, pull: Pull, config: RepoConfig) -> Fingerprint | None:
+    """The approval in force: a signed record whose approvals still stand on GitHub now (else None).
+
+    A signature proves the service once wrote the record for this PR and commit, not that the approval
+    is still given: after a dismissal (or a reviewer's later "changes requested") a writer could paste
+    the old record back into the body. Reviews are what nobody but their author (and a dismissal, which
+    is final) can change, so the gate is open only while `approval_count` people allowed to approve
+    have an approval of the recorded commit (or of the head, whose spec callers compare) as their
+    latest deciding review. GitHub is read on every check; the webhook and the body are never the word.
+    """
+    record = signed_record(spec, pull)
+    if record is None:
+        return None
+    standing = await approvals_of(spec, pull.number, {record.sha, pull.head.sha}, config)
+    return record if len(standing) >= config.approval_count else None
+
+
+def is_app(user: User | None, bot_login: str) -> bool:
+    """Whether `user` is the App itself (or any bot): its reviews never count."""
+    return user is not None and (user.is_bot or user.login.lower() == bot_login.lower())
+
+
+async def may_approve(spec: SpecPr, login: str, config: RepoConfig) -> bool:
+    """Write/maintain/admin (the `approve` entry of the permission table), or a configured approver."""
+    if login.lower() in {a.lower() for a in config.approvers}:
+        return True
+    return may(await collaborator_role(spec.gh, spec.repo, login), "approve", config.permission_table)
+
+
+async def approvals_of(spec: SpecPr, number: int, shas: str | set[str], config: RepoConfig) -> list[str]:
+    """Distinct people allowed to approve whose latest deciding review approves one of commits `shas`."""
+    wanted = {shas} if isinstance(shas, str) else shas
+    latest: dict[str, Review] = {}
+    for review in await pulls.list_reviews(spec.gh, spec.repo, number):
+        if review.verdict == "COMMENTED" or review.user is None or is_app(review.user, spec.bot_login):
+            continue  # a comment does not withdraw an approval; the app's reviews never count
+        latest[review.user.login.lower()] = review  # a dismissed approval is DISMISSED here: it withdraws
+    counted = []
+    for _, review in sorted(latest.items()):
+        login = review.user.login if review.user else ""
+        if review.verdict == "APPROVED" and review.commit_id in wanted and await may_approve(spec, login, config):
+            counted.append(login)
+    return counted
 
 
 async def post_spec_check(spec: SpecPr, pull: Pull, state: SpecState, *, approved: Fingerprint | None = None,
@@ -165,7 +215,11 @@ async def run_check(spec: SpecPr, redis: Redis, number: int, sha: str, config: R
         # a fork or a person's own PR on a `specloop/` branch: no gate, so no check that could look like one
         return {"status": "not a specloop pull request"}
     state = await read_spec(spec.gh, spec.repo, sha, config)
-    approved = recorded_fingerprint(spec, pull)
+    record = signed_record(spec, pull)
+    approved = await approved_fingerprint(spec, pull, config) if record is not None else None
+    if record is not None and approved is None and sha == pull.head.sha:
+        # a record whose approvals no longer stand (dismissed, withdrawn, or pasted back): take it out
+        pull = await close_gate_for(spec, pull, record, reason="the approval behind it no longer stands")
     if approved is None:
         await post_spec_check(spec, pull, state)
         return {"status": "checked", "errors": state.has_errors}

@@ -15,20 +15,23 @@ from typing import Any
 from app.context import JobScope
 from app.domain.fingerprint import Fingerprint
 from app.gh import issues, pulls
-from app.gh.models import Pull, Review, User
-from app.gh.repos import collaborator_role
+from app.gh.models import Pull, Review
 from app.job_args import ApproveSpec, CloseGate, GenerateCode
-from app.permissions import describe, may
+from app.permissions import describe
 from app.queue import JobRequest, enqueue
 from app.render.spec_pr import approval_not_counted_reply, not_specloop_pull_reply
 from app.repo_config import RepoConfig
 from app.spec_gate import (
     SpecPr,
+    approvals_of,
+    approved_fingerprint,
     close_gate_for,
+    is_app,
+    may_approve,
     post_spec_check,
     read_spec,
     record_approval,
-    recorded_fingerprint,
+    signed_record,
     story_issue,
 )
 from app.story_status import advance_status
@@ -42,43 +45,17 @@ def generate_code_request(installation_id: int, repo: str, number: int, sha: str
     return JobRequest.of(args, once=f"code:{repo}:{sha}")
 
 
-def _is_app(user: User | None, bot_login: str) -> bool:
-    return user is not None and (user.is_bot or user.login.lower() == bot_login.lower())
-
-
-async def may_approve(scope: JobScope, login: str, config: RepoConfig) -> bool:
-    """Write/maintain/admin (the `approve` entry of the permission table), or a configured approver."""
-    if login.lower() in {a.lower() for a in config.approvers}:
-        return True
-    return may(await collaborator_role(scope.gh, scope.repo, login), "approve", config.permission_table)
-
-
-async def approvals_of(scope: JobScope, number: int, sha: str, config: RepoConfig) -> list[str]:
-    """Distinct people allowed to approve whose latest deciding review approves commit `sha`."""
-    latest: dict[str, Review] = {}
-    for review in await pulls.list_reviews(scope.gh, scope.repo, number):
-        if review.verdict == "COMMENTED" or review.user is None or _is_app(review.user, scope.bot_login):
-            continue  # a comment does not withdraw an approval; the app's reviews never count
-        latest[review.user.login.lower()] = review
-    counted = []
-    for _, review in sorted(latest.items()):
-        login = review.user.login if review.user else ""
-        if review.verdict == "APPROVED" and review.commit_id == sha and await may_approve(scope, login, config):
-            counted.append(login)
-    return counted
-
-
 async def _not_counted(scope: JobScope, number: int, login: str, why: str) -> None:
     await issues.create_comment(scope.gh, scope.repo, number, approval_not_counted_reply(login, why))
 
 
 async def _refusal(scope: JobScope, spec: SpecPr, pull: Pull, review: Review, login: str,
-                   sha: str) -> dict[str, Any] | None:
+                   sha: str, config: RepoConfig) -> dict[str, Any] | None:
     """Why this review cannot open the gate (said on the PR where a person should hear it), or None."""
     head = pull.head.sha
     if review.verdict != "APPROVED":
         return {"status": "not an approval"}
-    if _is_app(review.user, scope.bot_login):
+    if is_app(review.user, scope.bot_login):
         return {"status": "the app's own review does not count"}
     if not pull.is_open:
         return {"status": "pull request closed"}
@@ -92,7 +69,7 @@ async def _refusal(scope: JobScope, spec: SpecPr, pull: Pull, review: Review, lo
                            f"it approves commit {str(review.commit_id)[:7]}, but the head is now {head[:7]}; "
                            "please review and approve the latest commit")
         return {"status": "stale", "head": head}
-    recorded = recorded_fingerprint(spec, pull)
+    recorded = await approved_fingerprint(spec, pull, config)
     if recorded is not None and recorded.sha == head:
         # a second delivery (or a second approver) of an already approved commit starts nothing new
         return {"status": "already approved", "sha": head}
@@ -107,17 +84,17 @@ async def approve_spec(scope: JobScope, args: ApproveSpec) -> dict[str, Any]:
     review = await pulls.get_review(scope.gh, scope.repo, number, args.review_id)
     login = (review.user.login if review.user else "") or args.reviewer or ""
     spec = SpecPr.of(scope)
-    refused = await _refusal(scope, spec, pull, review, login, args.sha)
+    refused = await _refusal(scope, spec, pull, review, login, args.sha, config)
     if refused is not None:
         return refused
     head = pull.head.sha
-    if not await may_approve(scope, login, config):
+    if not await may_approve(spec, login, config):
         who = describe("approve", config.permission_table)
         if config.approvers:
             who += " and the approvers named in `.github/specloop.yml`"
         await _not_counted(scope, number, login, f"approvals that open the gate come from {who}")
         return {"status": "reviewer may not approve", "reviewer": login}
-    approvers = await approvals_of(scope, number, head, config)
+    approvers = await approvals_of(spec, number, head, config)
     if len(approvers) < config.approval_count:
         return {"status": "waiting for more approvals", "approvals": len(approvers), "needed": config.approval_count}
     state = await read_spec(scope.gh, scope.repo, head, config)
@@ -146,11 +123,11 @@ async def close_gate(scope: JobScope, args: CloseGate) -> dict[str, Any]:
     pull = await pulls.get_pull(scope.gh, scope.repo, args.number)
     if not spec.owns(pull):
         return {"status": "not a specloop pull request"}
-    approved = recorded_fingerprint(spec, pull)
+    approved = signed_record(spec, pull)
     if approved is None:
         return {"status": "not approved"}
     # the dismissed review may not have been one that counted (or others still approve that commit)
-    if len(await approvals_of(scope, args.number, approved.sha, config)) >= config.approval_count:
+    if await approved_fingerprint(spec, pull, config) is not None:
         return {"status": "still approved"}
     pull = await close_gate_for(spec, pull, approved, reason=args.reason, actor=args.actor)
     await post_spec_check(spec, pull, await read_spec(scope.gh, scope.repo, pull.head.sha, config))

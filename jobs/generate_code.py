@@ -15,7 +15,7 @@ from app.gh import checks, issues, pulls
 from app.job_args import GenerateCode
 from app.render.code_check import CODE_CHECK_NAME, code_needs_approval, code_not_available
 from app.render.spec_pr import not_specloop_pull_reply
-from app.spec_gate import SpecPr, publish_check, recorded_fingerprint, story_issue
+from app.spec_gate import SpecPr, approved_fingerprint, publish_check, story_issue
 from app.story_status import advance_status
 
 NOT_AVAILABLE = "not available"  # the `StoryStatus.code_state` this job records
@@ -30,7 +30,7 @@ async def generate_code(scope: JobScope, args: GenerateCode) -> dict[str, Any]:
             await issues.create_comment(scope.gh, scope.repo, args.number,
                                         not_specloop_pull_reply(args.actor, "`/specloop code`"))
         return {"status": "not a specloop pull request"}
-    approved = recorded_fingerprint(spec, pull)
+    approved = await approved_fingerprint(spec, pull, await scope.config())
     sha, digest = args.sha, args.digest
     if approved is None or (sha and sha != approved.sha):
         # the approval that asked for this commit was withdrawn or never signed: generate nothing

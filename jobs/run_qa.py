@@ -36,6 +36,7 @@ from app.git import GitError, clone, run_git
 from app.job_args import RunQa
 from app.qa.browser import BrowserNotFound, require_chromium
 from app.qa.child import scrubbed_env
+from app.qa.network import resolve
 from app.qa.options import RunOptions
 from app.qa.runner import run
 from app.render.qa_check import (
@@ -48,7 +49,7 @@ from app.render.qa_check import (
 )
 from app.render.spec_pr import not_specloop_pull_reply
 from app.repo_config import QaConfig
-from app.spec_gate import SpecPr, opened_by_bot, recorded_fingerprint, story_issue
+from app.spec_gate import SpecPr, approved_fingerprint, opened_by_bot, story_issue
 from app.story_status import advance_status
 
 log = logging.getLogger(__name__)
@@ -299,9 +300,13 @@ class QaRun:
                 raise QaError(f"The deployment's URL must be an http or https URL with a host; `{base_url}` is not "
                               f"({problem}).")
             host = origins.host_of(base_url) or ""
-            if origins.is_private_host(host) and not self.scope.deps.settings.qa_allow_private_hosts:
+            # a name counts by what it resolves to (the run's browser then reaches it only through a
+            # fence that resolves it again and refuses a private answer: see RunOptions.private_app)
+            private = [a for a in await resolve(host) if origins.is_private_address(a)]
+            if (origins.is_private_host(host) or private) and not self.scope.deps.settings.qa_allow_private_hosts:
+                resolved = f", which resolves to {private[0]}" if private and origins.ip_literal(host) is None else ""
                 raise QaError(f"The deployment's URL `{base_url}` is a private, loopback or link-local address "
-                              f"(`{host}`), which QA does not visit unless the operator sets "
+                              f"(`{host}`{resolved}), which QA does not visit unless the operator sets "
                               "QA_ALLOW_PRIVATE_HOSTS=true.")
             return base_url, None
         configured = format_base_url(self.qa.base_url, branch=self.branch, pr=self.pull.number) \
@@ -346,6 +351,7 @@ class QaRun:
                 steps_dir=str(checkout / self.features_dir / "steps"), allow_repo_steps=settings.allow_repo_code,
                 out_dir=str(self.workdir / "evidence"), chromium_path=settings.chromium_path,
                 allowed_origins=tuple(self.qa.allowed_origins), allow_private_hosts=settings.qa_allow_private_hosts,
+                private_app=base_url is None,  # a deployment must stay public for the whole run
             )
             try:
                 result = await _run_with_progress(self.scope.gh, self.scope.repo, self.check.id, self.sha, features,
@@ -383,7 +389,7 @@ async def run_qa(scope: JobScope, args: RunQa) -> dict[str, Any]:
     config = await scope.config()
     if args.base_url is not None and not config.qa.accepts_environment(args.environment):
         return {"status": f"environment {args.environment!r} is not in qa.environments"}
-    approved = recorded_fingerprint(spec, pull)
+    approved = await approved_fingerprint(spec, pull, config)
     if approved is None:
         if args.base_url is not None:
             return {"status": "not approved"}  # a deployment of an unapproved spec PR is not our business

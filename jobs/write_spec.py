@@ -32,8 +32,8 @@ from app.spec_gate import (
     BRANCH_PREFIX,
     SpecPr,
     find_spec_pull,
-    recorded_fingerprint,
     run_check,
+    signed_record,
     spec_files_at,
     spec_pr_data,
 )
@@ -102,7 +102,7 @@ async def _open_or_update_pull(scope: JobScope, issue: Issue, pull: Pull | None,
     if pull is not None:
         # an existing approval stays in the body; check_spec closes the gate if the files changed
         return await pulls.update_pull(scope.gh, scope.repo, pull.number, title=title,
-                                       body=with_approval(body, recorded_fingerprint(SpecPr.of(scope), pull)))
+                                       body=with_approval(body, signed_record(SpecPr.of(scope), pull)))
     pull = await pulls.create_pull(scope.gh, scope.repo, title=title, head=view.branch, base=base, body=body)
     author = issue.user.login if issue.user else ""
     for login in dict.fromkeys(p for p in [author, *config.approvers] if p and not p.endswith("[bot]")):

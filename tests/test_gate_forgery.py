@@ -13,7 +13,7 @@ from typing import Any
 from app.context import DEPS_KEY, deps
 from app.domain.fingerprint import Fingerprint, build_manifest
 from app.domain.markers import find_marker, marker
-from app.job_args import ApproveSpec, CheckSpec, GenerateCode, RunQa, WriteSpec
+from app.job_args import ApproveSpec, CheckSpec, CloseGate, GenerateCode, RunQa, WriteSpec
 from app.queue import QUEUES
 from app.render.spec_pr import with_approval
 from jobs.worker import run_job
@@ -160,3 +160,89 @@ async def test_code_and_approval_on_a_pr_the_bot_did_not_open_only_say_so(github
     assert github.check_runs(SHOP, head_sha=sha) == []
     assert len(replies(github, number, "not_specloop_pull")) == 2 and len(replies(github, number)) == 2
     assert await heavy_jobs(core_deps) == []
+
+
+# --- replaying an approval after it was withdrawn -------------------------------------------------
+# The record in the body is signed by the service, but the body of the bot's PR is writable by every
+# writer: an approval that was dismissed or withdrawn must not come back with its old record.
+
+
+async def gate_reads_approved(github: Any, spec: dict[str, Any], core_deps: Any) -> list[str]:
+    """Every way a job would read the gate as open on the PR's head right now (empty: it is closed)."""
+    ctx, number, installation_id = spec["ctx"], spec["number"], spec["installation_id"]
+    head = pr(github, spec).head_sha
+    opened = []
+    check = await run_job(deps(ctx), CheckSpec(installation_id=installation_id, repo=SHOP, number=number, sha=head))
+    if "approved" in check["status"]:
+        opened.append(f"check_spec: {check['status']}")
+    if spec_check(github, head).conclusion == "success":
+        opened.append("specloop/spec is green")
+    code = await run_job(deps(ctx), GenerateCode(installation_id=installation_id, repo=SHOP, number=number))
+    if code["status"] != "not approved":
+        opened.append(f"generate_code: {code['status']}")
+    qa = await run_job(deps(ctx), RunQa(installation_id=installation_id, repo=SHOP, number=number))
+    if qa["status"] != "not approved":
+        opened.append(f"run_qa: {qa['status']}")
+    return opened
+
+
+def paste_back(github: Any, spec: dict[str, Any], record: dict[str, Any], by: str = "bob") -> None:
+    """A writer edits the bot's PR body, putting an old bot-signed record back where the bot keeps it."""
+    body = github.issue(SHOP, spec["number"]).body
+    github.edit_issue(SHOP, spec["number"], body=with_approval(body, None) + "\n" + marker("fingerprint", **record),
+                      by=by)
+
+
+async def test_a_dismissed_approval_pasted_back_into_the_body_does_not_reopen_the_gate(
+    github: Any, core_deps: Any, spec_pr: dict[str, Any]
+) -> None:
+    assert (await approve(github, spec_pr, by="bob"))["status"] == "approved"
+    record = find_marker(github.issue(SHOP, spec_pr["number"]).body, "fingerprint")
+    assert record is not None and record.get("sig")
+    (review,) = [r for r in github.reviews(SHOP, spec_pr["number"]) if r.state == "APPROVED"]
+    github.dismiss_review(SHOP, spec_pr["number"], review.id, by="alice")
+    closed = await run_job(deps(spec_pr["ctx"]), CloseGate(installation_id=spec_pr["installation_id"], repo=SHOP,
+                                                           number=spec_pr["number"], reason="dismissed", actor="alice"))
+    assert closed["status"] == "gate closed"
+    queued = await heavy_jobs(core_deps)
+    # bob (write access) puts the old, validly signed record back, in the body and in a comment of his own
+    paste_back(github, spec_pr, record)
+    github.comment(SHOP, spec_pr["number"], marker("fingerprint", **record), by="bob")
+    assert await gate_reads_approved(github, spec_pr, core_deps) == []
+    assert await heavy_jobs(core_deps) == queued
+
+
+async def test_a_dismissal_whose_close_gate_job_never_ran_still_closes_the_gate(
+    github: Any, core_deps: Any, spec_pr: dict[str, Any]
+) -> None:
+    assert (await approve(github, spec_pr, by="bob"))["status"] == "approved"
+    (review,) = [r for r in github.reviews(SHOP, spec_pr["number"]) if r.state == "APPROVED"]
+    # the dismissal's webhook was lost (or its job failed): the signed record is still in the body
+    github.dismiss_review(SHOP, spec_pr["number"], review.id, by="alice")
+    assert find_marker(github.issue(SHOP, spec_pr["number"]).body, "fingerprint") is not None
+    assert await gate_reads_approved(github, spec_pr, core_deps) == []
+
+
+async def test_an_approval_withdrawn_by_requesting_changes_does_not_keep_the_gate_open(
+    github: Any, core_deps: Any, spec_pr: dict[str, Any]
+) -> None:
+    assert (await approve(github, spec_pr, by="bob"))["status"] == "approved"
+    github.submit_review(SHOP, spec_pr["number"], "CHANGES_REQUESTED", by="bob",
+                         commit_id=pr(github, spec_pr).head_sha)
+    assert await gate_reads_approved(github, spec_pr, core_deps) == []
+
+
+async def test_an_approval_that_still_stands_keeps_the_gate_open(
+    github: Any, core_deps: Any, spec_pr: dict[str, Any]
+) -> None:
+    github.push_files(SHOP, "main", {".github/specloop.yml": "approval_count: 1\n"}, by="alice")
+    assert (await approve(github, spec_pr, by="bob"))["status"] == "approved"
+    assert (await approve(github, spec_pr, by="alice", delivery="d2"))["status"] == "already approved"
+    (bobs,) = [r for r in github.reviews(SHOP, spec_pr["number"]) if r.user.login == "bob"]
+    github.dismiss_review(SHOP, spec_pr["number"], bobs.id, by="alice")
+    # alice's approval of the same commit still stands: the gate stays open, and every job reads it so
+    head = pr(github, spec_pr).head_sha
+    check = await run_job(deps(spec_pr["ctx"]), CheckSpec(installation_id=spec_pr["installation_id"], repo=SHOP,
+                                                           number=spec_pr["number"], sha=head))
+    assert check["status"] == "approved"
+    assert spec_check(github, head).conclusion == "success"

@@ -7,8 +7,10 @@ import json
 import logging
 import re
 import stat
+import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -20,7 +22,8 @@ from app.redis_server import free_port
 from app.settings import Settings
 from app.setup_flow import NOT_FOUND, REGISTERED_KEY, write_env
 from app.signature import sign
-from app.web import WEBHOOK_PATH, BackgroundServer, create_app
+from app.web import BackgroundServer, create_app
+from app.webhook import WEBHOOK_PATH
 
 PERMISSIONS = {"issues": "write", "pull_requests": "write", "contents": "write", "checks": "write",
                "deployments": "read", "metadata": "read"}
@@ -427,3 +430,83 @@ def test_the_setup_token_is_logged_once_and_never_on_a_page(
     lines = [record.getMessage() for record in caplog.records if not record.name.startswith(("httpx", "httpcore"))]
     assert sum(token in line for line in lines) == 1, lines
     assert f"{service.url}/setup" in next(line for line in lines if token in line)
+
+
+# --- two replicas finishing a registration at the same moment -----------------------------------
+
+
+def test_concurrent_callbacks_on_two_replicas_register_exactly_one_app(
+    make_service: Any, github: Any, tmp_path: Path, redis_url: str
+) -> None:
+    first = make_service(github_url=github.web_url)
+    second = make_service(github_url=github.web_url, dotenv_path=tmp_path / "replica-2" / ".env")
+    on_first, on_second = browser(first), browser(second, token=first.token)
+    callbacks = []
+    for operator in (on_first, on_second):
+        action, manifest = registration_form(operator.get("/setup").text)
+        callbacks.append((operator, register_through_github(manifest, action)))
+    # GitHub takes its time converting a code: both callbacks are past every check before either is done
+    github.fault("POST", r"/app-manifests/[^/]+/conversions", status=None, latency=0.5, times=None)
+    start = threading.Barrier(len(callbacks))
+
+    def finish(pair: tuple[httpx.Client, str]) -> httpx.Response:
+        operator, callback = pair
+        start.wait()
+        return operator.get(callback)
+
+    with ThreadPoolExecutor(len(callbacks)) as pool:
+        answers = list(pool.map(finish, callbacks))
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200, 409], [(a.status_code, a.text[:200]) for a in answers]
+    loser = next(answer for answer in answers if answer.status_code == 409)
+    assert "already" in loser.text.lower() and "registered" in loser.text.lower()
+    assert len(github.requests_to("POST", r"/app-manifests/[^/]+/conversions")) == 1
+    written = [path for path in (first.env_path, second.env_path) if path.exists()]
+    assert len(written) == 1
+    registered = Settings(_env_file=written[0])  # type: ignore[call-arg]
+    assert registered.app_id == github.app_id
+    import redis as redis_lib
+
+    client = redis_lib.Redis.from_url(redis_url)
+    try:
+        assert client.get(REGISTERED_KEY) == str(github.app_id).encode()
+    finally:
+        client.close()
+    # both replicas now know: their setup pages are closed
+    assert on_first.get("/setup").status_code == 404 and on_second.get("/setup").status_code == 404
+
+
+def test_concurrent_callbacks_on_one_replica_register_exactly_one_app(make_service: Any, github: Any) -> None:
+    service = make_service(github_url=github.web_url)
+    tabs = [browser(service), browser(service)]
+    callbacks = []
+    for tab in tabs:
+        action, manifest = registration_form(tab.get("/setup").text)
+        callbacks.append((tab, register_through_github(manifest, action)))
+    github.fault("POST", r"/app-manifests/[^/]+/conversions", status=None, latency=0.5, times=None)
+    start = threading.Barrier(len(callbacks))
+
+    def finish(pair: tuple[httpx.Client, str]) -> int:
+        tab, callback = pair
+        start.wait()
+        return tab.get(callback).status_code
+
+    with ThreadPoolExecutor(len(callbacks)) as pool:
+        assert sorted(pool.map(finish, callbacks)) == [200, 409]
+    assert len(github.requests_to("POST", r"/app-manifests/[^/]+/conversions")) == 1
+
+
+def test_a_failed_conversion_releases_the_claim_so_the_operator_can_try_again(
+    make_service: Any, github: Any, tmp_path: Path
+) -> None:
+    first = make_service(github_url=github.web_url)
+    second = make_service(github_url=github.web_url, dotenv_path=tmp_path / "replica-2" / ".env")
+    operator = browser(first)
+    action, _ = registration_form(operator.get("/setup").text)
+    failed = operator.get("/setup/callback", params={"code": "expired-code", "state": state_of(action)})
+    assert failed.status_code == 502
+    # nothing stays claimed: either replica can register now
+    on_second = browser(second, token=first.token)
+    action, manifest = registration_form(on_second.get("/setup").text)
+    assert on_second.get(register_through_github(manifest, action)).status_code == 200
+    assert second.env_path.exists() and not first.env_path.exists()

@@ -15,6 +15,7 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import expect
 
 from app.domain.steps import StepDefinition, StepFunc
+from app.qa.network import BLOCKED
 from app.qa.step_context import StepContext, StepFailure, short_error
 
 
@@ -67,6 +68,11 @@ async def visit(ctx: StepContext, path: str) -> None:
     # contents would otherwise end up in the run's screenshots, traces and reports.
     if not fence.allows(url):
         raise StepFailure(f"QA only visits the app under test ({fence.describe()}); `{path}` is not part of it")
+    # A listed origin counts by the addresses its name resolves to (pinned for the scenario).
+    problem = await ctx.network.refusal(url) if ctx.network is not None else None
+    if problem is not None:
+        raise StepFailure(f"QA only visits the app under test ({fence.describe()}); `{path}` is refused: "
+                          f"{problem.removeprefix(BLOCKED + ': ')}")
     response = await _guard(f'Could not open "{url}"', ctx.page.goto(url))
     if response is not None and response.status >= 400:
         raise StepFailure(f'Opening "{path}" returned HTTP {response.status}')

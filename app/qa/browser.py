@@ -21,6 +21,11 @@ LAUNCH_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # Every QA context sends its connections through its `NetworkFence` proxy (SOCKS5, names resolved
+    # there): WebRTC must not send UDP around it, and Chromium must not resolve names (or race QUIC) itself.
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--disable-quic",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
 
 SYSTEM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

@@ -26,6 +26,9 @@ class RunOptions:
     # private, loopback or link-local host only with `allow_private_hosts` (QA_ALLOW_PRIVATE_HOSTS).
     allowed_origins: tuple[str, ...] = ()
     allow_private_hosts: bool = False
+    # Whether the app under test itself may be on a private address: yes for `qa.start` and `qa.base_url`;
+    # a deployment's URL must resolve to public addresses for the whole run (unless private hosts are allowed).
+    private_app: bool = True
 
     def step_timeout_s(self) -> float:
         """How long any one step may take: a project step may hang outside Playwright."""

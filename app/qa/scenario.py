@@ -13,6 +13,7 @@ from app.domain.qa_results import ScenarioResult, StepResult, scenario_status
 from app.domain.scenario_plan import PlannedScenario, PlannedStep
 from app.domain.steps import StepRegistry, match_step, snippet
 from app.qa.actions import step_function
+from app.qa.network import BLOCKED, NetworkFence
 from app.qa.options import RunOptions
 from app.qa.step_context import StepContext, StepFailure, call_step, short_error
 
@@ -38,27 +39,36 @@ async def _configure(context: Any, options: RunOptions) -> None:
         await context.tracing.start(screenshots=True, snapshots=True)
 
 
-BLOCKED = "blocked: not the app under test"
-
-
-async def _confine(context: Any, fence: Confinement, result: ScenarioResult, blocked: set[str]) -> None:
-    """Abort every request of the context that leaves the app under test, and report it as failed.
+async def _confine(context: Any, network: NetworkFence, result: ScenarioResult, blocked: set[str]) -> None:
+    """Abort every request and WebSocket of the context that leaves the app under test, and report it.
 
     Request interception sees navigations and sub-resources alike (images, scripts, fetches, frames,
-    redirects), so neither a step nor a page of the app can make the browser read a local file, a
-    cloud metadata address or another site into the run's screenshots and traces.
+    redirects), and WebSocket routing the sockets a page opens, so neither a step nor a page of the app
+    can make the browser read a local file, a cloud metadata address or another site into the run's
+    screenshots and traces. A host name counts by what it resolves to (`NetworkFence`); and whatever
+    escapes both (a worker's socket) still meets the context's proxy, which refuses it the same way.
     """
 
     async def guard(route: Any) -> None:
         request = route.request
-        if fence.allows(request.url):
+        problem = await network.refusal(request.url)
+        if problem is None:
             await route.fallback()
             return
         blocked.add(request.url)
-        result.failed_requests.append(f"{request.method} {request.url}: {BLOCKED} ({fence.describe()})")
+        result.failed_requests.append(f"{request.method} {request.url}: {problem}")
         await route.abort("blockedbyclient")
 
+    async def guard_socket(socket: Any) -> None:
+        problem = await network.refusal(socket.url)
+        if problem is None:
+            socket.connect_to_server()
+            return
+        result.failed_requests.append(f"WebSocket {socket.url}: {problem}")
+        await socket.close(code=1008, reason=BLOCKED)
+
     await context.route("**/*", guard)
+    await context.route_web_socket(lambda url: True, guard_socket)
 
 
 def _listen(page: Any, result: ScenarioResult, blocked: set[str]) -> None:
@@ -92,7 +102,7 @@ async def _perform(step_result: StepResult, func: Any, args: dict[str, Any], ctx
 
 
 async def _run_steps(page: Any, planned: PlannedScenario, registry: StepRegistry | None, base_url: str,
-                     options: RunOptions, folder: Path, result: ScenarioResult, fence: Confinement) -> None:
+                     options: RunOptions, folder: Path, result: ScenarioResult, network: NetworkFence) -> None:
     """Every step in order; after a failure the rest are skipped (undefined ones are still reported)."""
     failed = False
     last_page_step: StepResult | None = None
@@ -114,7 +124,7 @@ async def _run_steps(page: Any, planned: PlannedScenario, registry: StepRegistry
             continue
         ctx = StepContext(page=page, base_url=base_url, timeout=options.timeout_ms,
                           data_table=planned_step.data_table, doc_string=planned_step.doc_string,
-                          confinement=fence)
+                          confinement=network.confinement, network=network)
         await _perform(step_result, step_function(match.definition), match.args, ctx, options)
         failed = step_result.status == "failed"
         last_page_step = step_result
@@ -165,19 +175,23 @@ async def run_scenario(
     folder = out_dir / f"{_slug(planned.name)}-{planned.pickle['id']}"
     started = time.perf_counter()
     context = None
+    network: NetworkFence | None = None
     try:
-        fence = Confinement.around(base_url, options.allowed_origins, allow_private=options.allow_private_hosts)
+        fence = Confinement.around(base_url, options.allowed_origins, allow_private=options.allow_private_hosts,
+                                   private_app=options.private_app)
+        network = NetworkFence(fence, report=result.failed_requests.append)
         # Service workers would fetch outside request interception: blocked, so every request is seen.
+        # Every connection goes through the fence's proxy, which resolves names itself and pins them.
         context = await browser.new_context(
             base_url=base_url, viewport={"width": options.viewport[0], "height": options.viewport[1]},
-            service_workers="block",
+            service_workers="block", proxy=await network.start(),
         )
         blocked: set[str] = set()
-        await _confine(context, fence, result, blocked)
+        await _confine(context, network, result, blocked)
         await _configure(context, options)
         page = await context.new_page()
         _listen(page, result, blocked)
-        await _run_steps(page, planned, registry, base_url, options, folder, result, fence)
+        await _run_steps(page, planned, registry, base_url, options, folder, result, network)
         result.screenshots = [s.screenshot for s in result.steps if s.screenshot]
         result.status = scenario_status(result.steps)
     except Exception as exc:  # noqa: BLE001 - the browser itself failed: the scenario cannot pass
@@ -186,5 +200,7 @@ async def run_scenario(
     finally:
         if context is not None:
             await _close(context, result, options, folder)
+        if network is not None:
+            await network.close()
     result.duration = time.perf_counter() - started
     return result

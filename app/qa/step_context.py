@@ -5,11 +5,14 @@ from __future__ import annotations
 import inspect
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from app.domain.origins import Confinement
 from app.domain.steps import StepFunc
+
+if TYPE_CHECKING:
+    from app.qa.network import NetworkFence
 
 
 class StepFailure(AssertionError):
@@ -26,6 +29,7 @@ class StepContext:
     data_table: list[list[str]] | None = None
     doc_string: str | None = None
     confinement: Confinement | None = None  # where the page may go; None: the base URL's origin only
+    network: NetworkFence | None = None  # the context's resolved, pinned view of that (host names count)
 
     def fence(self) -> Confinement:
         """Where this step's page may go: the app under test (and the origins the repository allows)."""

@@ -134,8 +134,10 @@ def forged_marker(sha: str, approver: str, files: dict[str, str]) -> str:
 
 def bot_approved_pull(github: Any, branch: str, sha: str, files: dict[str, str], *, title: str, body: str = "",
                       approver: str = "alice") -> int:
-    """A PR the bot opened from `branch` whose body records a signed approval of `sha` (as approve_spec writes it)."""
+    """A PR the bot opened from `branch` whose body records a signed approval of `sha` (as approve_spec writes it),
+    and the approving review by `approver` the record stands on (the gate reads both)."""
     number = int(github.open_pull(SHOP, branch, title=title, body=body, by=github.bot.login))
     signed = Fingerprint.of(sha, approver, build_manifest(files)).signed(gate_key(github.webhook_secret), SHOP, number)
     github.edit_issue(SHOP, number, body=body + marker("fingerprint", **signed.to_data()), by=github.bot.login)
+    github.submit_review(SHOP, number, "APPROVED", by=approver, commit_id=sha)
     return number
