@@ -288,6 +288,22 @@ class QaRun:
             raise QaError(f"Could not check out {self.sha[:12]}.", str(error)) from None
         return checkout
 
+    async def refuse_private(self, url: str, what: str) -> None:
+        """Raise QaError when `url`'s host is, or resolves to, a private, loopback or link-local address
+        and the operator has not allowed those (QA_ALLOW_PRIVATE_HOSTS)."""
+        from app.domain import origins
+
+        if self.scope.deps.settings.qa_allow_private_hosts:
+            return
+        host = origins.host_of(url) or ""
+        # a name counts by what it resolves to (the run's browser then reaches it only through a fence
+        # that resolves it again and refuses a private answer: see RunOptions.private_app)
+        private = [a for a in await resolve(host) if origins.is_private_address(a)]
+        if origins.is_private_host(host) or private:
+            resolved = f", which resolves to {private[0]}" if private and origins.ip_literal(host) is None else ""
+            raise QaError(f"{what} `{url}` is a private, loopback or link-local address (`{host}`{resolved}), "
+                          "which QA does not visit unless the operator sets QA_ALLOW_PRIVATE_HOSTS=true.")
+
     async def app_url(self, base_url: str | None, checkout: Path) -> tuple[str, StartedApp | None]:
         """Where the app under test answers: the deployment's URL, `qa.base_url`, or `qa.start` run here."""
         # Only an http(s) app is one QA may open: anything else could show the worker's own files or
@@ -299,15 +315,7 @@ class QaRun:
             if problem is not None:
                 raise QaError(f"The deployment's URL must be an http or https URL with a host; `{base_url}` is not "
                               f"({problem}).")
-            host = origins.host_of(base_url) or ""
-            # a name counts by what it resolves to (the run's browser then reaches it only through a
-            # fence that resolves it again and refuses a private answer: see RunOptions.private_app)
-            private = [a for a in await resolve(host) if origins.is_private_address(a)]
-            if (origins.is_private_host(host) or private) and not self.scope.deps.settings.qa_allow_private_hosts:
-                resolved = f", which resolves to {private[0]}" if private and origins.ip_literal(host) is None else ""
-                raise QaError(f"The deployment's URL `{base_url}` is a private, loopback or link-local address "
-                              f"(`{host}`{resolved}), which QA does not visit unless the operator sets "
-                              "QA_ALLOW_PRIVATE_HOSTS=true.")
+            await self.refuse_private(base_url, "The deployment's URL")
             return base_url, None
         configured = format_base_url(self.qa.base_url, branch=self.branch, pr=self.pull.number) \
             if self.qa.base_url else None
@@ -315,6 +323,8 @@ class QaRun:
             raise QaError(f"`qa.base_url` must be an http or https URL with a host; `{configured}` is not "
                           f"({problem}). Fix it in `.github/specloop.yml`.")
         if configured is not None and not self.qa.start:
+            # a writer of the config could point it at the worker's own network (cloud metadata, Redis's host)
+            await self.refuse_private(configured, "`qa.base_url`")
             return configured, None
         if self.qa.start:
             if not self.scope.deps.settings.allow_repo_code:
@@ -351,7 +361,7 @@ class QaRun:
                 steps_dir=str(checkout / self.features_dir / "steps"), allow_repo_steps=settings.allow_repo_code,
                 out_dir=str(self.workdir / "evidence"), chromium_path=settings.chromium_path,
                 allowed_origins=tuple(self.qa.allowed_origins), allow_private_hosts=settings.qa_allow_private_hosts,
-                private_app=base_url is None,  # a deployment must stay public for the whole run
+                private_app=started is not None,  # an app QA started is on loopback; any other must stay public
             )
             try:
                 result = await _run_with_progress(self.scope.gh, self.scope.repo, self.check.id, self.sha, features,

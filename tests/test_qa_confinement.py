@@ -187,6 +187,20 @@ async def test_a_deployment_url_on_a_private_host_or_not_http_is_refused_on_the_
         assert "QA_ALLOW_PRIVATE_HOSTS" in summary
 
 
+@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:6379/",
+                                 "http://10.0.0.5/", "http://localhost:3000/setup"])
+async def test_a_qa_base_url_on_the_workers_own_network_is_refused_on_the_check_run(
+    github: Any, service: Service, qa_ctx: Any, url: str
+) -> None:
+    # whoever writes the config could point QA's screenshots at cloud metadata or the worker's services
+    number, sha = open_approved_pr(github, f'  base_url: "{url}"\n', SMALL)
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
+    assert outcome["status"] == "error"
+    summary = _summary(github, sha)
+    assert summary.startswith(f"`qa.base_url` `{url}` is a private, loopback or link-local address")
+    assert "QA_ALLOW_PRIVATE_HOSTS" in summary
+
+
 @pytest.mark.parametrize("service", [{"qa_allow_private_hosts": True}], indirect=True)
 async def test_the_operator_may_allow_deployments_on_private_hosts(
     github: Any, service: Service, qa_ctx: Any, sample_app: SampleApp

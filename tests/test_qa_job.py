@@ -91,6 +91,7 @@ def _links(markdown: str, label: str) -> list[str]:
     return re.findall(r"\[" + re.escape(label) + r"\]\(([^)\s]+)\)", markdown)
 
 
+@pytest.mark.parametrize("service", [{"qa_allow_private_hosts": True}], indirect=True)  # the app is on 127.0.0.1
 async def test_a_failing_run_posts_summary_annotations_screenshots_and_traces_that_serve(
     github: Any, service: Service, qa_ctx: Any, broken_sample_app: SampleApp
 ) -> None:
@@ -127,6 +128,7 @@ async def test_a_failing_run_posts_summary_annotations_screenshots_and_traces_th
             assert response.content[:2] == b"PK"
 
 
+@pytest.mark.parametrize("service", [{"qa_allow_private_hosts": True}], indirect=True)  # the app is on 127.0.0.1
 async def test_the_check_run_links_the_html_junit_and_cucumber_reports_and_they_serve(
     github: Any, service: Service, qa_ctx: Any, sample_app: SampleApp
 ) -> None:
@@ -153,6 +155,7 @@ async def test_the_check_run_links_the_html_junit_and_cucumber_reports_and_they_
     assert expired.status_code == 403
 
 
+@pytest.mark.parametrize("service", [{"qa_allow_private_hosts": True}], indirect=True)  # the app is on 127.0.0.1
 async def test_qa_advances_the_storys_status_chain_with_a_link_to_the_check_run(
     github: Any, service: Service, qa_ctx: Any, sample_app: SampleApp
 ) -> None:
@@ -181,6 +184,7 @@ async def test_a_misconfigured_browser_fails_the_check_run_naming_the_setting(
     assert "Traceback" not in summary + (run.output.get("text") or "")
 
 
+@pytest.mark.parametrize("service", [{"qa_allow_private_hosts": True}], indirect=True)  # the app is on 127.0.0.1
 async def test_a_passing_run_concludes_success(
     github: Any, service: Service, qa_ctx: Any, sample_app: SampleApp
 ) -> None:
@@ -251,6 +255,7 @@ def _progress_writes(github: Any) -> list[Any]:
             if (r.json or {}).get("status") == "in_progress" and "done (" in str((r.json or {}).get("output"))]
 
 
+@pytest.mark.parametrize("service", [{"qa_allow_private_hosts": True}], indirect=True)  # the app is on 127.0.0.1
 @pytest.mark.parametrize("interval, expect_progress", [(3600.0, False), (0.01, True)])
 async def test_progress_is_written_at_most_once_per_interval(
     github: Any, service: Service, qa_ctx: Any, sample_app: SampleApp, monkeypatch: pytest.MonkeyPatch,

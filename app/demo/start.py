@@ -19,7 +19,8 @@ async def start(stage: Stage) -> None:
         n.ok(f"{'app under test':<21} {app.url}  ({what})")
         # As a real deployment would be configured, minus ANTHROPIC_API_KEY: the offline mapper and
         # the deterministic feature writer do the model's part, and code generation is not in this version.
-        web_url = harness.start_web(allow_repo_code=False, anthropic_api_key=None)
+        # the demo's shop runs on this machine's loopback: the operator (you) allows QA to visit it
+        web_url = harness.start_web(allow_repo_code=False, anthropic_api_key=None, qa_allow_private_hosts=True)
         n.ok(f"{'Specloop web service':<21} {web_url}  (webhooks, /healthz, screenshots)")
         await harness.start_worker()
         n.ok(f"{'Specloop worker':<21} light + heavy queues, run after each step")
