@@ -4,7 +4,13 @@ The real `anthropic` SDK runs against it (`AsyncAnthropic(api_key="test", base_u
 so the model client's wire format, retries, timeouts and usage accounting are exercised for real.
 A test scripts the replies it expects (`double.script(...)`); a request nobody scripted is answered
 with a loud 500 (and `x-should-retry: false`, so the SDK does not hammer it) and recorded in
-`double.unscripted`, which the pytest fixture turns into a test error.
+`double.unscripted`, which the pytest fixture turns into a test error. A test with more calls than
+it can count (a burst of stories) sets `double.fallback`, the reply when the script has run out.
+
+`double.fault(overloaded(), ratio=0.1, seed=1)` fails about a tenth of the requests, spread over the run
+(each request draws from the rule's own seeded generator), before any scripted reply is used: a faulted
+request consumes no scripted reply, so the retry gets it. Rules are looked at in the order they were
+added; `hits` and `seen` count what each one failed and looked at.
 """
 
 from __future__ import annotations
@@ -12,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import random
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
@@ -90,6 +97,39 @@ def server_error() -> Fault:
 def bad_tool_input(data: dict[str, Any], name: str | None = None) -> ToolUse:
     """A tool_use whose input does not fit the tool's schema (the double returns it as scripted)."""
     return ToolUse(input=data, name=name)
+
+
+@dataclass
+class FaultRule:
+    """Answer `reply` (a Fault) to about `ratio` of the requests, at most `times` of them (None: no limit)."""
+
+    reply: Fault
+    ratio: float = 1.0
+    times: int | None = 1
+    seed: int = 0
+    hits: int = 0  # requests answered with the fault
+    seen: int = 0  # requests the rule looked at while not exhausted
+    _draws: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.ratio <= 1.0:
+            raise ValueError(f"a fault's ratio must be in (0, 1], not {self.ratio!r}")
+        self._draws = random.Random(self.seed)
+
+    @property
+    def exhausted(self) -> bool:
+        """True when the rule has fired `times` times already."""
+        return self.times is not None and self.hits >= self.times
+
+    def fires(self) -> bool:
+        """Whether this request gets the fault (counted in `seen`, and in `hits` when it does)."""
+        if self.exhausted:
+            return False
+        self.seen += 1
+        if self.ratio < 1.0 and self._draws.random() >= self.ratio:
+            return False
+        self.hits += 1
+        return True
 
 
 # --- what a test can read back ----------------------------------------------------------------
@@ -203,6 +243,8 @@ class MessagesDouble:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._script: deque[Reply] = deque()
+        self.fallback: Reply | None = None  # the reply once the script has run out (None: a loud 500)
+        self.faults: list[FaultRule] = []
         self.requests: list[RecordedRequest] = []
         self.unscripted: list[RecordedRequest] = []
         self._cached_prefixes: set[str] = set()
@@ -231,9 +273,11 @@ class MessagesDouble:
             self._loopback = None
 
     def reset(self) -> None:
-        """Forget the script, the recorded requests and the prompt cache (between tests)."""
+        """Forget the script, the fallback, the faults, the recorded requests and the prompt cache (between tests)."""
         with self._lock:
             self._script.clear()
+            self.fallback = None
+            self.faults.clear()
             self.requests.clear()
             self.unscripted.clear()
             self._cached_prefixes.clear()
@@ -244,6 +288,14 @@ class MessagesDouble:
         """Queue replies, answered in order: a dict is a tool input, a str is text, or a Fault/Slow/..."""
         with self._lock:
             self._script.extend(replies)
+
+    def fault(self, reply: Fault, *, ratio: float = 1.0, times: int | None = 1, seed: int = 0) -> FaultRule:
+        """Answer `reply` to about `ratio` of the requests from now on, `times` at most (None: no limit);
+        like the GitHub double's `fault()`, see the module docstring."""
+        rule = FaultRule(reply, ratio=ratio, times=times, seed=seed)
+        with self._lock:
+            self.faults.append(rule)
+        return rule
 
     @property
     def remaining(self) -> int:
@@ -272,7 +324,9 @@ class MessagesDouble:
         except RequestInvalid as exc:
             return self._error(recorded, 400, "invalid_request_error", str(exc))
         with self._lock:
-            reply = self._script.popleft() if self._script else None
+            reply: Reply | None = next((rule.reply for rule in self.faults if rule.fires()), None)
+            if reply is None:
+                reply = self._script.popleft() if self._script else self.fallback
         if reply is None:
             with self._lock:
                 self.unscripted.append(recorded)

@@ -357,11 +357,18 @@ class GitHubDouble(People):
     # -- faults ----------------------------------------------------------------------------------
     def fault(self, method: str = "*", path: str = ".*", status: int | None = 502, times: int | None = 1,
               retry_after: int | None = None, latency: float = 0.0, body: Any = None,
-              rate_limit: bool = False, target: str = "api") -> Fault:
+              rate_limit: bool = False, target: str = "api", *, ratio: float = 1.0, seed: int = 0,
+              applied: bool = False) -> Fault:
         """Make matching requests fail: `path` is a regex over the API path (`/repos/o/r/issues/1`),
-        the git path (`/o/r.git/...`, target="git") or the event name (target="webhook")."""
+        the git path (`/o/r.git/...`, target="git") or the event name (target="webhook").
+
+        With `ratio` below 1, only about that share of the matching requests fail (drawn per request
+        from a generator seeded with `seed`), at most `times` of them (None: no limit); rules are looked
+        at in the order they were added, and a request one lets through may meet the next. With `applied`
+        (API requests only), the request is carried out and only its answer replaced by the fault's.
+        """
         return self.faults.add(Fault(method.upper(), path, status, times, retry_after, latency, body,
-                                     rate_limit, target))
+                                     rate_limit, target, applied=applied, ratio=ratio, seed=seed))
 
     def _webhook_fault(self, event: str) -> Fault | None:
         return self.faults.take("webhook", "POST", event)

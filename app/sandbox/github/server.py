@@ -98,13 +98,24 @@ class Server:
         record = RecordedRequest(request.method, path, dict(request.query_params), body, headers)
         state.requests.append(record)
         fault = self.hub.faults.take("api", request.method, path)
+        answer = None
         if fault is not None:
             if fault.latency:
                 await asyncio.sleep(fault.latency)
             answer = fault.response()
-            if answer is not None:
+            if answer is not None and not fault.applied:
                 record.status = answer[0]
                 return json_response(answer[0], answer[2], answer[1])
+        response = await self._handle(request, path, record, body, headers)
+        if answer is not None:  # an applied fault: the request was carried out, its answer is lost
+            record.status = answer[0]
+            return json_response(answer[0], answer[2], answer[1])
+        return response
+
+    async def _handle(self, request: Request, path: str, record: RecordedRequest, body: Any,
+                      headers: dict[str, str]) -> Response:
+        """Route, check and run one REST call (after faults), recording the status it answers."""
+        state = self.hub.state
         matched = self.routes.match(request.method, path)
         if matched is None:
             record.status = 404
