@@ -8,8 +8,10 @@ with GitHub's `retry-after`, and one plain-words comment on the issue or PR when
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
+import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -22,6 +24,8 @@ from arq.worker import Function, Retry, Worker, func
 from githubkit.exception import RateLimitExceeded, RequestFailed
 from pydantic import ValidationError
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.artifacts import ArtifactStore
 from app.context import DEPS_KEY, Deps, InstallationScope, JobScope, deps
@@ -105,8 +109,19 @@ NO_LOCK = {Reply.NAME}
 # --- failure handling -------------------------------------------------------------------------------
 
 
+def _underlying(error: BaseException) -> BaseException:
+    """The GitHub error behind a wrapper: githubkit's auth flow fetches the installation token inside
+    the request, and a 5xx or rate limit on that call reaches the job as a RequestError whose cause
+    is the real answer."""
+    seen = 0
+    while not isinstance(error, RequestFailed | RateLimitExceeded) and error.__cause__ is not None and seen < 5:
+        error, seen = error.__cause__, seen + 1
+    return error
+
+
 def _temporary_delay(error: BaseException, job_try: int) -> float | None:
     """Seconds to wait before retrying `error`, or None when retrying would not help."""
+    error = _underlying(error)
     if isinstance(error, RateLimitExceeded):
         return max(1.0, error.retry_after.total_seconds())
     if isinstance(error, RequestFailed) and error.response.status_code >= 500:
@@ -120,6 +135,7 @@ def _temporary_delay(error: BaseException, job_try: int) -> float | None:
 
 def _expired_token(error: BaseException) -> bool:
     """GitHub's 401 to an installation token (expired or revoked before our cache let it go)."""
+    error = _underlying(error)
     return isinstance(error, RequestFailed) and error.response.status_code == 401
 
 
@@ -127,6 +143,7 @@ def _reason(error: BaseException) -> str:
     """What went wrong, fit for a comment: no traceback, no internals, no secrets."""
     if isinstance(error, ModelError | BudgetExceeded):
         return str(error)  # ModelError messages are written for people
+    error = _underlying(error)
     if isinstance(error, RateLimitExceeded):
         return "GitHub kept rate-limiting Specloop's requests"
     if isinstance(error, RequestFailed):
@@ -338,22 +355,77 @@ def run_worker(settings: Settings, queues: Sequence[Queue] = ("light", "heavy"))
 
     url, managed = resolve_redis_url(settings)
     try:
-        if len(queues) == 1:
-            Worker(**worker_settings(settings, queues[0], redis_url=url)).run()
-            return
-
-        async def both() -> None:
-            workers = [Worker(**worker_settings(settings, q, redis_url=url)) for q in queues]
-            try:
-                await asyncio.gather(*(w.main() for w in workers))
-            finally:
-                for w in workers:
-                    await w.close()
-
-        asyncio.run(both())
+        asyncio.run(supervise(lambda: [Worker(**worker_settings(settings, q, redis_url=url)) for q in queues]))
     finally:
         if managed is not None:
             managed.stop()
+
+
+# What "Redis went away" looks like from inside arq's poll loop or its pool.
+REDIS_GONE = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError, asyncio.TimeoutError)
+RESTART_BACKOFF_MAX_SECONDS = 30.0
+HEALTHY_RUN_SECONDS = 60.0  # a run this long before Redis went away starts the backoff afresh
+
+
+async def supervise(make_workers: Callable[[], list[Worker]], *, backoff_max: float = RESTART_BACKOFF_MAX_SECONDS,
+                    first_delay: float = 1.0) -> None:
+    """Run the workers until a signal stops them; when Redis goes away, wait and start them afresh.
+
+    arq's worker ends its process when a Redis call in its poll loop fails. Queued jobs are safe in
+    Redis, but nothing would run them until someone restarted the worker; so the worker waits (1 s,
+    doubling up to 30 s), says so in the log, and starts again once Redis answers.
+    """
+    delay = first_delay
+    while True:
+        workers = make_workers()
+        for worker in workers:  # arq's signal handler cancels main_task: SIGTERM/SIGINT stop this loop
+            worker.main_task = asyncio.ensure_future(worker.main())
+        _signal_every(workers)
+        started = time.monotonic()
+        try:
+            await asyncio.gather(*(worker.main_task for worker in workers if worker.main_task))
+            return
+        except asyncio.CancelledError:
+            log.info("worker stopped")
+            return
+        except REDIS_GONE as error:
+            log.warning("Redis is unreachable; the worker starts again in %g s", delay,
+                        extra={"error": f"{type(error).__name__}: {error}"})
+        finally:
+            for worker in workers:
+                await _close_quietly(worker)
+        if time.monotonic() - started > HEALTHY_RUN_SECONDS:
+            delay = first_delay
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, backoff_max)
+
+
+def _signal_every(workers: list[Worker]) -> None:
+    """SIGINT/SIGTERM reach every worker of the process: each arq worker installs its handler on the
+    one event loop, so the last one made would otherwise be the only one told to stop."""
+    def tell_every(sig: signal.Signals) -> None:
+        for worker in workers:
+            if worker._handle_signals:
+                worker.handle_sig(sig)
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals off the main thread
+            loop.add_signal_handler(sig, tell_every, sig)
+
+
+async def _close_quietly(worker: Worker) -> None:
+    """Stop a worker whose Redis may be gone: its running jobs end, its pool is closed, nothing raises."""
+    if worker.main_task is not None and not worker.main_task.done():
+        worker.main_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, *REDIS_GONE):
+            await worker.main_task
+    with contextlib.suppress(*REDIS_GONE):
+        await worker.close()
+    pool = getattr(worker, "_pool", None)
+    if pool is not None:  # close() stops before this when Redis refused its first call
+        with contextlib.suppress(*REDIS_GONE):
+            await pool.close(close_connection_pool=True)
 
 
 async def _due(redis: Redis, queue: Queue) -> int:

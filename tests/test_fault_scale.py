@@ -50,8 +50,7 @@ MODEL_FAULT_SHARE = 0.10  # of the model calls (the client gives up after 5 faul
 MODEL = "claude-sonnet-4-6"
 WORKERS = 5
 TOKENS = r"^/app/installations/\d+/access_tokens$"
-# A fault on the token request itself fails the job for good (see the xfail test below): left out until fixed.
-EVERY_CALL_BUT_TOKENS = r"^(?!/app/installations/\d+/access_tokens$)"
+EVERY_CALL = r"^/"  # the token requests included: a job retries a failed one like any other call
 
 
 def open_stories(github: Any, count: int) -> list[int]:
@@ -169,14 +168,9 @@ async def test_the_llm_double_faults_a_share_of_calls_and_answers_the_rest_from_
     assert [once.fires(), once.fires()] == [True, False] and once.hits == 1
 
 
-# --- product bugs the faults found (strict xfail: each passes, and so fails here, once fixed) -------------
+# --- bugs the faults found: a token request that fails, a POST that failed after GitHub acted -----------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: githubkit fetches the installation token inside its httpx auth flow, so a 5xx or a rate "
-    "limit on POST /app/installations/{id}/access_tokens reaches the job as a bare RequestError (the "
-    "RequestFailed/RateLimitExceeded is its __cause__): neither githubkit's retry policy nor the worker's "
-    "_temporary_delay recognise it, and the job fails for good on its first try with a failure comment"))
 @pytest.mark.parametrize("rate_limit", [False, True], ids=["502", "secondary rate limit"])
 async def test_a_fault_on_the_installation_token_request_is_retried_like_any_other(
         rate_limit: bool, github: GitHubDouble, service: Service) -> None:
@@ -189,10 +183,6 @@ async def test_a_fault_on_the_installation_token_request_is_retried_like_any_oth
     assert len(bot_comments(github, number)) == len(map_comments(github, number)) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: githubkit retries a POST that GitHub answered 5xx (RetryServerError covers every method), "
-    "so a 502 given after GitHub created the map comment (a proxy timing out after the write) makes the "
-    "retry create a second one; the map job's find-by-marker runs before the POST, not between its tries"))
 async def test_a_502_after_github_created_the_map_comment_still_leaves_one_map(
         github: GitHubDouble, service: Service) -> None:
     [number] = open_stories(github, 1)
@@ -250,9 +240,9 @@ async def test_500_deliveries_for_200_stories_with_github_and_model_faults_map_e
     service = make_service(model=MODEL)
     numbers = open_stories(github, ISSUES)
     # GitHub: a tenth of every request answers 502, a tenth of the rest a secondary rate limit (retry-after 1 s)
-    server_errors = github.fault("*", EVERY_CALL_BUT_TOKENS, status=502, times=None, ratio=GITHUB_FAULT_SHARE / 2,
+    server_errors = github.fault("*", EVERY_CALL, status=502, times=None, ratio=GITHUB_FAULT_SHARE / 2,
                                  seed=1)
-    rate_limits = github.fault("*", EVERY_CALL_BUT_TOKENS, status=403, rate_limit=True, retry_after=1, times=None,
+    rate_limits = github.fault("*", EVERY_CALL, status=403, rate_limit=True, retry_after=1, times=None,
                                ratio=(GITHUB_FAULT_SHARE / 2) / (1 - GITHUB_FAULT_SHARE / 2), seed=2)
     # the model: 429 with retry-after 1 s and 529 (the client's own backoff), on part of the calls
     llm.fallback = draft()

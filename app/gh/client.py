@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 from githubkit import AppAuthStrategy, GitHub
 from githubkit.cache.redis import AsyncRedisCache, AsyncRedisCacheStrategy
-from githubkit.exception import GitHubException, RateLimitExceeded
+from githubkit.exception import GitHubException, RateLimitExceeded, RequestFailed
 from githubkit.retry import RetryChainDecision, RetryServerError
 from githubkit.typing import RetryOption
 from redis.asyncio import Redis
@@ -147,9 +147,22 @@ class RetryShortRateLimit:
         return RetryOption(False)
 
 
+class RetryServerErrorUnlessCreating(RetryServerError):
+    """githubkit's server-error retry, except for POST: GitHub may have created the thing before it
+    answered 502, and a second POST would create it again (two map comments). The job's own retry runs
+    the job afresh instead, and the job finds what was created by its marker."""
+
+    def __call__(self, exc: GitHubException, retry_count: int) -> RetryOption:
+        """githubkit's retry decision protocol."""
+        if isinstance(exc, RequestFailed) and exc.request.method == "POST":
+            return RetryOption(False)
+        return super().__call__(exc, retry_count)
+
+
 def retry_policy() -> RetryChainDecision:
-    """Short rate-limit waits and server errors are retried by githubkit itself."""
-    return RetryChainDecision(RetryShortRateLimit(), RetryServerError(max_retry=3))
+    """Short rate-limit waits (nothing was done) and server errors of reads and edits are retried by
+    githubkit itself; a POST that failed with a server error is left to the job's retry."""
+    return RetryChainDecision(RetryShortRateLimit(), RetryServerErrorUnlessCreating(max_retry=3))
 
 
 class GitHubApp:
