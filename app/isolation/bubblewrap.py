@@ -1,0 +1,604 @@
+"""The bubblewrap backend: each command in its own namespaces, under rlimits and (where possible) a cgroup.
+
+Inside, a command sees a read-only system (`/usr` and the `/bin`, `/lib*` links; from `/etc` only an
+allow-list: resolver, users, certificates, linker cache, fonts), its own `/proc` and `/dev`, a private
+size-capped `/tmp` with `HOME=/tmp/home`, the policy's read-only paths and the workspace read-write,
+each at its host path. Everything else of the host, the worker's project directory, `.env`, `DATA_DIR`
+and private key included, is simply not there. The environment is `--clearenv` plus the policy's.
+
+Namespaces: a new user (root inside maps to the worker's uid; no capabilities; no further user
+namespaces), pid (bwrap's init is pid 1: when it dies the kernel kills everything left), ipc, uts and
+cgroup namespace. Without `policy.network`, the commands of one sandbox share one network namespace
+that has only its own loopback: a "holder" process made at first use keeps it, and each command joins it
+(`setns` before bwrap starts), so an app started with `start()` is reachable from `run()` and from
+nothing else. With `policy.network` the host's network is shared, loopback services included.
+
+Limits: rlimits set in the child before it execs bwrap (inherited by everything inside): CPU time,
+open files, file size, no core files, and, where no cgroup holds them, address space (for memory)
+and, for a non-root worker, processes. Where a cgroup can be made (`app/isolation/cgroups.py`) it holds
+processes and memory for the command's processes together. Wall time and output size are watched
+here: over either, bwrap and the sandbox's init are killed, which takes the whole pid namespace along.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import functools
+import os
+import re
+import resource
+import shutil
+import signal
+import stat
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from app.isolation import cgroups
+from app.isolation.base import (
+    SANDBOX_HOME,
+    Completed,
+    Limit,
+    Limits,
+    Policy,
+    Running,
+    Sandbox,
+    SandboxError,
+    SandboxUnavailable,
+)
+from app.isolation.processes import Capture, LogFile, Pipe, Process, human_bytes
+
+INSTALL_HINT = (
+    "install the Debian package `bubblewrap` (`apt-get install bubblewrap`; `make system` does it)"
+)
+# Host directories every command sees read-only (a merged-/usr system has only links besides /usr).
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# From /etc only what programs need to start, resolve names, verify TLS and draw text. Not the whole of
+# /etc: inside, the sandbox's uid maps to the worker's, so root-only files such as /etc/shadow,
+# /etc/ssl/private or /etc/ssh/*_key would be readable by their owner, and /etc/gitconfig or npmrc can
+# hold tokens.
+ETC_ALLOWED = (
+    "passwd", "group", "hosts", "host.conf", "nsswitch.conf", "resolv.conf", "gai.conf",
+    "services", "protocols", "localtime", "timezone", "ld.so.cache", "ld.so.conf", "ld.so.conf.d",
+    "alternatives", "ssl/certs", "ssl/openssl.cnf", "ca-certificates", "ca-certificates.conf",
+    "pki/tls/certs", "pki/ca-trust", "mime.types", "fonts", "os-release", "debian_version",
+    "chromium", "chromium.d",
+)
+LOG_DIR = ".sandbox"  # in the workspace: the logs of commands started with start()
+_LOG_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+_setns = _libc.setns
+_setns.argtypes = (ctypes.c_int, ctypes.c_int)
+_setns.restype = ctypes.c_int
+
+# Forks and execs of bwrap happen off the event loop (see `_launch`). These threads live as long as the
+# worker: bwrap's --die-with-parent is a parent-death signal, sent when the *thread* that forked it ends.
+_SPAWNER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sandbox-spawn")
+# What `_launch` hands back: bwrap's process, the read end of its --info-fd pipe, the command's cgroup.
+_Launched = tuple[subprocess.Popen[bytes], int, cgroups.CommandCgroup | None]
+
+_MEMORY_WORDS = ("MemoryError", "Cannot allocate memory", "out of memory", "bad_alloc", "heap out of memory")
+
+
+@functools.cache
+def _system_args() -> tuple[str, ...]:
+    """The read-only system every command sees (computed once: the host's layout does not change)."""
+    args: list[str] = []
+    for directory in SYSTEM_DIRS:
+        path = Path(directory)
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), directory]
+        elif path.is_dir():
+            args += ["--ro-bind", directory, directory]
+    for name in ETC_ALLOWED:
+        args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    return tuple(args)
+
+
+def _namespace_args(*, network: bool, joined: bool) -> list[str]:
+    args = ["--unshare-user", "--disable-userns", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+            "--unshare-cgroup-try"]
+    if not network and not joined:  # joined: already in the sandbox's own network namespace
+        args.append("--unshare-net")
+    return args + ["--die-with-parent", "--new-session", "--cap-drop", "ALL", "--hostname", "sandbox"]
+
+
+@functools.cache
+def _probe(bwrap: str) -> str | None:
+    """Run `true` in the namespaces every command uses; None when that works, else what is wrong."""
+    argv = [bwrap, *_namespace_args(network=False, joined=False), *_system_args(),
+            "--proc", "/proc", "--dev", "/dev", "--", "true"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=20, env={}, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bubblewrap ({bwrap}) could not be run: {exc}"
+    if done.returncode != 0:
+        detail = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+        return (f"bubblewrap is installed ({bwrap}) but could not make a sandbox: {detail}. It needs user "
+                "namespaces: allow them (sysctl user.max_user_namespaces > 0, "
+                "kernel.unprivileged_userns_clone=1, or on Ubuntu "
+                "kernel.apparmor_restrict_unprivileged_userns=0), or, in a container, a seccomp and "
+                "AppArmor profile that permits them")
+    return None
+
+
+def sandbox_available() -> str | None:
+    """None when bubblewrap sandboxes work here; else a message saying what to install or allow.
+
+    The probe (`bwrap` with every namespace a command gets, running `true`) runs once per bwrap found.
+    """
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return f"bubblewrap is not installed (no `bwrap` on PATH): {INSTALL_HINT}"
+    return _probe(bwrap)
+
+
+def _tasks_of(uid: int) -> int:
+    """How many tasks (processes and threads) `uid` has now: what RLIMIT_NPROC counts."""
+    count = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if entry.stat().st_uid == uid:
+                    count += len(os.listdir(f"/proc/{entry.name}/task"))
+    return count
+
+
+def _preexec(rlimits: list[tuple[int, tuple[int, int]]], cgroup_procs: list[str],
+             namespaces: list[tuple[int, int]]) -> Callable[[], None]:
+    """What the child does between fork and exec of bwrap: only system calls, nothing that locks."""
+    def child() -> None:
+        for which, value in rlimits:
+            resource.setrlimit(which, value)
+        pid = str(os.getpid()).encode()
+        for path in cgroup_procs:
+            fd = os.open(path, os.O_WRONLY)
+            os.write(fd, pid)
+            os.close(fd)
+        for fd, kind in namespaces:  # user first, then net: joining the sandbox's network
+            if _setns(fd, kind) != 0:
+                raise OSError(ctypes.get_errno(), "setns into the sandbox's network namespace failed")
+    return child
+
+
+class _Started(Running):
+    """A command started with `BubblewrapSandbox.start()`."""
+
+    def __init__(self, sandbox: BubblewrapSandbox, process: Process, argv: tuple[str, ...],
+                 logs: tuple[Path, Path], files: tuple[LogFile, LogFile], pipes: list[Pipe],
+                 timeout: float | None) -> None:
+        self._sandbox, self._process, self.argv = sandbox, process, argv
+        self.stdout_log, self.stderr_log = logs
+        self._files, self._pipes, self._timeout = files, pipes, timeout
+        self._timer = (None if timeout is None else
+                       asyncio.get_running_loop().call_later(timeout, process.kill, Limit.WALL_TIME))
+        self._done = asyncio.ensure_future(self._until_done())
+
+    async def _until_done(self) -> int:
+        code = await self._process.finish()
+        for pipe in self._pipes:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(pipe.done), 1.0)
+            pipe.close()
+        for file in self._files:
+            file.close()
+        if self._timer is not None:
+            self._timer.cancel()
+        return code
+
+    @property
+    def returncode(self) -> int | None:
+        return self._done.result() if self._done.done() else None
+
+    def _classified(self) -> tuple[Limit | None, str | None]:
+        if not self._done.done():
+            return None, None
+        return self._sandbox._classify(self._process, self._done.result(), "", self._timeout)
+
+    @property
+    def limit(self) -> Limit | None:
+        return self._classified()[0]
+
+    @property
+    def reason(self) -> str | None:
+        return self._classified()[1]
+
+    async def wait(self, timeout: float | None = None) -> int | None:
+        with contextlib.suppress(TimeoutError):
+            return await asyncio.wait_for(asyncio.shield(self._done), timeout)
+        return None
+
+    async def stop(self) -> int:
+        self._process.kill()
+        return await asyncio.shield(self._done)
+
+
+class BubblewrapSandbox(Sandbox):
+    """A `Sandbox` made of bubblewrap namespaces (docs/sandbox.md). Raises `SandboxUnavailable` when
+    bubblewrap cannot make one here (`sandbox_available()` says why)."""
+
+    def __init__(self, workspace: Path, policy: Policy | None = None) -> None:
+        super().__init__(workspace, policy)
+        if self.workspace == Path("/"):
+            raise SandboxError("the workspace cannot be /")
+        for path in self.policy.read_only:
+            if not Path(path).is_absolute() or not Path(path).exists():
+                raise SandboxError(f"a read-only path must be absolute and exist: {path}")
+        problem = sandbox_available()
+        if problem is not None:
+            raise SandboxUnavailable(problem)
+        self._bwrap = shutil.which("bwrap") or "bwrap"
+        self._processes: set[Process] = set()
+        self._holder: Process | None = None
+        self._namespaces: list[tuple[int, int]] = []
+        self._holder_lock = asyncio.Lock()
+        self._holder_pipe: Pipe | None = None
+        self._started: set[_Started] = set()
+        self._background: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    # -- what is enforced how, here -------------------------------------------------------------------
+
+    @property
+    def enforcement(self) -> dict[str, str]:
+        """How each limit is enforced on this machine, in words (for logs and docs/sandbox.md)."""
+        usable = cgroups.available()
+        kinds = {name: f"cgroup v{c.version}" for name, c in usable.items()}
+        root = os.geteuid() == 0
+        return {
+            "wall_time": "watched by the worker: the sandbox's init and bwrap are killed",
+            "cpu_time": "RLIMIT_CPU per process (SIGXCPU, SIGKILL 2 s later)",
+            "memory": (f"{kinds['memory']} memory limit, all its processes together" if "memory" in kinds
+                       else "RLIMIT_AS per process (address space, not resident memory)"),
+            "processes": (f"{kinds['pids']} pids.max, all its processes together" if "pids" in kinds
+                          else "none: RLIMIT_NPROC does not apply to root" if root
+                          else "RLIMIT_NPROC: every process of the worker's uid together"),
+            "open_files": "RLIMIT_NOFILE per process",
+            "file_size": "RLIMIT_FSIZE per file (SIGXFSZ)",
+            "output": "read by the worker: run() kills past the cap, start() stops logging",
+        }
+
+    # -- starting a command ---------------------------------------------------------------------------
+
+    def _cwd(self, cwd: str | Path | None) -> str:
+        if cwd is None:
+            return str(self.workspace)
+        path = Path(cwd)
+        return str(path if path.is_absolute() else self.workspace / path)
+
+    def _mounts(self) -> list[str]:
+        tmp = str(self.policy.limits.tmp_bytes)
+        args = [*_system_args(), "--proc", "/proc", "--dev", "/dev", "--size", tmp, "--tmpfs", "/dev/shm",
+                "--remount-ro", "/dev", "--size", tmp, "--tmpfs", "/tmp", "--dir", SANDBOX_HOME]
+        workspace = str(self.workspace)
+        inside = [p for p in self.policy.read_only if Path(p).is_relative_to(self.workspace)]
+        for path in [p for p in self.policy.read_only if p not in inside]:
+            args += ["--ro-bind", str(path), str(path)]
+        args += ["--bind", workspace, workspace]
+        for path in inside:  # read-only parts of the workspace, over its read-write bind
+            args += ["--ro-bind", str(path), str(path)]
+        return args + ["--remount-ro", "/"]
+
+    def _rlimits(self, group: cgroups.CommandCgroup | None) -> list[tuple[int, tuple[int, int]]]:
+        limits: Limits = self.policy.limits
+        held = group.limits if group is not None else set()
+        wanted = [
+            (resource.RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds + 2),
+            (resource.RLIMIT_NOFILE, limits.open_files, limits.open_files),
+            (resource.RLIMIT_FSIZE, limits.file_size_bytes, limits.file_size_bytes),
+            (resource.RLIMIT_CORE, 0, 0),
+        ]
+        if cgroups.MEMORY not in held:
+            wanted.append((resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes))
+        if cgroups.PIDS not in held and os.geteuid() != 0:
+            # counts every task of the worker's uid, the worker's own included
+            allowed = _tasks_of(os.getuid()) + limits.processes
+            wanted.append((resource.RLIMIT_NPROC, allowed, allowed))
+        out = []
+        for which, soft, hard in wanted:
+            _, current = resource.getrlimit(which)
+            if current != resource.RLIM_INFINITY:
+                soft, hard = min(soft, current), min(hard, current)
+            out.append((which, (soft, hard)))
+        return out
+
+    async def _join_namespaces(self) -> list[tuple[int, int]]:
+        """The user and network namespaces every command of this sandbox joins (made at first use)."""
+        if self.policy.network:
+            return []
+        async with self._holder_lock:
+            if self._holder is None:
+                # no --disable-userns here: that would put its init in a nested user namespace, which
+                # has no say over the network namespace the commands join
+                holder = await self._start_bwrap(
+                    ["--unshare-user", "--unshare-net", "--unshare-pid", "--die-with-parent", "--new-session",
+                     "--cap-drop", "ALL", *_system_args(), "--proc", "/proc", "--dev", "/dev"],
+                    ["sh", "-c", "echo ready && exec sleep infinity"],
+                    namespaces=[], cgroup=False, stdin=False)
+                self._holder = holder
+                # Joining before bwrap has written the namespace's uid map would leave a command unmapped
+                # (and unable to make its own user namespace): wait until the holder's command runs.
+                said = bytearray()
+                ready = asyncio.get_running_loop().create_future()
+
+                def heard(chunk: bytes) -> None:
+                    said.extend(chunk)
+                    if b"ready" in said and not ready.done():
+                        ready.set_result(None)
+                assert holder.popen.stdout is not None
+                self._holder_pipe = Pipe(holder.popen.stdout, heard)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ready, 10)
+                if not ready.done() or holder.init_pid is None:
+                    holder.kill()
+                    raise SandboxError("could not make the sandbox's network namespace")
+                for kind, flag in (("user", _CLONE_NEWUSER), ("net", _CLONE_NEWNET)):
+                    fd = os.open(f"/proc/{holder.init_pid}/ns/{kind}", os.O_RDONLY)
+                    self._namespaces.append((fd, flag))
+            return self._namespaces
+
+    def _launch(self, bwrap_args: list[str], argv: Sequence[str], *, namespaces: list[tuple[int, int]],
+                cgroup: bool, stdin: bool) -> _Launched:
+        """Make the command's cgroup, then fork and exec bwrap: (the process, its info pipe, the cgroup).
+
+        Runs in a thread: moving a process into a cgroup waits for the kernel (milliseconds, more under
+        load), and fork/exec of a large worker is not free either; the event loop must not wait for it.
+        """
+        limits = self.policy.limits
+        group = None
+        if cgroup and cgroups.available():
+            with contextlib.suppress(OSError):  # none: rlimits only, as where no cgroup can be made
+                group = cgroups.CommandCgroup.create(processes=limits.processes + 2,  # + bwrap and its init
+                                                     memory_bytes=limits.memory_bytes)
+        preexec = _preexec(self._rlimits(group), group.procs_files if group else [], namespaces)
+        info_read, info_write = os.pipe()
+        try:
+            popen = subprocess.Popen(
+                [self._bwrap, *bwrap_args, "--info-fd", str(info_write), "--", *argv],
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, env={}, cwd="/", close_fds=True, pass_fds=(info_write,),
+                # limits, cgroup and namespaces must be in place before bwrap runs: only a preexec can;
+                # it makes system calls only (no locks, no imports), which is what is safe after fork
+                preexec_fn=preexec,  # noqa: PLW1509
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            os.close(info_read)
+            if group is not None:
+                group.remove()
+            raise SandboxError(f"could not start bubblewrap: {exc}") from exc
+        finally:
+            os.close(info_write)
+        return popen, info_read, group
+
+    async def _start_bwrap(self, bwrap_args: list[str], argv: Sequence[str], *,
+                           namespaces: list[tuple[int, int]], cgroup: bool, stdin: bool) -> Process:
+        launch = asyncio.get_running_loop().run_in_executor(_SPAWNER, functools.partial(
+            self._launch, bwrap_args, argv, namespaces=namespaces, cgroup=cgroup, stdin=stdin))
+        try:
+            popen, info_read, group = await asyncio.shield(launch)
+        except asyncio.CancelledError:
+            # The launch completes in its thread whatever happens: kill what it starts before giving up
+            # (and, if cancelled again meanwhile, as soon as it has started).
+            launch.add_done_callback(self._abandon)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(launch), 10)
+                await asyncio.gather(*self._background, return_exceptions=True)
+            raise
+        if self._closed:  # closed while it was being launched
+            self._abandon(launch)
+            raise SandboxError("this sandbox is closed")
+        return self._adopt(popen, info_read, group)
+
+    def _adopt(self, popen: subprocess.Popen[bytes], info_read: int,
+               group: cgroups.CommandCgroup | None) -> Process:
+        process = Process(popen, os.fdopen(info_read, "rb", buffering=0), group)
+        self._processes.add(process)
+        return process
+
+    def _abandon(self, launch: asyncio.Future[_Launched]) -> None:
+        """A launch whose caller was cancelled: kill it, then free it like any finished command."""
+        if launch.cancelled() or launch.exception() is not None:
+            return
+        process = self._adopt(*launch.result())
+        process.kill()
+
+        async def free() -> None:
+            await process.finish()
+            for file in (process.popen.stdin, process.popen.stdout, process.popen.stderr):
+                if file is not None:
+                    file.close()
+            self._processes.discard(process)
+        self._background.add(task := asyncio.ensure_future(free()))
+        task.add_done_callback(self._background.discard)
+
+    async def _spawn(self, argv: Sequence[str], *, cwd: str | Path | None, env: Mapping[str, str] | None,
+                     stdin: bool) -> Process:
+        if self._closed:
+            raise SandboxError("this sandbox is closed")
+        if not argv:
+            raise SandboxError("nothing to run: argv is empty")
+        namespaces = await self._join_namespaces()
+        args = [*_namespace_args(network=self.policy.network, joined=bool(namespaces)), *self._mounts(),
+                "--chdir", self._cwd(cwd), "--clearenv"]
+        for key, value in self.policy.environment(env).items():
+            args += ["--setenv", key, value]
+        return await self._start_bwrap(args, argv, namespaces=namespaces, cgroup=True, stdin=stdin)
+
+    async def _setup_failure(self, process: Process, stderr: str) -> None:
+        """Raise when bwrap exited without ever starting the command (a bad path, say)."""
+        await process.finish()
+        if process.init_pid is None and process.killed_for is None and not process.stopped:
+            raise SandboxError(f"bubblewrap could not start the command: {stderr.strip()[-500:]}")
+
+    # -- the interface --------------------------------------------------------------------------------
+
+    async def run(
+        self, argv: Sequence[str], *, timeout: float, stdin: bytes | None = None,
+        cwd: str | Path | None = None, env: Mapping[str, str] | None = None,
+    ) -> Completed:
+        process = await self._spawn(argv, cwd=cwd, env=env, stdin=stdin is not None)
+        cap = self.policy.limits.output_bytes
+        streams = {name: Capture(cap, functools.partial(process.kill, Limit.OUTPUT))
+                   for name in ("stdout", "stderr")}
+        assert process.popen.stdout is not None and process.popen.stderr is not None
+        pipes = [Pipe(process.popen.stdout, streams["stdout"].feed),
+                 Pipe(process.popen.stderr, streams["stderr"].feed)]
+        writer = self._feed_stdin(process, stdin) if stdin is not None else None
+        try:
+            try:
+                await asyncio.wait_for(asyncio.shield(process.exited), timeout)
+            except TimeoutError:
+                process.kill(Limit.WALL_TIME)
+            code = await process.finish()
+            for pipe in pipes:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(pipe.done), 1.0)
+        finally:
+            process.kill()
+            await process.finish()
+            for pipe in pipes:
+                pipe.close()
+            if writer is not None:
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, OSError):
+                    await writer
+            if process.popen.stdin is not None and not process.popen.stdin.closed:
+                process.popen.stdin.close()
+            self._processes.discard(process)
+        await self._setup_failure(process, streams["stderr"].text())
+        over = next((name for name, s in streams.items() if s.truncated), None)
+        limit, reason = self._classify(process, code, streams["stderr"].text(), timeout, over)
+        return Completed(
+            argv=tuple(argv), returncode=code, stdout=streams["stdout"].text(),
+            stderr=streams["stderr"].text(), truncated=over is not None,
+            timed_out=process.killed_for is Limit.WALL_TIME, limit=limit, reason=reason,
+            duration_s=time.monotonic() - process.started, cpu_s=process.cpu_s,
+        )
+
+    def _feed_stdin(self, process: Process, data: bytes) -> asyncio.Task[None]:
+        assert process.popen.stdin is not None
+        pipe = process.popen.stdin
+
+        async def feed() -> None:
+            loop = asyncio.get_running_loop()
+            transport, _ = await loop.connect_write_pipe(asyncio.Protocol, pipe)
+            try:
+                transport.write(data)
+                transport.write_eof()
+            finally:
+                await process.exited
+                transport.close()
+        return asyncio.ensure_future(feed())
+
+    async def start(
+        self, argv: Sequence[str], *, name: str = "app", cwd: str | Path | None = None,
+        env: Mapping[str, str] | None = None, timeout: float | None = None,
+    ) -> Running:
+        if not _LOG_NAME.fullmatch(name):
+            raise SandboxError(f"a log name is letters, digits, '.', '_' and '-' only: {name!r}")
+        logs, fds = self._open_logs(name)
+        try:
+            process = await self._spawn(argv, cwd=cwd, env=env, stdin=False)
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+        cap = self.policy.limits.output_bytes
+        files = (LogFile(fds[0], cap), LogFile(fds[1], cap))
+        assert process.popen.stdout is not None and process.popen.stderr is not None
+        pipes = [Pipe(process.popen.stdout, files[0].feed), Pipe(process.popen.stderr, files[1].feed)]
+        started = _Started(self, process, tuple(argv), logs, files, pipes, timeout)
+        self._started.add(started)
+        return started
+
+    def _open_logs(self, name: str) -> tuple[tuple[Path, Path], tuple[int, int]]:
+        """Make `<workspace>/.sandbox/<name>.std{out,err}.log` afresh, never following a link left there."""
+        directory = self.workspace / LOG_DIR
+        with contextlib.suppress(FileExistsError):
+            directory.mkdir(mode=0o755)
+        try:
+            dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError as exc:
+            raise SandboxError(f"{directory} is not a plain directory: {exc}") from exc
+        paths, fds = [], []
+        try:
+            for stream in ("stdout", "stderr"):
+                file = f"{name}.{stream}.log"
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(file, dir_fd=dir_fd)
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+                fd = os.open(file, flags, 0o644, dir_fd=dir_fd)
+                fds.append(fd)
+                paths.append(directory / file)
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise SandboxError(f"{directory / file} is not a regular file")
+        except OSError as exc:
+            for fd in fds:
+                os.close(fd)
+            raise SandboxError(f"could not create the log {name} in {directory}: {exc}") from exc
+        finally:
+            os.close(dir_fd)
+        return (paths[0], paths[1]), (fds[0], fds[1])
+
+    def _classify(self, process: Process, code: int, stderr: str, timeout: float | None,
+                  over: str | None = None) -> tuple[Limit | None, str | None]:
+        """Which limit stopped the command, and why in words; (None, None) when none did."""
+        limits = self.policy.limits
+        if process.killed_for is Limit.WALL_TIME:
+            took = f"{timeout:g} s" if timeout is not None else "its time limit"
+            return Limit.WALL_TIME, f"killed: it ran longer than {took} (wall time)"
+        if process.killed_for is Limit.OUTPUT:
+            cap = human_bytes(limits.output_bytes)
+            return Limit.OUTPUT, f"killed: it wrote more than {cap} to {over or 'its output'}"
+        if process.stopped:
+            return None, "stopped"
+        if code == 0:
+            return None, None
+        memory = human_bytes(limits.memory_bytes)
+        if process.oom:
+            return Limit.MEMORY, f"killed: its processes used more than {memory} of memory"
+        if code == 128 + signal.SIGXCPU or (
+                code == 128 + signal.SIGKILL and process.cpu_s >= 0.9 * limits.cpu_seconds):
+            return Limit.CPU_TIME, f"killed: it used more than {limits.cpu_seconds} s of CPU time"
+        if code == 128 + signal.SIGXFSZ:
+            largest = human_bytes(limits.file_size_bytes)
+            return Limit.FILE_SIZE, f"killed: it wrote a file larger than {largest}"
+        cgroup_memory = process.cgroup is not None and cgroups.MEMORY in process.cgroup.limits
+        if not cgroup_memory and any(word in stderr[-4096:] for word in _MEMORY_WORDS):
+            return Limit.MEMORY, f"stopped: it ran out of memory under the {memory} limit (address space)"
+        return None, None
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        holder, self._holder = self._holder, None
+        commands = [p for p in self._processes if p is not holder]
+        for process in commands:
+            process.kill()
+        await asyncio.gather(*(p.finish() for p in commands), return_exceptions=True)
+        await asyncio.gather(*(s._done for s in self._started), return_exceptions=True)  # logs closed
+        if holder is not None:
+            holder.kill()
+            await holder.finish()
+        if self._holder_pipe is not None:
+            self._holder_pipe.close()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        for fd, _ in self._namespaces:
+            os.close(fd)
+        self._namespaces.clear()
+        for process in list(self._processes):
+            for file in (process.popen.stdin, process.popen.stdout, process.popen.stderr):
+                if file is not None:
+                    with contextlib.suppress(OSError, ValueError):
+                        file.close()
+        self._processes.clear()
+
+
