@@ -131,7 +131,7 @@ class Harness:
     @property
     def webhook_url(self) -> str:
         """Where the double sends webhooks."""
-        from app.web import WEBHOOK_PATH
+        from app.webhook import WEBHOOK_PATH
 
         return f"{self.url}{WEBHOOK_PATH}"
 
