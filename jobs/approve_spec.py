@@ -12,14 +12,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from app.comments import find_comment
 from app.context import JobScope
 from app.domain.fingerprint import Fingerprint
+from app.domain.spec_state import SpecState
 from app.gh import issues, pulls
 from app.gh.models import Pull, Review
 from app.job_args import ApproveSpec, CloseGate, GenerateCode
 from app.permissions import describe
 from app.queue import JobRequest, enqueue
-from app.render.spec_pr import approval_not_counted_reply, not_specloop_pull_reply
+from app.render.spec_pr import approval_not_counted_reply, gate_closed_comment, not_specloop_pull_reply
 from app.repo_config import RepoConfig
 from app.spec_gate import (
     SpecPr,
@@ -34,7 +36,7 @@ from app.spec_gate import (
     signed_record,
     story_issue,
 )
-from app.story_status import advance_status
+from app.story_status import advance_status, find_map
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +71,19 @@ async def _refusal(scope: JobScope, spec: SpecPr, pull: Pull, review: Review, lo
                            f"it approves commit {str(review.commit_id)[:7]}, but the head is now {head[:7]}; "
                            "please review and approve the latest commit")
         return {"status": "stale", "head": head}
-    recorded = await approved_fingerprint(spec, pull, config)
-    if recorded is not None and recorded.sha == head:
-        # a second delivery (or a second approver) of an already approved commit starts nothing new
-        return {"status": "already approved", "sha": head}
     return None
+
+
+async def _open_gate(scope: JobScope, spec: SpecPr, pull: Pull, state: SpecState, fingerprint: Fingerprint,
+                     installation_id: int) -> bool:
+    """What follows the approval record: the check, the story's status, code generation queued. Each is
+    safe to repeat (the check is found by name and SHA, an unchanged status is not rewritten, code
+    generation's job id is keyed on the SHA), so a run that finds the record does them all again."""
+    await post_spec_check(spec, pull, state, approved=fingerprint)
+    await advance_status(scope.gh, scope.repo, story_issue(pull), bot_login=scope.bot_login,
+                         approved_by=fingerprint.approver, approved_sha=fingerprint.sha)
+    return await enqueue(scope.deps.redis, generate_code_request(installation_id, scope.repo.full_name,
+                                                                 pull.number, fingerprint.sha, fingerprint.digest))
 
 
 async def approve_spec(scope: JobScope, args: ApproveSpec) -> dict[str, Any]:
@@ -88,6 +98,13 @@ async def approve_spec(scope: JobScope, args: ApproveSpec) -> dict[str, Any]:
     if refused is not None:
         return refused
     head = pull.head.sha
+    recorded = await approved_fingerprint(spec, pull, config)
+    if recorded is not None and recorded.sha == head:
+        # a second delivery (or a second approver) of an approved commit records nothing new, but the run
+        # that recorded it may have died before the rest (arq's retry of it lands here): finish that
+        state = await read_spec(scope.gh, scope.repo, head, config)
+        queued = await _open_gate(scope, spec, pull, state, recorded, args.installation_id)
+        return {"status": "already approved", "sha": head, "queued": queued}
     if not await may_approve(spec, login, config):
         who = describe("approve", config.permission_table)
         if config.approvers:
@@ -105,13 +122,31 @@ async def approve_spec(scope: JobScope, args: ApproveSpec) -> dict[str, Any]:
 
     fingerprint = spec.sign(pull, Fingerprint.of(head, login, state.manifest))
     pull = await record_approval(spec, pull, fingerprint)
-    await post_spec_check(spec, pull, state, approved=fingerprint)
-    await advance_status(scope.gh, scope.repo, story_issue(pull), bot_login=scope.bot_login, approved_by=login,
-                         approved_sha=head)
-    queued = await enqueue(scope.deps.redis, generate_code_request(args.installation_id, scope.repo.full_name,
-                                                                  number, head, fingerprint.digest))
+    queued = await _open_gate(scope, spec, pull, state, fingerprint, args.installation_id)
     log.info("gate opened", extra={"sha": head, "approver": login, "queued": queued})
     return {"status": "approved", "sha": head, "digest": fingerprint.digest, "queued": queued}
+
+
+async def _finish_closing(scope: JobScope, spec: SpecPr, pull: Pull, args: CloseGate,
+                          config: RepoConfig) -> dict[str, Any]:
+    """No record in the body: the PR was never approved, or a closing removed it, possibly a run that
+    died right after (arq's retry lands here). What follows the removal is repeated, each step finding
+    what exists: the comment (only while the story's status still names an approval, and none says that
+    approval is closed), the status, and the check, which must not go on saying "approved"."""
+    gh, repo, issue = scope.gh, scope.repo, story_issue(pull)
+    found = await find_map(gh, repo, issue, bot_login=scope.bot_login) if issue else None
+    left = found.state.status.approved_sha if found is not None else None
+    if left is not None:
+        said = await find_comment(gh, repo, pull.number, "reply", bot_login=scope.bot_login,
+                                  match={"type": "gate_closed", "sha": left})
+        if said is None:
+            await issues.create_comment(gh, repo, pull.number,
+                                        gate_closed_comment(args.reason, actor=args.actor, approved_sha=left))
+        await advance_status(gh, repo, issue, bot_login=scope.bot_login, approved_by=None, approved_sha=None)
+    await post_spec_check(spec, pull, await read_spec(gh, repo, pull.head.sha, config))
+    if left is None:
+        return {"status": "not approved"}
+    return {"status": "gate closed", "reason": args.reason, "resumed": True}
 
 
 async def close_gate(scope: JobScope, args: CloseGate) -> dict[str, Any]:
@@ -125,7 +160,7 @@ async def close_gate(scope: JobScope, args: CloseGate) -> dict[str, Any]:
         return {"status": "not a specloop pull request"}
     approved = signed_record(spec, pull)
     if approved is None:
-        return {"status": "not approved"}
+        return await _finish_closing(scope, spec, pull, args, config)
     # the dismissed review may not have been one that counted (or others still approve that commit)
     if await approved_fingerprint(spec, pull, config) is not None:
         return {"status": "still approved"}

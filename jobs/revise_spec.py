@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from app.comments import find_comment
 from app.context import JobScope
 from app.domain.fingerprint import sha256_hex
 from app.gh import git_data, issues, pulls
-from app.gh.models import User
+from app.gh.models import Pull, PullCommit, User
 from app.job_args import ReviseSpec, story_of
 from app.model.spec_prompts import SpecWriteError, revise_feature
 from app.render.spec_pr import (
@@ -48,12 +49,47 @@ async def review_comments(scope: JobScope, number: int, review_id: int | None) -
     return comments
 
 
-async def already_revised(scope: JobScope, number: int, review_id: int | None) -> bool:
-    """Whether a commit on the PR already answers this review (a second delivery pushes nothing)."""
+async def revision_commit(scope: JobScope, number: int, review_id: int | None) -> PullCommit | None:
+    """The commit on the PR that already answers this review (a second delivery pushes nothing), if any."""
     if not review_id:
-        return False
+        return None
     trailer = f"{REVIEW_TRAILER}: {review_id}"
-    return any(trailer in c.commit.message for c in await pulls.list_commits(scope.gh, scope.repo, number))
+    for commit in await pulls.list_commits(scope.gh, scope.repo, number):
+        if trailer in commit.commit.message.splitlines():  # a whole line: review 12 is not review 123
+            return commit
+    return None
+
+
+def revised_path(pull: Pull, files: dict[str, str], comments: list[dict[str, Any]]) -> str | None:
+    """The feature file a revision rewrites: the one the comments point at, else the PR's, else the first."""
+    features = [p for p in files if p.endswith(".feature")]
+    wanted = [str(p) for p in spec_pr_data(pull).get("paths") or [] if p in files]
+    commented = [str(c["path"]) for c in comments if c.get("path") in files]
+    candidates = commented or wanted or sorted(features)
+    return candidates[0] if candidates else None
+
+
+async def finish_revision(scope: JobScope, spec: SpecPr, pull: Pull, commit: PullCommit,
+                          comments: list[dict[str, Any]], installation_id: int) -> dict[str, Any]:
+    """What follows the revision commit, for a run that finds the commit pushed already: a second delivery
+    of the review, or arq's retry of a run that died after the push. Each step finds what exists instead
+    of repeating it: the digest in the body, the check of the new commit, the reply naming the commit.
+    The model is not asked again, so a reply posted here names the commit without the model's answers.
+    """
+    gh, repo, number, sha = scope.gh, scope.repo, pull.number, commit.sha
+    if pull.head.sha == sha:
+        # once someone pushed on top, the body's digest and the head's check are that push's to set
+        config = await scope.config()
+        files = await spec_files_at(gh, repo, sha, config.features_dir)
+        path = revised_path(pull, files, comments)
+        if path is not None and spec_pr_data(pull).get("written") != sha256_hex(files[path]):
+            await pulls.update_pull(gh, repo, number, body=with_written(pull.body, sha256_hex(files[path])))
+        await run_check(spec, scope.deps.redis, number, sha, config, installation_id=installation_id)
+    replied = await find_comment(gh, repo, number, "reply", bot_login=scope.bot_login,
+                                 match={"type": "spec_revised", "sha": sha})
+    if replied is None:
+        await issues.create_comment(gh, repo, number, revision_reply(sha, "", [], []))
+    return {"status": "already revised", "sha": sha}
 
 
 async def revise_spec(scope: JobScope, args: ReviseSpec) -> dict[str, Any]:
@@ -64,9 +100,11 @@ async def revise_spec(scope: JobScope, args: ReviseSpec) -> dict[str, Any]:
     if not spec.owns(pull) or not pull.is_open:
         # only the spec PRs the bot opened (never a fork) are the bot's to revise
         return {"status": "not revisable"}
-    if await already_revised(scope, number, args.review_id):
-        return {"status": "already revised", "review": args.review_id}
+    done = await revision_commit(scope, number, args.review_id)
     comments = await review_comments(scope, number, args.review_id)
+    if done is not None:
+        result = await finish_revision(scope, spec, pull, done, comments, args.installation_id)
+        return {**result, "review": args.review_id}
     if not comments:
         return {"status": "nothing to answer"}
     model = scope.deps.model
@@ -77,13 +115,9 @@ async def revise_spec(scope: JobScope, args: ReviseSpec) -> dict[str, Any]:
     config = await scope.config()
     head = pull.head.sha
     files = await spec_files_at(gh, repo, head, config.features_dir)
-    features = [p for p in files if p.endswith(".feature")]
-    wanted = [str(p) for p in spec_pr_data(pull).get("paths") or [] if p in files]
-    commented = [str(c["path"]) for c in comments if c.get("path") in files]
-    candidates = commented or wanted or sorted(features)
-    if not candidates:
+    path = revised_path(pull, files, comments)
+    if path is None:
         return {"status": "no feature file"}
-    path = candidates[0]
     issue = story_issue(pull)
     try:
         drafted = await revise_feature(model, files[path], comments, issue_number=issue, uri=path,

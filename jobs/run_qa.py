@@ -81,10 +81,23 @@ async def find_story_pull(gh: GH, repo: RepoRef, number: int | None, sha: str | 
     return None
 
 
-async def create_check(gh: GH, repo: RepoRef, sha: str, check: QaCheck) -> CheckRun:
-    """Create the `specloop/qa` run for `sha`, sending the rendered payloads in order."""
+async def create_check(scope: JobScope, sha: str, check: QaCheck) -> CheckRun:
+    """Create this job's `specloop/qa` run for `sha`, sending the rendered payloads in order.
+
+    The run carries the job's id (which arq's retry keeps) as its external id: a retry of a run that died
+    after GitHub created its check run takes that one over, instead of leaving it in progress for ever
+    beside a new one. A concluded run is reopened by no one: a retry that starts QA again (after a
+    temporary failure concluded the first try) reports on a new run and leaves that one as history.
+    """
+    gh, repo = scope.gh, scope.repo
     payloads = check.requests()
-    created = await checks.create_check_run(gh, repo, sha, QA_CHECK_NAME, payloads[0])
+    found = await checks.find_check_run(gh, repo, sha, QA_CHECK_NAME, app_id=scope.deps.github.app_id,
+                                        external_id=scope.job_id)
+    if found is not None and (found.status != "completed" or check.status == "completed"):
+        created = await checks.update_check_run(gh, repo, found.id, payloads[0])
+    else:
+        created = await checks.create_check_run(gh, repo, sha, QA_CHECK_NAME,
+                                                {**payloads[0], "external_id": scope.job_id})
     for payload in payloads[1:]:
         await checks.update_check_run(gh, repo, created.id, payload)
     return created
@@ -403,13 +416,13 @@ async def run_qa(scope: JobScope, args: RunQa) -> dict[str, Any]:
     if approved is None:
         if args.base_url is not None:
             return {"status": "not approved"}  # a deployment of an unapproved spec PR is not our business
-        await create_check(gh, repo, sha, render_qa_error(
+        await create_check(scope, sha, render_qa_error(
             "QA runs only an approved specification, and this pull request has no approval yet. "
             "Approve it (a review on its current head) and QA will run.", sha=sha, conclusion="neutral"))
         return {"status": "not approved"}
 
-    created = await create_check(gh, repo, sha, render_qa_progress(0, 0, {}, base_url=args.base_url or "(starting)",
-                                                                     sha=sha))
+    created = await create_check(scope, sha, render_qa_progress(0, 0, {}, base_url=args.base_url or "(starting)",
+                                                                sha=sha))
     run = QaRun(scope, pull, sha, approved, config.qa, config.features_dir, created,
                 Path(tempfile.mkdtemp(prefix="specloop-qa-")))
     try:

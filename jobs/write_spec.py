@@ -95,18 +95,36 @@ async def _target(scope: JobScope, issue: Issue, pull: Pull | None, source: MapS
     return Target(branch, path, head, parent, current)
 
 
+async def _request_reviewers(scope: JobScope, issue: Issue, pull: Pull, config: RepoConfig, *,
+                             created: bool) -> None:
+    """Ask the story's author and the configured approvers for a review, those who have not reviewed yet.
+
+    Not only when this run opened the PR: a run that died after GitHub opened it leaves the retry an
+    existing PR with nobody asked. GitHub ignores a request for someone already asked, and people who
+    reviewed already are left alone (a request would ask them again).
+    """
+    author = issue.user.login if issue.user else ""
+    wanted = dict.fromkeys(p for p in [author, *config.approvers] if p and not p.endswith("[bot]"))
+    if not created and wanted:
+        reviewed = {r.user.login.lower() for r in await pulls.list_reviews(scope.gh, scope.repo, pull.number)
+                    if r.user is not None}
+        wanted = dict.fromkeys(login for login in wanted if login.lower() not in reviewed)
+    for login in wanted:
+        await pulls.request_reviewer(scope.gh, scope.repo, pull.number, login)
+
+
 async def _open_or_update_pull(scope: JobScope, issue: Issue, pull: Pull | None, view: SpecPrView, base: str,
                                config: RepoConfig) -> Pull:
     body = render_spec_pr_body(view)
     title = spec_pr_title(view.story_title)
+    created = pull is None
     if pull is not None:
         # an existing approval stays in the body; check_spec closes the gate if the files changed
-        return await pulls.update_pull(scope.gh, scope.repo, pull.number, title=title,
+        pull = await pulls.update_pull(scope.gh, scope.repo, pull.number, title=title,
                                        body=with_approval(body, signed_record(SpecPr.of(scope), pull)))
-    pull = await pulls.create_pull(scope.gh, scope.repo, title=title, head=view.branch, base=base, body=body)
-    author = issue.user.login if issue.user else ""
-    for login in dict.fromkeys(p for p in [author, *config.approvers] if p and not p.endswith("[bot]")):
-        await pulls.request_reviewer(scope.gh, scope.repo, pull.number, login)
+    else:
+        pull = await pulls.create_pull(scope.gh, scope.repo, title=title, head=view.branch, base=base, body=body)
+    await _request_reviewers(scope, issue, pull, config, created=created)
     return pull
 
 

@@ -11,15 +11,20 @@ from app.gh.models import CheckRun, RepoRef, read
 GH = GitHub[Any]
 
 
-async def find_check_run(gh: GH, repo: RepoRef, sha: str, name: str, *, app_id: int) -> CheckRun | None:
-    """Our latest check run called `name` on commit `sha`, if any.
+async def find_check_run(gh: GH, repo: RepoRef, sha: str, name: str, *, app_id: int,
+                         external_id: str | None = None) -> CheckRun | None:
+    """Our latest check run called `name` on commit `sha`, if any; with `external_id`, our latest one
+    carrying it (among every run of that name, not only the latest).
 
     Filtered by `app_id`: another App's run of the same name is not ours to update (GitHub answers 403)
     nor proof that we reported.
     """
     response = await gh.rest.checks.async_list_for_ref(repo.owner, repo.name, sha, check_name=name,
-                                                       filter_="latest", app_id=app_id)
-    runs = [CheckRun.model_validate(item) for item in response.json().get("check_runs") or []]
+                                                       filter_="all" if external_id else "latest", app_id=app_id,
+                                                       per_page=100)
+    items = [item for item in response.json().get("check_runs") or []
+             if external_id is None or item.get("external_id") == external_id]
+    runs = [CheckRun.model_validate(item) for item in items]
     return next((run for run in runs if run.app is None or run.app.id in (None, app_id)), None)
 
 

@@ -55,10 +55,16 @@ def job_failed(function: str, reason: str, *, job_id: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def refusal(actor: str, action: str, who_may: str) -> str:
+def _request(request: str | None) -> dict[str, str]:
+    """The marker data naming the request a reply answers (the job's id, kept by arq's retries), so a
+    retry of a run that died after posting finds that reply instead of posting a second one."""
+    return {"request": request} if request else {}
+
+
+def refusal(actor: str, action: str, who_may: str, *, request: str | None = None) -> str:
     """A polite refusal: `actor` may not run `action`; `who_may` says who can (from permissions.describe)."""
     lines = [
-        marker("reply", type="refusal", action=action, actor=actor),
+        marker("reply", type="refusal", action=action, actor=actor, **_request(request)),
         f"@{actor} sorry, Specloop did not run `{action}` for you: it is open to {who_may}.",
         "",
         ("Ask someone with that access to run it, or ask a maintainer to change the `permissions:` "
@@ -116,11 +122,11 @@ def _command_table(who_may: dict[str, str] | None) -> list[str]:
 
 
 def help_reply(actor: str | None = None, *, story_label: str = "story",
-               who_may: dict[str, str] | None = None) -> str:
+               who_may: dict[str, str] | None = None, request: str | None = None) -> str:
     """The command list, with the label that starts a story and who may run each command."""
     greeting = f"@{actor} " if actor else ""
     lines = [
-        marker("reply", kind="help"),
+        marker("reply", kind="help", **_request(request)),
         f"### {HELP_TITLE}",
         "",
         (f"{greeting}label an issue `{story_label}` and Specloop posts its example map; answer the questions "
@@ -146,7 +152,8 @@ def _unknown_problem(entry: str) -> str:
     return f"`/specloop {name}` is not a command Specloop knows"
 
 
-def unknown_command_reply(actor: str | None, detail: str | None, *, who_may: dict[str, str] | None = None) -> str:
+def unknown_command_reply(actor: str | None, detail: str | None, *, who_may: dict[str, str] | None = None,
+                          request: str | None = None) -> str:
     """Unknown or misplaced commands (`detail`: their names, one a line): say so once, then the list."""
     greeting = f"@{actor} " if actor else ""
     problems: list[str] = []
@@ -162,7 +169,7 @@ def unknown_command_reply(actor: str | None, detail: str | None, *, who_may: dic
         opening = [f"{greeting}Specloop did not follow these commands:", "",
                    *(f"- {problem}" for problem in problems), "", "Here is what Specloop understands:"]
     lines = [
-        marker("reply", kind="unknown_command"),
+        marker("reply", kind="unknown_command", **_request(request)),
         *opening,
         "",
         *_command_table(who_may),
@@ -171,16 +178,16 @@ def unknown_command_reply(actor: str | None, detail: str | None, *, who_may: dic
 
 
 def status_reply(actor: str | None, *, chain: str | None, readiness: str | None, revision: int | None,
-                 map_url: str | None = None) -> str:
+                 map_url: str | None = None, request: str | None = None) -> str:
     """Where the story stands: the status chain of its map comment, or how to start one."""
     greeting = f"@{actor} " if actor else ""
     if chain is None:
         return "\n".join([
-            marker("reply", kind="status"),
+            marker("reply", kind="status", **_request(request)),
             f"{greeting}this issue has no example map yet. Add the story label, or comment `/specloop map`.",
         ])
     where = f"[example map, revision {revision}]({map_url})" if map_url else f"example map (revision {revision})"
-    lines = [marker("reply", kind="status"), f"{greeting}where this story stands, from its {where}:", "", chain]
+    lines = [marker("reply", kind="status", **_request(request)), f"{greeting}where this story stands, from its {where}:", "", chain]
     if readiness:
         lines += ["", readiness]
     return "\n".join(lines)

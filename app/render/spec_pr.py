@@ -248,6 +248,7 @@ def gate_closed_comment(
         ],
         reason=reason,
         files=list(files),
+        sha=approved_sha,  # which approval this closes: a retry of a closing finds its comment by it
     )
 
 
