@@ -3,27 +3,18 @@ failing part of the time, still give exactly one map comment per story and no fa
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from app.domain.markers import find_marker
 from tests.support.github import SHOP
+from tests.support.service import open_stories
 
-STORIES = sorted((Path(__file__).parent / "fixtures" / "stories").glob("*.md"))
 ISSUES = 60
 
 
 def map_comments(github: Any, number: int) -> list[Any]:
     return [c for c in github.comments(SHOP, number)
             if c.user.login == github.bot.login and find_marker(c.body, "map") is not None]
-
-
-def open_stories(github: Any, count: int) -> list[int]:
-    numbers = []
-    for index in range(count):
-        title, body = STORIES[index % len(STORIES)].read_text().split("\n", 1)
-        numbers.append(github.open_issue(SHOP, f"{title.removeprefix('Title: ')} ({index})", body))
-    return numbers
 
 
 async def test_a_burst_with_redeliveries_and_duplicates_maps_each_story_once(github: Any, service: Any) -> None:

@@ -18,18 +18,15 @@ import asyncio
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from anthropic import APIStatusError, AsyncAnthropic
-from redis.asyncio import Redis
 
 from app.context import DEPS_KEY, Deps
 from app.domain.markers import find_marker
-from app.gh.client import GitHubApp
 from app.queue import DELIVERY_KEY
 from app.redis_server import ManagedRedis
 from app.render.map_comment import read_map_state
@@ -40,9 +37,8 @@ from jobs.redeliver import JOB_NAME, redeliver_failed
 from jobs.worker import run_burst
 from tests.support.github import SHOP, installation_id
 from tests.support.llm import LLMFixture
-from tests.support.service import Service, settings_for
+from tests.support.service import Service, open_stories
 
-STORIES = sorted((Path(__file__).parent / "fixtures" / "stories").glob("*.md"))
 ISSUES = 200
 COPIES_EVERY = 2  # every second labelled event is sent again under a new GUID: 200 + 200 + 100 = 500
 GITHUB_FAULT_SHARE = 0.20  # of every request the app makes to GitHub
@@ -51,15 +47,6 @@ MODEL = "claude-sonnet-4-6"
 WORKERS = 5
 TOKENS = r"^/app/installations/\d+/access_tokens$"
 EVERY_CALL = r"^/"  # the token requests included: a job retries a failed one like any other call
-
-
-def open_stories(github: Any, count: int) -> list[int]:
-    """`count` issues written as stories (`issues opened` is delivered and ignored: no Redis needed)."""
-    numbers = []
-    for index in range(count):
-        title, body = STORIES[index % len(STORIES)].read_text().split("\n", 1)
-        numbers.append(github.open_issue(SHOP, f"{title.removeprefix('Title: ')} ({index})", body))
-    return numbers
 
 
 def bot_comments(github: Any, number: int) -> list[Any]:
@@ -303,17 +290,6 @@ async def test_500_deliveries_for_200_stories_with_github_and_model_faults_map_e
 
 
 # --- Redis restarted while deliveries flow -------------------------------------------------------------------
-
-
-@pytest.fixture
-async def own_deps(own_redis: ManagedRedis, github: GitHubDouble, tmp_path: Path) -> AsyncIterator[Deps]:
-    """The cron's Deps on the test's own Redis (the one it stops and starts)."""
-    settings = settings_for(github, own_redis.url, tmp_path / "cron")
-    redis = Redis.from_url(own_redis.url)
-    app = GitHubApp(settings, redis)
-    yield Deps(settings=settings, redis=redis, github=app)
-    await app.aclose()
-    await redis.aclose()
 
 
 async def run_cron(deps: Deps) -> dict[str, Any]:

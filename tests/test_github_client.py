@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from githubkit.exception import RateLimitExceeded
+from githubkit.exception import RateLimitExceeded, RequestFailed
 from redis.asyncio import Redis
 
 from app.gh import issues
@@ -87,6 +87,22 @@ async def test_a_502_is_retried(github: Any, core_deps: Any) -> None:
     fault = github.fault("GET", ISSUE, status=502, times=1)
     assert (await get_issue(core_deps.github, shop.installation_id)).title == "A story"
     assert fault.hits == 1 and len(github.requests_to("GET", ISSUE)) >= 1
+
+
+async def test_a_502_to_a_creating_post_is_left_to_the_job_and_a_safe_post_is_retried(
+        github: Any, core_deps: Any) -> None:
+    # GitHub may have made the comment before the 502: sending it again would make a second one
+    shop = install_shop(github)
+    github.open_issue(shop.repo, "A story")
+    gh = core_deps.github.installation(shop.installation_id)
+    comments = github.fault("POST", r"/issues/1/comments$", status=502, applied=True, times=1)
+    with pytest.raises(RequestFailed):
+        await issues.create_comment(gh, SHOP_REF, 1, "hello")
+    assert comments.hits == 1 and len(github.comments(shop.repo, 1)) == 1  # made once, never twice
+    # a reaction that exists is returned as it is: repeating the POST is safe, so it is retried
+    reactions = github.fault("POST", r"/issues/1/reactions$", status=502, times=1)
+    await issues.react(gh, SHOP_REF, 1)
+    assert reactions.hits == 1
 
 
 async def test_a_secondary_rate_limit_is_retried_after_its_retry_after(github: Any, core_deps: Any) -> None:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 
 from app.context import DEPS_KEY, Deps
 from app.domain.markers import find_marker
-from app.gh.client import GitHubApp
 from app.queue import DELIVERY_KEY
 from app.redis_server import ManagedRedis
 from jobs.redeliver import JOB_NAME, redeliver_failed, redelivery_cron
@@ -55,17 +53,6 @@ async def test_a_dropped_delivery_is_redelivered_once_and_processed_once(service
 
     second = await run_cron(core_deps)
     assert second["asked"] == [] and len(asks(github)) == 1
-
-
-@pytest.fixture
-async def own_deps(own_redis: ManagedRedis, github: Any, tmp_path: Path) -> AsyncIterator[Deps]:
-    """Jobs' Deps on a Redis of the test's own, which it may stop and start."""
-    settings = settings_for(github, own_redis.url, tmp_path / "specloop")
-    redis = Redis.from_url(own_redis.url)
-    app = GitHubApp(settings, redis)
-    yield Deps(settings=settings, redis=redis, github=app)
-    await app.aclose()
-    await redis.aclose()
 
 
 async def test_a_delivery_answered_503_while_redis_was_down_is_processed_after_redelivery(

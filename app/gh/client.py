@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import urllib.request
 from collections.abc import AsyncGenerator
 from datetime import timedelta
@@ -147,21 +148,28 @@ class RetryShortRateLimit:
         return RetryOption(False)
 
 
+# POSTs GitHub may have carried out before it answered 5xx, where sending them again makes a second one
+# (two map comments, two check runs). Other POSTs are safe to repeat: a reaction or a label that exists
+# is returned as it is, a ref or pull request that exists is a 422, git objects are content-addressed.
+_CREATING_POSTS = re.compile(r"/(issues|pulls)/\d+/(comments|reviews)$|/check-runs$|/issues$")
+
+
 class RetryServerErrorUnlessCreating(RetryServerError):
-    """githubkit's server-error retry, except for POST: GitHub may have created the thing before it
-    answered 502, and a second POST would create it again (two map comments). The job's own retry runs
-    the job afresh instead, and the job finds what was created by its marker."""
+    """githubkit's server-error retry, except for a POST that creates a comment, review, check run or
+    issue: the job's own retry runs the job afresh instead, and the job finds what was created by its
+    marker (or name and commit) before creating it again."""
 
     def __call__(self, exc: GitHubException, retry_count: int) -> RetryOption:
         """githubkit's retry decision protocol."""
-        if isinstance(exc, RequestFailed) and exc.request.method == "POST":
+        if (isinstance(exc, RequestFailed) and exc.request.method == "POST"
+                and _CREATING_POSTS.search(exc.request.url.path)):
             return RetryOption(False)
         return super().__call__(exc, retry_count)
 
 
 def retry_policy() -> RetryChainDecision:
-    """Short rate-limit waits (nothing was done) and server errors of reads and edits are retried by
-    githubkit itself; a POST that failed with a server error is left to the job's retry."""
+    """Short rate-limit waits (nothing was done) and server errors are retried by githubkit itself,
+    except a creating POST's server error, which is left to the job's retry."""
     return RetryChainDecision(RetryShortRateLimit(), RetryServerErrorUnlessCreating(max_retry=3))
 
 

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from app.artifacts import ArtifactStore
 from app.context import DEPS_KEY, Deps
 from app.gh.client import GitHubApp
+from app.redis_server import ManagedRedis
 from app.sandbox.github import GitHubDouble
 from app.sandbox.harness import DEBOUNCE_SECONDS, Harness, sandbox_settings
 from app.settings import Settings
@@ -130,3 +131,26 @@ async def qa_ctx(service: Service) -> AsyncIterator[dict[str, Any]]:
                 artifacts=ArtifactStore.from_settings(settings))
     yield {DEPS_KEY: deps}
     await redis.aclose()
+
+
+@pytest.fixture
+async def own_deps(own_redis: ManagedRedis, github: GitHubDouble, tmp_path: Path) -> AsyncIterator[Deps]:
+    """Jobs' (and crons') Deps on a Redis of the test's own, which it may stop and start."""
+    settings = settings_for(github, own_redis.url, tmp_path / "specloop")
+    redis = Redis.from_url(own_redis.url)
+    app = GitHubApp(settings, redis)
+    yield Deps(settings=settings, redis=redis, github=app)
+    await app.aclose()
+    await redis.aclose()
+
+
+STORIES = sorted((Path(__file__).parent.parent / "fixtures" / "stories").glob("*.md"))
+
+
+def open_stories(github: GitHubDouble, count: int, repo: str = SHOP) -> list[int]:
+    """`count` issues written as stories (the fixture stories in turn, numbered in their titles)."""
+    numbers = []
+    for index in range(count):
+        title, body = STORIES[index % len(STORIES)].read_text().split("\n", 1)
+        numbers.append(github.open_issue(repo, f"{title.removeprefix('Title: ')} ({index})", body))
+    return numbers
