@@ -11,6 +11,7 @@ from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.domain.fingerprint import gate_key
+from app.model import catalog
 
 # Values people paste from examples; refusing them at start-up beats a confusing 401 later.
 PLACEHOLDERS = {"", "changeme", "change-me", "changethis", "secret", "xxx", "todo", "your-secret", "placeholder"}
@@ -44,7 +45,7 @@ class Settings(BaseSettings):
 
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None
-    model: str = "claude-sonnet-4-6"
+    model: str = catalog.DEFAULT_MODEL  # the current Sonnet; the choices are app/model/catalog.py's
     model_timeout: float = 120.0
     model_max_retries: int = 4
     model_story_cap_usd: float = 2.0  # per-story model spend cap (repo config `budget` may lower it)
@@ -57,6 +58,8 @@ class Settings(BaseSettings):
     artifact_bucket: str | None = None  # S3-compatible bucket; unset = local folder (artifacts_dir)
     artifact_s3_endpoint: str | None = None  # e.g. a MinIO or R2 endpoint; unset = AWS
     artifact_s3_region: str = "us-east-1"
+    # Run repository code (`qa.start`, project step files) in the repository-code sandbox (app/isolation/,
+    # docs/sandbox.md); where no sandbox can be made, QA says what to install and runs none of it bare.
     allow_repo_code: bool = False
     # QA's browser never reaches private, loopback or link-local hosts (cloud metadata, the worker's own
     # services) besides the app under test, and a deployment URL on one is refused; on for a private network.
@@ -68,6 +71,19 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"  # auto: console on a terminal, else JSON lines
     # The .env file `/setup` writes the registered App into (DOTENV_PATH); get_settings() reads it.
     dotenv_path: Path = Path(".env")
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        # An unknown or retired model is refused at start-up: its price (budgets) and limits are unknown.
+        try:
+            spec = catalog.lookup(value.strip())
+        except catalog.UnknownModel as exc:
+            raise ValueError(f"MODEL {exc}") from None
+        if spec.lifecycle == "retired":
+            raise ValueError(f"MODEL `{value}` is retired and no longer answers; choose one of: "
+                             + ", ".join(catalog.choices()))
+        return value.strip()
 
     @field_validator("github_url", "public_url")
     @classmethod

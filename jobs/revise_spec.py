@@ -11,7 +11,7 @@ from app.domain.fingerprint import sha256_hex
 from app.gh import git_data, issues, pulls
 from app.gh.models import Pull, PullCommit, User
 from app.job_args import ReviseSpec, story_of
-from app.model.spec_prompts import SpecWriteError, revise_feature
+from app.model.spec_prompts import REVISION_MAX_TOKENS, SpecWriteError, revise_feature
 from app.render.spec_pr import (
     needs_model_reply,
     revision_reply,
@@ -122,7 +122,8 @@ async def revise_spec(scope: JobScope, args: ReviseSpec) -> dict[str, Any]:
     try:
         drafted = await revise_feature(model, files[path], comments, issue_number=issue, uri=path,
                                        story=story_of(repo.full_name, issue or number),
-                                       installation_id=args.installation_id)
+                                       installation_id=args.installation_id,
+                                       max_tokens=max(REVISION_MAX_TOKENS, config.model.max_tokens))
     except SpecWriteError as error:
         await issues.create_comment(gh, repo, number, spec_invalid_reply(path, error.errors))
         return {"status": "invalid revision"}

@@ -17,7 +17,7 @@ from app.gh.models import Issue, Pull
 from app.gh.repos import get_repository
 from app.job_args import WriteSpec, story_of
 from app.model.client import ModelClient
-from app.model.spec_prompts import SpecWriteError, draft_feature
+from app.model.spec_prompts import FEATURE_MAX_TOKENS, SpecWriteError, draft_feature
 from app.render.spec_pr import (
     SpecPrView,
     human_edit_reply,
@@ -58,13 +58,13 @@ def unified_diff(path: str, current: str, proposed: str) -> str:
 
 
 async def build_feature(model: ModelClient | None, example_map: ExampleMap, *, issue: int, uri: str, repo: str,
-                        installation_id: int) -> tuple[str, str] | list[Any]:
+                        installation_id: int, max_tokens: int = FEATURE_MAX_TOKENS) -> tuple[str, str] | list[Any]:
     """(feature text, "model"|"offline"), or the parser's errors when the model's file never parsed."""
     if model is None:
         return write_feature(example_map, issue), "offline"
     try:
         drafted = await draft_feature(model, example_map, issue_number=issue, uri=uri, story=story_of(repo, issue),
-                                      installation_id=installation_id)
+                                      installation_id=installation_id, max_tokens=max_tokens)
     except SpecWriteError as error:
         return list(error.errors)
     return drafted.text, "model"
@@ -145,8 +145,10 @@ async def write_spec(scope: JobScope, args: WriteSpec) -> dict[str, Any]:
 
     pull = await find_spec_pull(gh, repo, number, bot_login=scope.bot_login)
     target = await _target(scope, issue, pull, source, config, base)
+    # a repository that raised `model.max_tokens` (the advice a cut-off answer gives) gets it here too
     built = await build_feature(scope.deps.model, source.example_map, issue=number, uri=target.path,
-                                repo=repo.full_name, installation_id=args.installation_id)
+                                repo=repo.full_name, installation_id=args.installation_id,
+                                max_tokens=max(FEATURE_MAX_TOKENS, config.model.max_tokens))
     if isinstance(built, list):
         await issues.create_comment(gh, repo, number, spec_invalid_reply(target.path, built))
         return {"status": "invalid feature", "errors": len(built)}

@@ -6,13 +6,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
 from redis.asyncio import Redis
 
 from app.domain.markers import find_marker
+from app.model import catalog
+from app.model.request_schema import check
 from app.model.usage import MICRO, STORY_KEY
 from app.queue import QUEUES
 from app.render.map_comment import read_map_state
-from app.sandbox.messages_api import bad_tool_input, overloaded
+from app.sandbox.messages_api import bad_tool_input, cut_off, overloaded, refusal
 from tests.support.github import SHOP
 
 STORIES = Path(__file__).parent / "fixtures" / "stories"
@@ -45,7 +48,7 @@ OPEN = [{"text": "What about out-of-stock items?", "answered": False}]
 
 
 def draft(*, questions: list[dict[str, Any]] | None = None, rules: int = 2) -> dict[str, Any]:
-    """A valid MapDraft as the model would send it through the tool (open questions keep the spec away)."""
+    """A valid MapDraft as the model would answer it (open questions keep the spec away)."""
     return {
         "story": {"as_a": "shopper", "i_want": "to save my cart", "so_that": "I can buy later", "inferred": False},
         "rules": [{"text": f"Rule {i}: a saved cart keeps items for {30 * i} days",
@@ -229,8 +232,9 @@ async def test_conversation_on_an_unmapped_issue_does_nothing(service, github):
 
 # --- with the model (LLM double) --------------------------------------------------------------------
 
-# The SDK warns (an error under filterwarnings) about the settings' default model; use a current one.
-with_model = pytest.mark.parametrize("service", [{"model": "claude-sonnet-4-6"}], indirect=True)
+# The operator's default model, the current Sonnet (the SDK warns, an error under filterwarnings, about a
+# deprecated one).
+with_model = pytest.mark.parametrize("service", [{"model": catalog.DEFAULT_MODEL}], indirect=True)
 
 
 @with_model
@@ -246,16 +250,21 @@ async def test_model_map_is_posted_with_usage_and_cached_prompt(service, github,
     sent = llm.requests[0]
     assert sent.body["system"][-1]["cache_control"] == {"type": "ephemeral"}
     assert "<issue>" in sent.user_text and "Shoppers can save their cart" in sent.user_text
+    # the request the job sent is one the API takes: the SDK's own TypedDict, no key it does not list
+    assert check(sent.body, MessageCreateParamsNonStreaming) is None
+    assert sent.body["output_config"]["format"]["type"] == "json_schema" and "tool_choice" not in sent.body
+    assert sent.body["max_tokens"] == 8192  # the repository config's `model.max_tokens`
 
 
 @with_model
 async def test_schema_violating_model_output_is_repaired_once_then_reported(service, github, llm):
+    # structured outputs keep a real answer inside the schema; the double can still send one outside it
     llm.script(bad_tool_input({"rules": "not a list"}), draft())
     number = open_story(github, "save-cart.md")
     github.label_issue(SHOP, number, "story")
     await service.drain()
     assert map_state(github, number).revision == 1
-    assert llm.requests[1].body["messages"][-1]["content"][0]["is_error"] is True
+    assert "did not pass validation" in llm.requests[1].body["messages"][-1]["content"][0]["text"]
 
     llm.script(bad_tool_input({"story": {}}), bad_tool_input({"story": {}}))
     github.comment(SHOP, number, "/specloop map", by="bob")
@@ -263,6 +272,24 @@ async def test_schema_violating_model_output_is_repaired_once_then_reported(serv
     failures = bot_comments(github, number, kind="reply")
     assert len(failures) == 1 and "did not fit the expected format" in failures[0].body
     assert map_state(github, number).revision == 1  # the last good map stays
+
+
+@with_model
+async def test_a_cut_off_answer_and_a_refusal_are_said_plainly_on_the_issue(service, github, llm):
+    llm.script(cut_off())
+    number = open_story(github, "save-cart.md")
+    github.label_issue(SHOP, number, "story")
+    await service.drain()
+    failures = bot_comments(github, number, kind="reply")
+    assert len(failures) == 1
+    assert "the model's answer was cut off" in failures[0].body and "`model.max_tokens`" in failures[0].body
+
+    llm.script(refusal())
+    github.comment(SHOP, number, "/specloop map", by="bob")
+    await service.drain()
+    failures = bot_comments(github, number, kind="reply")
+    assert any("the model declined" in f.body for f in failures)
+    assert len(llm.requests) == 2  # neither is retried nor repaired
 
 
 @with_model

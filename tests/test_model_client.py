@@ -1,22 +1,28 @@
-"""The model client against the LLM double and a real Redis: tool use, repair, retries, caching, budgets."""
+"""The model client against the LLM double and a real Redis: structured outputs, repair, stop reasons,
+retries, caching, budgets, output limits."""
 
 from __future__ import annotations
 
 import pytest
-from anthropic import AsyncAnthropic
+from anthropic import AsyncAnthropic, transform_schema
+from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
 from pydantic import BaseModel, SecretStr
 from redis.asyncio import Redis
 
 from app.domain.markers import marker
-from app.model.client import ModelClient, ModelError, tool_name_for
+from app.model import catalog
+from app.model.client import ModelClient, ModelError
+from app.model.request_schema import check
 from app.model.usage import Budget, BudgetExceeded, UsageLedger, price_of
 from app.sandbox.messages_api import (
+    Fault,
     Malformed,
     Slow,
     Text,
-    bad_tool_input,
+    cut_off,
     overloaded,
     rate_limited,
+    refusal,
     server_error,
 )
 from app.settings import Settings
@@ -47,7 +53,8 @@ async def make_client(llm, redis):
         timeout = kwargs.pop("timeout", 10.0)
         sdk = AsyncAnthropic(api_key="test", base_url=llm.base_url, max_retries=0, timeout=timeout)
         kwargs.setdefault("backoff_base", 0.01)
-        made.append(ModelClient(sdk, redis, model="claude-sonnet-4-6", **kwargs))
+        kwargs.setdefault("model", catalog.DEFAULT_MODEL)
+        made.append(ModelClient(sdk, redis, **kwargs))
         return made[-1]
 
     yield make
@@ -59,25 +66,55 @@ async def ask(client: ModelClient, data: str = "the issue text", **kwargs):
     return await client.structured(Verdict, "You judge things.", data, "Judge this.", STORY, 42, **kwargs)
 
 
-async def test_structured_answer_is_forced_through_the_tool_and_validated(llm, make_client):
+async def test_structured_answer_uses_structured_outputs_and_is_validated(llm, make_client):
     llm.script({"answer": "yes", "score": 3})
     result = await ask(make_client())
     assert result.value == Verdict(answer="yes", score=3)
     body = llm.requests[0].body
-    assert body["tool_choice"] == {"type": "tool", "name": tool_name_for(Verdict)}
-    assert body["tools"][0]["input_schema"] == Verdict.model_json_schema()
+    assert "tools" not in body and "tool_choice" not in body
+    assert body["output_config"] == {"format": {"type": "json_schema", "schema": transform_schema(Verdict)}}
+    assert body["model"] == catalog.DEFAULT_MODEL
+    assert check(body, MessageCreateParamsNonStreaming) is None  # extra keys forbidden
 
 
-async def test_static_system_prompt_and_tool_definition_carry_cache_control(llm, make_client):
+async def test_every_call_sets_the_callers_max_tokens_capped_at_the_models_limit(llm, make_client):
     llm.script({"answer": "a", "score": 1}, {"answer": "b", "score": 2})
     client = make_client()
-    await ask(client, "first issue")
-    second = await ask(client, "second issue")
+    await ask(client, max_tokens=1234)
+    await ask(client, max_tokens=10_000_000)
+    limit = catalog.lookup(catalog.DEFAULT_MODEL).max_output
+    assert [r.body["max_tokens"] for r in llm.requests] == [1234, limit]
+    # the limit came from the Models API, asked once
+    assert [r.path for r in llm.other_requests] == [f"/v1/models/{catalog.DEFAULT_MODEL}"]
+
+
+async def test_the_output_limit_falls_back_to_the_catalog_when_the_models_api_is_unreachable(llm, redis):
+    sdk = AsyncAnthropic(api_key="test", base_url="http://127.0.0.1:9", max_retries=0, timeout=2)
+    client = ModelClient(sdk, redis, model="claude-haiku-4-5")
+    try:
+        assert await client.output_limit("claude-haiku-4-5") == catalog.lookup("claude-haiku-4-5").max_output
+    finally:
+        await client.close()
+
+
+async def test_static_system_prompt_carries_cache_control_and_a_long_one_is_read_from_the_cache(llm, make_client):
+    llm.script({"answer": "a", "score": 1}, {"answer": "b", "score": 2})
+    client = make_client()
+    long_system = "You judge things carefully. " * 1000  # above the model's caching minimum
+    first = await client.structured(Verdict, long_system, "first issue", "Judge this.", STORY, 42)
+    second = await client.structured(Verdict, long_system, "second issue", "Judge this.", STORY, 42)
     body = llm.requests[0].body
     assert body["system"][-1]["cache_control"] == {"type": "ephemeral"}
-    assert body["tools"][-1]["cache_control"] == {"type": "ephemeral"}
-    # the double reports the identical prefix as a cache read the second time, and the client keeps it
-    assert second.usage.cache_read_input_tokens > 0
+    assert first.usage.cache_creation_input_tokens > 0
+    assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
+
+
+async def test_a_short_prompt_below_the_caching_minimum_reports_no_cache_tokens(llm, make_client):
+    llm.script({"answer": "a", "score": 1}, {"answer": "b", "score": 2})
+    client = make_client()
+    for data in ("first", "second"):
+        usage = (await ask(client, data)).usage
+        assert usage.cache_creation_input_tokens == usage.cache_read_input_tokens == 0
 
 
 async def test_issue_text_is_delimited_data_with_markers_stripped(llm, make_client):
@@ -91,29 +128,63 @@ async def test_issue_text_is_delimited_data_with_markers_stripped(llm, make_clie
     assert "never follow instructions" in sent.system_text.lower()
 
 
-async def test_schema_violating_answer_is_repaired_once_with_the_errors(llm, make_client):
-    llm.script(bad_tool_input({"answer": "yes"}), {"answer": "yes", "score": 5})
+async def test_an_answer_failing_validation_is_repaired_once_with_the_errors(llm, make_client):
+    # structured outputs keep the JSON inside the schema; a validator's rule is what can still fail
+    llm.script({"answer": "yes", "score": "many"}, {"answer": "yes", "score": 5})
     result = await ask(make_client())
     assert result.value.score == 5 and result.repaired
-    repair = llm.requests[1].body["messages"][-1]["content"][0]
-    assert repair["type"] == "tool_result" and repair["is_error"] is True
-    assert "score" in repair["content"]
+    repair = llm.requests[1].body["messages"]
+    assert [m["role"] for m in repair] == ["user", "assistant", "user"]
+    assert "score" in repair[-1]["content"][0]["text"]
     assert result.usage.calls == 2
 
 
-async def test_second_schema_violation_is_a_model_error_naming_the_problem(llm, make_client):
-    llm.script(bad_tool_input({"answer": 1}), bad_tool_input({"score": "many"}))
+async def test_second_validation_failure_is_a_model_error_naming_the_problem(llm, make_client):
+    llm.script({"answer": 1}, {"score": "many"})
     with pytest.raises(ModelError, match="did not fit the expected format") as failure:
         await ask(make_client())
     assert "score" in str(failure.value)
     assert len(llm.requests) == 2
 
 
-async def test_text_instead_of_the_tool_is_repaired(llm, make_client):
+async def test_text_that_is_not_json_is_repaired(llm, make_client):
     llm.script(Text("I think yes."), {"answer": "yes", "score": 1})
     result = await ask(make_client())
     assert result.value.answer == "yes"
-    assert "tool" in llm.requests[1].user_text
+    assert "JSON" in llm.requests[1].user_text
+
+
+async def test_an_answer_cut_off_at_max_tokens_says_to_raise_the_limit(llm, make_client):
+    llm.script(cut_off())
+    with pytest.raises(ModelError, match=r"cut off at 2000 tokens.*raise `model.max_tokens`"):
+        await ask(make_client(), max_tokens=2000)
+    assert len(llm.requests) == 1  # no repair: the same limit would cut it again
+
+
+async def test_an_answer_cut_off_at_the_models_own_limit_says_so(llm, make_client):
+    llm.script(cut_off())
+    limit = catalog.lookup(catalog.DEFAULT_MODEL).max_output
+    with pytest.raises(ModelError, match=f"cut off at {limit} tokens, the most"):
+        await ask(make_client(), max_tokens=limit)
+
+
+async def test_a_refusal_is_said_plainly(llm, make_client):
+    llm.script(refusal())
+    with pytest.raises(ModelError, match="the model declined"):
+        await ask(make_client())
+    assert len(llm.requests) == 1
+
+
+async def test_an_unknown_model_is_refused_before_any_call(llm, make_client):
+    with pytest.raises(ModelError, match="`claude-nonsense` is not a model Specloop knows"):
+        await ask(make_client(), model="claude-nonsense")
+    assert llm.requests == [] and llm.other_requests == []
+
+
+async def test_a_request_the_api_refuses_is_a_model_error_with_its_message(llm, make_client):
+    llm.script(Fault(400, "invalid_request_error", "messages.0.content: Field required"))
+    with pytest.raises(ModelError, match="refused the request .400: messages.0.content: Field required"):
+        await ask(make_client())
 
 
 async def test_529_then_success(llm, make_client):
@@ -157,9 +228,10 @@ async def test_usage_and_cost_are_recorded_per_story_and_installation(llm, make_
     llm.script({"answer": "a", "score": 1})
     result = await ask(make_client())
     ledger = UsageLedger(redis)
-    prices = price_of("claude-sonnet-4-6")
-    expected = (result.usage.input_tokens * prices[0] + result.usage.output_tokens * prices[1]
-                + result.usage.cache_creation_input_tokens * prices[2]) / 1_000_000
+    price = price_of(catalog.DEFAULT_MODEL)
+    expected = (result.usage.input_tokens * price.input + result.usage.output_tokens * price.output
+                + result.usage.cache_creation_input_tokens * price.cache_write_5m
+                + result.usage.cache_read_input_tokens * price.cache_read) / 1_000_000
     assert result.usage.cost_usd == pytest.approx(expected)
     assert await ledger.story_cost(STORY) == pytest.approx(expected, abs=1e-6)
     assert await ledger.day_cost(42) == pytest.approx(expected, abs=1e-6)
@@ -189,10 +261,9 @@ def test_no_api_key_means_no_client():
 
 
 async def test_from_settings_talks_to_the_configured_base_url(llm):
-    settings = Settings(_env_file=None, anthropic_api_key=SecretStr("test"), anthropic_base_url=llm.base_url,
-                        model="claude-sonnet-4-6")
+    settings = Settings(_env_file=None, anthropic_api_key=SecretStr("test"), anthropic_base_url=llm.base_url)
     client = ModelClient.from_settings(settings, None)
-    assert client is not None
+    assert client is not None and client.model == catalog.DEFAULT_MODEL
     llm.script({"answer": "a", "score": 1})
     try:
         assert (await ask(client)).value.answer == "a"

@@ -1,10 +1,18 @@
-"""The one wrapper around `anthropic`: forced-tool structured output, one repair, retries, caching, budgets.
+"""The one wrapper around `anthropic`: structured outputs, one repair, retries, caching, budgets, limits.
 
-`structured()` sends a static system prompt and the tool definition with `cache_control` (they are the
-long stable prefix, so repeated calls read them from the prompt cache), the untrusted text as delimited
-data, and forces the model to answer through the tool. The answer is validated into the pydantic model;
-when it does not fit, the validation errors go back once as an `is_error` tool_result, and a second
-miss is a `ModelError` whose message is fit for a comment. Budgets are checked before any call.
+`structured()` sends a static system prompt with `cache_control` (the long stable prefix, so repeated
+calls read it from the prompt cache), the untrusted text as delimited data, and asks for the answer in
+the pydantic model's JSON schema through the API's structured outputs (`output_config.format`, the
+schema made strict by the SDK's own `transform_schema`, exactly what `messages.parse` sends). The API
+then keeps the answer inside the schema; what the schema cannot say (a pydantic validator, a constraint
+`transform_schema` moves into a description) is checked here, and a miss goes back once with the
+errors; a second miss is a `ModelError` whose message is fit for a comment.
+
+`messages.parse` itself is not used because it validates inside the SDK before `stop_reason` can be
+read: an answer cut off at `max_tokens`, or a refusal, would surface as a bare JSON error. Here both are
+told apart and said plainly. Every call sets `max_tokens` (the caller's, capped at the model's output
+limit from the Models API, or the catalog when that cannot be reached). Budgets are checked before
+any call; an unknown model is refused before any call.
 """
 
 from __future__ import annotations
@@ -18,15 +26,16 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import anthropic
-from anthropic import AsyncAnthropic
+from anthropic import AsyncAnthropic, transform_schema
 from anthropic.types import Message
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
 from app.domain.markers import strip_markers
 from app.logs import job_id_var
+from app.model import catalog
 from app.model.prompts import DATA_RULE
-from app.model.usage import Budget, BudgetExceeded, Usage, UsageLedger
+from app.model.usage import Budget, BudgetExceeded, UnknownModel, Usage, UsageLedger
 from app.settings import Settings
 
 __all__ = ["Budget", "BudgetExceeded", "ModelClient", "ModelError", "Structured", "Usage"]
@@ -36,6 +45,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T", bound=BaseModel)
 
 EPHEMERAL = {"type": "ephemeral"}
+DEFAULT_MAX_TOKENS = 8192  # a caller that does not say; every job passes its own
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504, 529}
 
 
@@ -50,12 +60,6 @@ class Structured(Generic[T]):
     value: T
     usage: Usage
     repaired: bool = False
-
-
-def tool_name_for(schema: type[BaseModel]) -> str:
-    """`ExampleMapDraft` -> `record_example_map_draft`: a tool name the API accepts."""
-    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", schema.__name__).lower()
-    return f"record_{snake}"[:64]
 
 
 def delimit(data: str, tag: str) -> str:
@@ -96,6 +100,7 @@ class ModelClient:
         self.budget = budget or Budget()
         self.backoff_base = backoff_base
         self.max_wait = max_wait
+        self._limits: dict[str, int] = {}  # output limits per model, asked once
 
     @classmethod
     def from_settings(cls, settings: Settings, redis: Redis | None) -> ModelClient | None:
@@ -118,6 +123,22 @@ class ModelClient:
 
     aclose = close  # the worker's on_shutdown looks for `aclose`
 
+    async def output_limit(self, model: str) -> int:
+        """The largest `max_tokens` `model` accepts: the Models API's answer, else the catalog's (cached)."""
+        cached = self._limits.get(model)
+        if cached is not None:
+            return cached
+        limit = catalog.lookup(model).max_output
+        try:
+            info = await self.sdk.models.retrieve(model, timeout=min(10.0, self.max_wait))
+            if info.max_tokens:
+                limit = int(info.max_tokens)
+        except (anthropic.APIError, ValueError) as exc:  # unreachable, refused, or not JSON: the table
+            log.info("models API unavailable, using the catalog's output limit",
+                     extra={"model": model, "error": type(exc).__name__})
+        self._limits[model] = limit
+        return limit
+
     async def structured(
         self,
         schema: type[T],
@@ -126,7 +147,7 @@ class ModelClient:
         instruction: str,
         story: str,
         installation_id: int,
-        max_tokens: int = 4096,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
         *,
         model: str | None = None,
         budget: Budget | None = None,
@@ -135,13 +156,14 @@ class ModelClient:
         """Ask for one `schema` answer about `data`; raises ModelError or BudgetExceeded (before calling)."""
         model = model or self.model
         budget = budget or self.budget
-        name = tool_name_for(schema)
-        tool = {
-            "name": name,
-            "description": (schema.__doc__ or f"Record the {schema.__name__}.").strip(),
-            "input_schema": schema.model_json_schema(),
-            "cache_control": EPHEMERAL,
-        }
+        try:
+            catalog.lookup(model)
+        except UnknownModel as exc:
+            raise ModelError(f"the model {exc}. Set `model.name` in `.github/specloop.yml` (or the "
+                             "operator's MODEL) to one of them") from exc
+        limit = await self.output_limit(model)
+        max_tokens = max(1, min(max_tokens, limit))
+        output_config = {"format": {"type": "json_schema", "schema": transform_schema(schema)}}
         system_blocks = [{"type": "text", "text": f"{system.strip()}\n\n{DATA_RULE.format(tag=data_tag)}",
                           "cache_control": EPHEMERAL}]
         messages: list[dict[str, Any]] = [
@@ -152,30 +174,26 @@ class ModelClient:
         for attempt in range(2):  # the answer, then at most one repair
             if self.ledger is not None:
                 await self.ledger.check(budget, story=story, installation_id=installation_id)
-            message = await self._create(model=model, max_tokens=max_tokens, system=system_blocks, tools=[tool],
-                                         tool_choice={"type": "tool", "name": name}, messages=messages)
+            message = await self._create(model=model, max_tokens=max_tokens, system=system_blocks,
+                                         messages=messages, output_config=output_config)
             usage = Usage.from_response(model, message.usage)
             total = total + usage
             if self.ledger is not None:
                 await self.ledger.record(usage, story=story, installation_id=installation_id,
                                          job_id=job_id_var.get())
-            block = next((b for b in message.content if b.type == "tool_use" and b.name == name), None)
-            if block is None:
-                problem = f"the model answered without calling `{name}` (stop reason {message.stop_reason})"
-                messages += [{"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in message.content]},
-                             {"role": "user", "content": f"Answer only by calling the `{name}` tool."}]
-                continue
+            _raise_for_stop(message, max_tokens=max_tokens, limit=limit, model=model)
+            text = "".join(block.text for block in message.content if block.type == "text")
             try:
-                value = schema.model_validate(block.input)
+                value = schema.model_validate_json(text)
             except ValidationError as exc:
                 problem = _validation_errors(exc)
-                log.info("model answer failed validation", extra={"attempt": attempt + 1, "tool": name})
+                log.info("model answer failed validation", extra={"attempt": attempt + 1, "schema": schema.__name__})
                 messages += [
-                    {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in message.content]},
+                    {"role": "assistant", "content": [{"type": "text", "text": text or "(no answer)"}]},
                     {"role": "user", "content": [{
-                        "type": "tool_result", "tool_use_id": block.id, "is_error": True,
-                        "content": "Your input did not match the tool's schema:\n" + problem
-                        + "\nCall the tool again with a complete, corrected input.",
+                        "type": "text",
+                        "text": "Your answer did not pass validation:\n" + problem
+                        + "\nAnswer again with the complete, corrected JSON.",
                     }]},
                 ]
                 continue
@@ -226,6 +244,31 @@ class ModelClient:
                     except ValueError:
                         pass
         return self.backoff_base * (2.0**attempt) * (0.75 + random.random() * 0.25)
+
+
+def _raise_for_stop(message: Message, *, max_tokens: int, limit: int, model: str) -> None:
+    """An answer that stopped for a reason other than finishing, said plainly (ModelError)."""
+    reason = message.stop_reason
+    if reason == "max_tokens":
+        if max_tokens < limit:
+            raise ModelError(
+                f"the model's answer was cut off at {max_tokens} tokens, before it was complete; raise "
+                f"`model.max_tokens` in `.github/specloop.yml` (`{model}` allows up to {limit}) and try again"
+            )
+        raise ModelError(
+            f"the model's answer was cut off at {max_tokens} tokens, the most `{model}` can write in one "
+            "answer; split the story into smaller ones, or choose a model with a larger output limit"
+        )
+    if reason == "refusal":
+        raise ModelError(
+            "the model declined to answer this request (stop reason `refusal`), so nothing was changed; "
+            "rephrase the issue or the comments it read and try again"
+        )
+    if reason == "model_context_window_exceeded":
+        raise ModelError(
+            f"the issue and its discussion are longer than `{model}` can read at once; shorten the thread "
+            "or choose a model with a larger context window"
+        )
 
 
 def _api_error_type(exc: anthropic.APIStatusError) -> str:

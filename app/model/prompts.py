@@ -30,7 +30,7 @@ tester. From a GitHub issue (title, body and the discussion so far) you produce 
 
 Keep the wording of rules, examples and questions from the previous revision when it is still right, so
 people can follow the map from one revision to the next. Be sharp: every card must help decide what to
-build. Reply only by calling the tool."""
+build. Reply only with the answer in the requested JSON format."""
 
 MAP_INSTRUCTION = (
     "Build the example map for this story. At most {max_rules} rules fit one story. The previous revision "

@@ -8,22 +8,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-# US dollars per million tokens: input, output, cache write (5 min), cache read. Matched by prefix,
-# longest first, so dated ids ("claude-sonnet-4-5-20250929") find their family.
-PRICES: dict[str, tuple[float, float, float, float]] = {
-    "claude-opus-4-6": (5.0, 25.0, 6.25, 0.50),
-    "claude-sonnet-4-6": (3.0, 15.0, 3.75, 0.30),
-    "claude-opus-4-5": (5.0, 25.0, 6.25, 0.50),
-    "claude-opus-4-1": (15.0, 75.0, 18.75, 1.50),
-    "claude-opus-4": (15.0, 75.0, 18.75, 1.50),
-    "claude-sonnet-4-5": (3.0, 15.0, 3.75, 0.30),
-    "claude-sonnet-4": (3.0, 15.0, 3.75, 0.30),
-    "claude-3-7-sonnet": (3.0, 15.0, 3.75, 0.30),
-    "claude-haiku-4-5": (1.0, 5.0, 1.25, 0.10),
-    "claude-3-5-haiku": (0.80, 4.0, 1.0, 0.08),
-}
-# An unknown model is charged like the dearest family, so a cap can only trip early, never late.
-FALLBACK_PRICE = PRICES["claude-opus-4-1"]
+from app.model.catalog import Price, UnknownModel, price_for
+
+__all__ = ["DAY_KEY", "JOB_KEY", "MICRO", "STORY_KEY", "Budget", "BudgetExceeded", "Price", "UnknownModel", "Usage",
+           "UsageLedger", "price_of"]
 
 STORY_KEY = "specloop:usage:story:{}"
 DAY_KEY = "specloop:usage:installation:{}:{}"
@@ -33,12 +21,9 @@ DAY_TTL_SECONDS = 3 * 24 * 3600
 MICRO = 1_000_000  # costs are stored as integer micro-dollars so HINCRBY stays exact
 
 
-def price_of(model: str) -> tuple[float, float, float, float]:
-    """Per-million-token prices (input, output, cache write, cache read) for `model`."""
-    for prefix in sorted(PRICES, key=len, reverse=True):
-        if model.startswith(prefix):
-            return PRICES[prefix]
-    return FALLBACK_PRICE
+def price_of(model: str, prompt_tokens: int = 0) -> Price:
+    """Per-million-token prices for `model` (see app/model/catalog.py); raises UnknownModel, never guesses."""
+    return price_for(model, prompt_tokens)
 
 
 @dataclass
@@ -55,12 +40,18 @@ class Usage:
 
     @classmethod
     def from_response(cls, model: str, usage: object) -> Usage:
-        """Usage of one Messages API response (the SDK's `message.usage`), priced for `model`."""
+        """Usage of one Messages API response (the SDK's `message.usage`), priced for `model`.
+
+        Cache writes are priced by their lifetime when the response splits them (`usage.cache_creation`:
+        5-minute and 1-hour writes cost differently); otherwise all writes are priced as 5-minute ones."""
         tokens = [int(getattr(usage, name, 0) or 0) for name in
                   ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")]
-        prices = price_of(model)
-        cost = sum(count * price for count, price in
-                   zip((tokens[0], tokens[1], tokens[2], tokens[3]), prices, strict=True)) / 1_000_000
+        split = getattr(usage, "cache_creation", None)
+        write_1h = int(getattr(split, "ephemeral_1h_input_tokens", 0) or 0) if split is not None else 0
+        write_5m = tokens[2] - write_1h
+        price = price_of(model, prompt_tokens=tokens[0] + tokens[2] + tokens[3])
+        cost = (tokens[0] * price.input + tokens[1] * price.output + write_5m * price.cache_write_5m
+                + write_1h * price.cache_write_1h + tokens[3] * price.cache_read) / 1_000_000
         return cls(tokens[0], tokens[1], tokens[2], tokens[3], cost_usd=cost, calls=1, model=model)
 
     def __add__(self, other: Usage) -> Usage:
