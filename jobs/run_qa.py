@@ -2,7 +2,9 @@
 
 Finds the story PR (by number, or by the deployed SHA), requires an approved fingerprint, checks out
 the commit, refuses a spec changed after approval (spec lock), finds the app's URL (deployment,
-`qa.base_url`, or `qa.start` where the operator allows repository code), runs the QA runner, uploads
+`qa.base_url`, or `qa.start` where the operator allows repository code), runs the QA runner (in this
+process when no repository code runs; with `qa.start` or project step files, the app and the whole QA
+child run together in the repository-code sandbox: `app/qa/sandboxed.py`, docs/sandbox.md), uploads
 screenshots, traces and the standard reports (JUnit XML, Cucumber Messages NDJSON, HTML) to the artifact
 store, and posts the check run (linking the reports and each failed scenario's trace) and the story's
 status chain.
@@ -11,34 +13,33 @@ status chain.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import os
 import shutil
-import subprocess
 import tempfile
 import time
-from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from githubkit import GitHub
 
 from app.artifacts import TRACE_LINK_SECONDS, ArtifactStore, safe_segment
 from app.context import JobScope
 from app.domain.fingerprint import Fingerprint, build_manifest
 from app.domain.qa_reports import write_reports
-from app.domain.qa_results import RunResult, ScenarioResult
+from app.domain.qa_results import Progress, RunResult, ScenarioResult
 from app.gh import checks, issues, pulls
 from app.gh.models import CheckRun, Pull, RepoRef
 from app.git import GitError, clone, run_git
+from app.isolation import Sandbox, SandboxError, SandboxUnavailable, open_sandbox, sandbox_available
 from app.job_args import RunQa
 from app.qa.browser import BrowserNotFound, require_chromium
-from app.qa.child import scrubbed_env
 from app.qa.network import resolve
 from app.qa.options import RunOptions
 from app.qa.runner import run
+from app.qa.sandboxed import APP_PORT, log_tail, qa_policy, run_in_sandbox, wait_until_ready
 from app.render.qa_check import (
     QA_CHECK_NAME,
     QaCheck,
@@ -56,7 +57,6 @@ log = logging.getLogger(__name__)
 
 GH = GitHub[Any]
 PROGRESS_INTERVAL = 10.0  # GitHub throttles rapid check-run writes; progress updates at most this often
-START_OUTPUT_LINES = 30
 
 
 class QaError(Exception):
@@ -126,79 +126,6 @@ def read_checkout(root: Path, features_dir: str) -> dict[str, bytes]:
     return files
 
 
-@dataclass
-class StartedApp:
-    """An application started with `qa.start` for this run."""
-
-    process: subprocess.Popen[str]
-    base_url: str
-    output: deque[str]
-
-    def stop(self) -> None:
-        """Stop the app's whole process group."""
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, 15)
-                self.process.wait(timeout=10)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(self.process.pid, 9)
-                except ProcessLookupError:
-                    pass
-        self.process.wait()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def start_app(qa: QaConfig, checkout: Path, *, branch: str, pr: int) -> StartedApp:
-    """Run `qa.start` in the checkout (scrubbed environment plus `qa.env` and PORT) and wait until ready."""
-    port = _free_port()
-    base_url = format_base_url(qa.base_url, branch=branch, pr=pr) if qa.base_url else f"http://127.0.0.1:{port}"
-    env = {**scrubbed_env(), **{str(k): str(v) for k, v in qa.env.items()},
-           "PORT": str(port)}
-    assert qa.start is not None
-    # `qa.start` is a shell command line by design (the repository's own start script).
-    process: subprocess.Popen[str] = await asyncio.to_thread(
-        subprocess.Popen, qa.start, shell=True, cwd=checkout, env=env, text=True, start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1,
-    )
-    output: deque[str] = deque(maxlen=START_OUTPUT_LINES)
-
-    def pump() -> None:
-        assert process.stdout is not None
-        with process.stdout:  # closed when the app ends, so no pipe is left open
-            for line in process.stdout:
-                output.append(line.rstrip("\n"))
-
-    pumping = asyncio.get_running_loop().run_in_executor(None, pump)
-    app = StartedApp(process, base_url, output)
-    ready = base_url.rstrip("/") + "/" + qa.ready_path.lstrip("/")
-    deadline = time.monotonic() + qa.ready_timeout
-    async with httpx.AsyncClient(timeout=2.0) as http:
-        while True:
-            if process.poll() is not None:
-                await asyncio.wait_for(pumping, timeout=5)  # the app's last lines, read to the end
-                raise QaError(f"The app did not start: `{qa.start}` exited with code {process.returncode}.",
-                              "\n".join(output))
-            try:
-                response = await http.get(ready)
-                if response.status_code < 500:
-                    return app
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                app.stop()
-                raise QaError(f"The app did not become ready at {ready} within {qa.ready_timeout:g} s "
-                              f"(`qa.ready_timeout`).", "\n".join(output))
-            await asyncio.sleep(0.25)
-
-
 def upload_evidence(store: ArtifactStore | None, result: RunResult, *, repo: str, sha: str,
                     run_key: str) -> tuple[dict[str, str], dict[str, str]]:
     """Store screenshots and traces; return (screenshot path -> permanent URL, scenario id -> trace URL)."""
@@ -239,9 +166,9 @@ def upload_reports(store: ArtifactStore | None, result: RunResult, out_dir: Path
     return urls
 
 
-async def _run_with_progress(gh: GH, repo: RepoRef, run_id: int, sha: str, files: list[Path], base_url: str,
-                             options: RunOptions, root: Path) -> RunResult:
-    """Run the scenarios in a worker thread; post progress to the check run at most every 10 s."""
+async def _run_with_progress(gh: GH, repo: RepoRef, run_id: int, sha: str, base_url: str,
+                             running: Callable[[Progress], Awaitable[RunResult]]) -> RunResult:
+    """Run the scenarios (`running(progress)`); post progress to the check run at most every 10 s."""
     finished: list[ScenarioResult] = []
     total = [0]
 
@@ -249,17 +176,23 @@ async def _run_with_progress(gh: GH, repo: RepoRef, run_id: int, sha: str, files
         finished.append(scenario)
         total[0] = count
 
-    task = asyncio.create_task(asyncio.to_thread(run, files, base_url, options, root=root, progress=progress))
+    task = asyncio.ensure_future(running(progress))
     posted = 0
-    while not task.done():
-        await asyncio.wait({task}, timeout=PROGRESS_INTERVAL)
-        if not task.done() and len(finished) != posted:
-            posted = len(finished)
-            counts: dict[str, int] = {}
-            for scenario in finished[:]:  # a snapshot: the runner thread appends
-                counts[scenario.status] = counts.get(scenario.status, 0) + 1
-            await update_check(gh, repo, run_id, render_qa_progress(posted, total[0], counts,
-                                                                    base_url=base_url, sha=sha))
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=PROGRESS_INTERVAL)
+            if not task.done() and len(finished) != posted:
+                posted = len(finished)
+                counts: dict[str, int] = {}
+                for scenario in finished[:]:  # a snapshot: the runner thread appends
+                    counts[scenario.status] = counts.get(scenario.status, 0) + 1
+                await update_check(gh, repo, run_id, render_qa_progress(posted, total[0], counts,
+                                                                        base_url=base_url, sha=sha))
+    finally:
+        if not task.done():  # cancelled (the job's timeout): the sandboxed run closes its sandbox
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
     return task.result()
 
 
@@ -292,7 +225,8 @@ class QaRun:
     async def checkout(self) -> Path:
         """The approved commit, cloned with a token that can only read this repository's contents."""
         d, repo = self.scope.deps, self.scope.repo
-        checkout = self.workdir / "repo"
+        checkout = self.workspace / "repo"
+        self.workspace.mkdir(parents=True, exist_ok=True)
         token = await d.github.installation_token(self.scope.installation_id, repo)
         try:
             await clone(f"{d.settings.github_url}/{repo}.git", checkout, token, branch=self.branch or None)
@@ -317,8 +251,39 @@ class QaRun:
             raise QaError(f"{what} `{url}` is a private, loopback or link-local address (`{host}`{resolved}), "
                           "which QA does not visit unless the operator sets QA_ALLOW_PRIVATE_HOSTS=true.")
 
-    async def app_url(self, base_url: str | None, checkout: Path) -> tuple[str, StartedApp | None]:
-        """Where the app under test answers: the deployment's URL, `qa.base_url`, or `qa.start` run here."""
+    def sandbox(self, chromium: str) -> Sandbox:
+        """The sandbox repository code runs in, over this run's workspace; QaError when none can be made
+        here (then nothing of the repository's runs: not bare, not at all)."""
+        problem = sandbox_available()
+        if problem is None:
+            try:
+                return open_sandbox(self.workspace, qa_policy(chromium))
+            except SandboxUnavailable as error:
+                problem = str(error)
+        raise QaError(f"This Specloop installation runs repository code (`qa.start`, project step files) only "
+                      f"in a sandbox, and none can be made on this worker: {problem}. Until the operator fixes "
+                      "that, set `qa.base_url` to a deployed preview (without project step files).")
+
+    async def start_app(self, box: Sandbox, configured: str | None) -> str:
+        """Run `qa.start` in the sandbox (`qa.env` plus PORT) and wait until it answers there; its URL."""
+        assert self.qa.start is not None
+        url = configured or f"http://127.0.0.1:{APP_PORT}"
+        env = {**{str(k): str(v) for k, v in self.qa.env.items()}, "PORT": str(APP_PORT)}
+        # `qa.start` is a shell command line by design (the repository's own start script).
+        app = await box.start(["sh", "-c", self.qa.start], name="app", cwd=self.workspace / "repo", env=env)
+        ready = url.rstrip("/") + "/" + self.qa.ready_path.lstrip("/")
+        problem = await wait_until_ready(box, app, ready, timeout=float(self.qa.ready_timeout))
+        if problem is None:
+            return url
+        await app.stop()
+        if problem.startswith("exited"):
+            raise QaError(f"The app did not start: `{self.qa.start}` {problem}.", log_tail(app))
+        raise QaError(f"The app did not become ready at {ready} within {self.qa.ready_timeout:g} s "
+                      f"(`qa.ready_timeout`).", log_tail(app))
+
+    async def app_url(self, base_url: str | None) -> tuple[str, str | None]:
+        """Where the app under test answers: (the deployment's URL, or `qa.base_url`, None), or, for an app
+        `qa.start` runs in the sandbox, (`qa.base_url` or None, "start")."""
         # Only an http(s) app is one QA may open: anything else could show the worker's own files or
         # network in the screenshots (security finding 1).
         from app.domain import origins
@@ -344,11 +309,16 @@ class QaRun:
                 raise QaError("`qa.start` is set, but this Specloop installation does not run repository code "
                               "(the operator's ALLOW_REPO_CODE). Set `qa.base_url` to a deployed preview, or "
                               "let a `deployment_status` event trigger QA.")
-            started = await start_app(self.qa, checkout, branch=self.branch, pr=self.pull.number)
-            return started.base_url, started
+            return configured or "", "start"
         raise QaError("No application to test: set `qa.base_url` (may contain `{branch}` and `{pr}`) in "
                       "`.github/specloop.yml`, or deploy the branch so a `deployment_status` event "
                       "triggers QA.")
+
+    @property
+    def workspace(self) -> Path:
+        """What the sandbox sees (read-write): the checkout, the evidence, the QA child's request and result.
+        The reports the worker writes go beside it, never in it."""
+        return self.workdir / "work"
 
     async def execute(self, base_url: str | None) -> dict[str, Any]:
         """Check out, refuse a changed spec, find the app, run the scenarios and report them."""
@@ -362,28 +332,41 @@ class QaRun:
         try:
             # Before starting the app: a missing or misconfigured browser is the operator's to fix, and
             # saying so beats a traceback from deep inside Playwright.
-            require_chromium(settings.chromium_path)
+            chromium = require_chromium(settings.chromium_path)
         except BrowserNotFound as error:
             raise QaError(f"QA could not start a browser: {error}") from None
         # Exactly the approved files run (a feature added later is not part of the contract).
         features = [checkout / p for p in sorted(self.approved.manifest) if p.endswith(".feature")]
-        url, started = await self.app_url(base_url, checkout)
-        try:
-            options = RunOptions(
-                contexts=self.qa.contexts, screenshots=self.qa.screenshots, timeout_ms=float(self.qa.timeout_ms),
-                steps_dir=str(checkout / self.features_dir / "steps"), allow_repo_steps=settings.allow_repo_code,
-                out_dir=str(self.workdir / "evidence"), chromium_path=settings.chromium_path,
-                allowed_origins=tuple(self.qa.allowed_origins), allow_private_hosts=settings.qa_allow_private_hosts,
-                private_app=started is not None,  # an app QA started is on loopback; any other must stay public
-            )
+        steps_dir = checkout / self.features_dir / "steps"
+        repo_steps = settings.allow_repo_code and steps_dir.is_dir() and any(steps_dir.glob("*.py"))
+        url, start = await self.app_url(base_url)
+        if repo_steps and start is None:
+            # The sandbox's network is its own loopback: the browser inside it cannot reach an app outside,
+            # and with the host's network the step code could reach the worker's Redis (docs/sandbox.md).
+            raise QaError(f"This spec brings project step files (`{self.features_dir}/steps/*.py`), which run only "
+                          "in the repository-code sandbox, and the sandbox reaches only an app started there: set "
+                          "`qa.start` in `.github/specloop.yml` to run the app beside them.")
+        options = RunOptions(
+            contexts=self.qa.contexts, screenshots=self.qa.screenshots, timeout_ms=float(self.qa.timeout_ms),
+            steps_dir=str(steps_dir), allow_repo_steps=bool(repo_steps and start is not None),
+            out_dir=str(self.workspace / "evidence"), chromium_path=chromium,
+            allowed_origins=tuple(self.qa.allowed_origins), allow_private_hosts=settings.qa_allow_private_hosts,
+            private_app=start is not None,  # an app QA started is on loopback; any other must stay public
+        )
+        gh, repo_ref, run_id = self.scope.gh, self.scope.repo, self.check.id
+        if start is None:  # no repository code: the browser runs here, confined by its network fence
+            result = await _run_with_progress(gh, repo_ref, run_id, self.sha, url, lambda progress: asyncio.to_thread(
+                run, features, url, options, root=checkout, progress=progress))
+        else:
+            box = self.sandbox(chromium)
             try:
-                result = await _run_with_progress(self.scope.gh, self.scope.repo, self.check.id, self.sha, features,
-                                                  url, options, checkout)
-            except BrowserNotFound as error:  # the runner looks again (e.g. CHROMIUM_PATH in a child process)
-                raise QaError(f"QA could not start a browser: {error}") from None
-        finally:
-            if started is not None:
-                started.stop()
+                url = await self.start_app(box, url or None)
+                result = await _run_with_progress(gh, repo_ref, run_id, self.sha, url, lambda progress: run_in_sandbox(
+                    box, features, url, options, root=checkout, progress=progress))
+            except SandboxError as error:  # bubblewrap could not start a command at all
+                raise QaError(f"The repository-code sandbox could not run QA: {error}") from None
+            finally:
+                await box.close()  # the app, and everything it or the steps left running
         run_key = safe_segment(f"{int(time.time())}-{self.check.id}")
         images, traces = await asyncio.to_thread(upload_evidence, artifacts, result, repo=repo, sha=self.sha,
                                                  run_key=run_key)

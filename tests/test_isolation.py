@@ -260,6 +260,22 @@ async def test_an_app_started_in_the_sandbox_is_reachable_from_it_and_not_from_t
     assert "GET /README.md" in app.stderr_log.read_text()
 
 
+@needs_bwrap
+async def test_a_started_commands_stdout_reaches_on_stdout_as_it_is_printed(box: Sandbox) -> None:
+    heard = bytearray()
+    first = asyncio.Event()
+
+    def hear(chunk: bytes) -> None:
+        heard.extend(chunk)
+        if b"one\n" in heard:
+            first.set()
+    app = await box.start(["sh", "-c", "echo one; sleep 5; echo two"], name="chatty", on_stdout=hear)
+    await asyncio.wait_for(first.wait(), 3)  # while the command still runs
+    assert app.returncode is None and bytes(heard) == b"one\n"
+    await app.stop()
+    assert app.stdout_log.read_text() == "one\n"  # the log gets the same
+
+
 # -- exhausting the machine ---------------------------------------------------------------------------
 
 @needs_bwrap

@@ -13,6 +13,7 @@ import pytest
 
 from app.context import deps
 from app.domain.markers import find_marker, marker
+from app.isolation import sandbox_available
 from app.job_args import RunQa
 from app.render.map_comment import read_map_state
 from app.render.qa_check import SPEC_CHANGED
@@ -210,6 +211,7 @@ async def test_a_spec_changed_after_approval_fails_qa_naming_the_file(
     assert SPEC_CHANGED in run.output["summary"] and f"`{FEATURE_PATH}`" in run.output["summary"]
 
 
+@pytest.mark.skipif(sandbox_available() is not None, reason=str(sandbox_available()))  # `qa.start` runs in it
 @pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
 async def test_an_app_that_fails_to_start_reports_its_last_output_lines(
     github: Any, service: Service, qa_ctx: Any

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -150,9 +150,12 @@ class Sandbox(ABC):
     async def start(
         self, argv: Sequence[str], *, name: str = "app", cwd: str | Path | None = None,
         env: Mapping[str, str] | None = None, timeout: float | None = None,
+        on_stdout: Callable[[bytes], None] | None = None,
     ) -> Running:
         """Start a long-running `argv`; stdout and stderr go to `<workspace>/.sandbox/<name>.stdout.log`
-        and `.stderr.log` (capped at `Limits.output_bytes` each). Killed at `timeout` if given, and by
+        and `.stderr.log` (capped at `Limits.output_bytes` each). `on_stdout`, if given, also gets every
+        chunk of stdout as it arrives, uncapped, on the event loop (progress lines; read from the pipe, never
+        from the log file, which the command could replace). Killed at `timeout` if given, and by
         `close()` in any case. Commands of one sandbox share its loopback network (an app started here is
         reachable from `run()` on 127.0.0.1, never from the worker)."""
 

@@ -168,6 +168,13 @@ def _preexec(rlimits: list[tuple[int, tuple[int, int]]], cgroup_procs: list[str]
     return child
 
 
+def _tee(*sinks: Callable[[bytes], None]) -> Callable[[bytes], None]:
+    def feed(chunk: bytes) -> None:
+        for sink in sinks:
+            sink(chunk)
+    return feed
+
+
 class _Started(Running):
     """A command started with `BubblewrapSandbox.start()`."""
 
@@ -500,6 +507,7 @@ class BubblewrapSandbox(Sandbox):
     async def start(
         self, argv: Sequence[str], *, name: str = "app", cwd: str | Path | None = None,
         env: Mapping[str, str] | None = None, timeout: float | None = None,
+        on_stdout: Callable[[bytes], None] | None = None,
     ) -> Running:
         if not _LOG_NAME.fullmatch(name):
             raise SandboxError(f"a log name is letters, digits, '.', '_' and '-' only: {name!r}")
@@ -513,7 +521,8 @@ class BubblewrapSandbox(Sandbox):
         cap = self.policy.limits.output_bytes
         files = (LogFile(fds[0], cap), LogFile(fds[1], cap))
         assert process.popen.stdout is not None and process.popen.stderr is not None
-        pipes = [Pipe(process.popen.stdout, files[0].feed), Pipe(process.popen.stderr, files[1].feed)]
+        stdout_sink = files[0].feed if on_stdout is None else _tee(files[0].feed, on_stdout)
+        pipes = [Pipe(process.popen.stdout, stdout_sink), Pipe(process.popen.stderr, files[1].feed)]
         started = _Started(self, process, tuple(argv), logs, files, pipes, timeout)
         self._started.add(started)
         return started

@@ -13,7 +13,7 @@ from app.isolation.base import DEFAULT_PATH
 _SYSTEM = (Path("/usr"), Path("/bin"), Path("/lib"), Path("/lib64"), Path("/etc"))
 
 
-def _needs_bind(path: Path) -> bool:
+def needs_bind(path: Path) -> bool:
     return not any(path == root or path.is_relative_to(root) for root in _SYSTEM)
 
 
@@ -28,7 +28,7 @@ def python_runtime(*packages: str) -> tuple[tuple[Path, ...], dict[str, str]]:
     paths: list[Path] = []
     for candidate in (Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent.parent):
         candidate = candidate.resolve()
-        if _needs_bind(candidate) and not any(candidate.is_relative_to(p) for p in paths):
+        if needs_bind(candidate) and not any(candidate.is_relative_to(p) for p in paths):
             paths.append(candidate)
     for name in packages:
         spec = importlib.util.find_spec(name)
@@ -37,7 +37,7 @@ def python_runtime(*packages: str) -> tuple[tuple[Path, ...], dict[str, str]]:
             locations = [str(Path(spec.origin).parent)]
         for location in locations:
             path = Path(location).resolve()
-            if _needs_bind(path) and not any(path.is_relative_to(p) for p in paths):
+            if needs_bind(path) and not any(path.is_relative_to(p) for p in paths):
                 paths.append(path)
     env = {"PATH": f"{Path(sys.prefix) / 'bin'}:{DEFAULT_PATH}"}
     if sys.prefix != sys.base_prefix:

@@ -1,8 +1,9 @@
-"""A QA run in one child process with a scrubbed environment, for runs that load repository code.
+"""A QA run in one child process, for runs that load repository code.
 
 The parent writes a request file and starts `python -m app.qa.child REQUEST.json RESULT.json`; the
-child runs in-process (browser included), prints progress as JSON lines and writes the result. Only
-`CHILD_ENV_ALLOW` reaches it, so repository code never sees the service's secrets.
+child runs in-process (browser included), prints progress as JSON lines and writes the result. The
+worker starts it inside the repository-code sandbox, beside the app (`app/qa/sandboxed.py`); the
+`specloop qa` command starts it here (`run_in_child`) with only `CHILD_ENV_ALLOW` of its environment.
 """
 
 from __future__ import annotations
@@ -91,6 +92,10 @@ def run_in_child(
 def main(argv: list[str]) -> int:
     """Entry point of the child process: read the request, run in-process, write the result."""
     request = json.loads(Path(argv[0]).read_text())
+    if request.get("root") and request["root"] not in sys.path:
+        # Step files may import the project's own modules; after Specloop's, never before them (the
+        # sandboxed child runs with -P, so the checkout is not first on the path).
+        sys.path.append(request["root"])
     raw_options = request["options"]
     raw_options["viewport"] = tuple(raw_options.get("viewport") or (1280, 800))
     raw_options["allowed_origins"] = tuple(raw_options.get("allowed_origins") or ())

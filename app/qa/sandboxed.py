@@ -1,0 +1,216 @@
+"""A QA run in the repository-code sandbox: the QA child (`app.qa.child`: Playwright, Chromium, the
+project's step files) runs inside the same sandbox as the app `qa.start` started, so the browser reaches
+the app on the sandbox's private loopback and nothing of the worker (docs/sandbox.md).
+
+    box = open_sandbox(workspace, qa_policy(chromium))
+    app = await box.start(["sh", "-c", qa.start], name="app", cwd=checkout, env={"PORT": "3000"})
+    problem = await wait_until_ready(box, app, "http://127.0.0.1:3000/", timeout=60)
+    result = await run_in_sandbox(box, features, base_url, options, root=checkout, progress=...)
+
+`run_in_sandbox` closes the sandbox (the app too) before it reads what the child left: nothing inside can
+change the result, or the evidence it names, while the worker reads them. The result is repository code's
+output all the same, so every screenshot and trace it names must be a plain file inside the run's evidence
+folder (`confine_evidence`): a hostile result naming the worker's `.env` uploads nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import stat
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from app.domain.qa_results import Progress, RunResult
+from app.domain.scenario_plan import FeatureError
+from app.isolation import Limits, Policy, Running, Sandbox, python_runtime
+from app.isolation.runtime import needs_bind
+from app.qa.child import _report_progress
+from app.qa.options import RunOptions
+
+APP_PORT = 3000  # the app's PORT: the sandbox's loopback is its own, so any port is free
+REQUEST_DIR = ".qa"  # in the workspace: the child's request and result files
+RESULT_MAX_BYTES = 64 << 20
+
+# What QA may use inside the sandbox: Chromium is many processes and threads (the pids cgroup counts
+# threads), reserves far more address space than it uses, and wants a roomy /dev/shm.
+QA_LIMITS = Limits(
+    cpu_seconds=3600, memory_bytes=4 << 30, processes=4096, open_files=8192, file_size_bytes=1 << 30,
+    output_bytes=32 << 20, tmp_bytes=1 << 30,
+)
+
+# Polls a URL from inside the sandbox until it answers below 500; exit 0 then, 1 at the deadline.
+_READY_PROBE = """
+import sys, time, urllib.error, urllib.request
+url, deadline = sys.argv[1], time.monotonic() + float(sys.argv[2])
+while time.monotonic() < deadline:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            if answer.status < 500:
+                sys.exit(0)
+    except urllib.error.HTTPError as error:
+        if error.code < 500:
+            sys.exit(0)
+    except Exception:
+        pass
+    time.sleep(0.25)
+sys.exit(1)
+"""
+
+
+def qa_policy(chromium: str | None = None, *, limits: Limits = QA_LIMITS) -> Policy:
+    """The sandbox QA runs in: this worker's Python (venv, interpreter, `app`), the browser read-only
+    (the system's is under /usr already; Playwright's own download is bound), no network but its own."""
+    paths, env = python_runtime("app")
+    extra: list[Path] = []
+    if chromium:
+        real = Path(chromium).resolve()
+        folder = real.parent
+        if needs_bind(folder) and not any(folder.is_relative_to(p) for p in paths):
+            extra.append(folder)
+    return Policy(read_only=(*paths, *extra), env=env, network=False, limits=limits)
+
+
+async def wait_until_ready(box: Sandbox, app: Running, url: str, *, timeout: float) -> str | None:
+    """Wait until `url` answers inside the sandbox; None when it does, else why not (in words). An app
+    that exits first ends the wait at once."""
+    probe = asyncio.ensure_future(
+        box.run([sys.executable, "-P", "-c", _READY_PROBE, url, str(timeout)], timeout=timeout + 10))
+    exited = asyncio.ensure_future(app.wait())
+    try:
+        await asyncio.wait({probe, exited}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (probe, exited):
+            if not task.done():
+                task.cancel()  # a cancelled run() kills its command
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    if probe.done() and not probe.cancelled() and probe.result().ok:
+        return None
+    code = app.returncode if app.returncode is not None else await app.wait(0.5)
+    if code is not None:
+        return f"exited with code {code}" + (f" ({app.reason})" if app.reason else "")
+    return f"did not answer at {url} within {timeout:g} s"
+
+
+def log_tail(app: Running, lines: int = 30) -> str:
+    """The last lines of what a started command printed (stdout, then stderr), for a check run."""
+    found: list[str] = []
+    for log in (app.stdout_log, app.stderr_log):
+        text = _read_regular(log, 1 << 20)
+        if text:
+            found += text.decode("utf-8", "replace").rstrip("\n").splitlines()
+    return "\n".join(found[-lines:])
+
+
+def _read_regular(path: Path, cap: int) -> bytes | None:
+    """At most `cap` bytes of `path` when it is a plain file (not a link, FIFO or device); else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        size = os.fstat(fd).st_size
+        start = max(0, size - cap)
+        os.lseek(fd, start, os.SEEK_SET)
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _inside(path: str, folder: Path) -> bool:
+    """Whether `path` is a plain file inside `folder` with no link on the way."""
+    candidate = Path(path)
+    if not candidate.is_absolute():
+        return False
+    if os.path.realpath(candidate) != os.path.normpath(candidate):
+        return False  # a link somewhere on the way (or `..`)
+    if not Path(os.path.normpath(candidate)).is_relative_to(folder):
+        return False
+    try:
+        return stat.S_ISREG(os.lstat(candidate).st_mode)
+    except OSError:
+        return False
+
+
+def confine_evidence(result: RunResult, out_dir: Path) -> RunResult:
+    """Drop every screenshot and trace the result names that is not a plain file inside `out_dir`."""
+    folder = Path(os.path.realpath(out_dir))
+    for scenario in result.scenarios:
+        scenario.screenshots = [p for p in scenario.screenshots if _inside(p, folder)]
+        for step in scenario.steps:
+            if step.screenshot and not _inside(step.screenshot, folder):
+                step.screenshot = None
+        if scenario.trace and not _inside(scenario.trace, folder):
+            scenario.trace = None
+    return result
+
+
+def _failed(base_url: str, options: RunOptions, message: str) -> RunResult:
+    result = RunResult(base_url=base_url, started_at=time.time())
+    result.errors.append(FeatureError(options.steps_dir or "", None, None, message))
+    return result
+
+
+async def run_in_sandbox(
+    box: Sandbox, features: Sequence[str | Path], base_url: str, options: RunOptions, *,
+    root: str | Path, progress: Progress | None = None,
+) -> RunResult:
+    """Run the QA child in `box` (progress lines arrive as it prints them), close `box`, read the result.
+
+    `features`, `root` and `options.out_dir` must be inside the sandbox's workspace (it sees that at its
+    host path). The evidence in the result is confined to `options.out_dir`.
+    """
+    workspace = box.workspace
+    out_dir = Path(options.out_dir or workspace / "evidence")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    options = replace(options, out_dir=str(out_dir))
+    folder = workspace / REQUEST_DIR
+    folder.mkdir(exist_ok=True)
+    request, response = folder / "request.json", folder / "result.json"
+    request.write_text(json.dumps({
+        "features": [str(Path(f).resolve()) for f in features], "base_url": base_url,
+        "root": str(Path(root).resolve()), "options": asdict(options),
+    }))
+    pending = bytearray()
+
+    def heard(chunk: bytes) -> None:
+        pending.extend(chunk)
+        while (end := pending.find(b"\n")) >= 0:
+            line = bytes(pending[:end]).decode("utf-8", "replace")
+            del pending[:end + 1]
+            _report_progress(line, progress)
+
+    try:
+        # -P: the checkout (the cwd) is not put first on sys.path, so a repository's own `app/` or `app.py`
+        # cannot stand in for Specloop's package (the child appends the checkout after it instead)
+        child = await box.start([sys.executable, "-P", "-m", "app.qa.child", str(request), str(response)],
+                                name="qa", cwd=str(root), timeout=options.run_timeout_s, on_stdout=heard)
+        code = await child.wait()
+        reason = child.reason
+        stderr = child.stderr_log
+    finally:
+        await box.close()  # the app and anything the child left: nothing may change the result now
+    if code != 0:
+        tail = (_read_regular(stderr, 16 << 10) or b"").decode("utf-8", "replace").strip().splitlines()[-15:]
+        why = f"; {reason}" if reason else ""
+        return _failed(base_url, options, f"the QA child process failed in the sandbox (exit {code}{why}):\n"
+                                          + "\n".join(tail))
+    raw = _read_regular(response, RESULT_MAX_BYTES + 1)
+    if raw is None or len(raw) > RESULT_MAX_BYTES:
+        return _failed(base_url, options, "the QA child process left no readable result")
+    try:
+        result = RunResult.from_json(json.loads(raw))
+    except (ValueError, KeyError, TypeError) as error:
+        return _failed(base_url, options, f"the QA child process left a result that does not read: {error}")
+    return confine_evidence(result, out_dir)

@@ -1,0 +1,283 @@
+"""QA with repository code in the sandbox (`ALLOW_REPO_CODE`), through `run_qa` against the GitHub double.
+
+Real processes running hostile code: an app started by `qa.start` and a project step file each try to
+print the worker's environment, read `/proc/<ppid>/environ`, read a `.env` and a private key next to the
+job's workspace, and connect to the worker's Redis and the GitHub double; each is refused or contained,
+the check run says how the run went, and the next job runs. Where no sandbox can be made, the check run
+says what to install and nothing of the repository runs.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from app.context import deps
+from app.domain.qa_results import RunResult, ScenarioResult, StepResult
+from app.isolation import sandbox_available
+from app.job_args import RunQa
+from app.qa.sandboxed import confine_evidence
+from jobs.worker import run_job
+from tests.support.github import SHOP
+from tests.support.service import Service
+from tests.support.spec import bot_approved_pull
+
+needs_bwrap = pytest.mark.skipif(sandbox_available() is not None, reason=str(sandbox_available()))
+
+SECRET = "s3cr3t-sandbox-7f1d"
+KEY = "KEY-MATERIAL-9a2c"
+BRANCH = "specloop/1-hostile"
+DAEMON_MARK = "specloop-hostile-daemon-4e1b"
+
+# What repository code tries; `leaks()` lists what got through (nothing, in the sandbox).
+PROBE = '''
+import os, socket
+
+SECRET, KEY = {secret!r}, {key!r}
+FILES = {files!r}
+PORTS = {ports!r}
+
+
+def leaks():
+    found = []
+    if any(SECRET in value for value in os.environ.values()):
+        found.append("environment")
+    for pid in ["self", "1", str(os.getppid())] + [p for p in os.listdir("/proc") if p.isdigit()]:
+        try:
+            with open(f"/proc/{{pid}}/environ", "rb") as environ:
+                if SECRET.encode() in environ.read():
+                    found.append(f"/proc/{{pid}}/environ")
+        except OSError:
+            pass
+    for path in FILES:
+        try:
+            with open(path) as file:
+                text = file.read()
+            if SECRET in text or KEY in text:
+                found.append(path)
+        except OSError:
+            pass
+    for port in PORTS:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            found.append(f"port {{port}}")
+        except OSError:
+            pass
+    return found
+'''
+
+APP = '''
+import http.server, os, subprocess
+from probe import leaks
+
+subprocess.Popen(["setsid", "python", "-c", "import time; time.sleep(600)", "{mark}"])  # a daemon left behind
+found = leaks()
+page = ("LEAKED: " + ", ".join(found)) if found else "all contained"
+print("app probe:", page, flush=True)
+
+
+class Page(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = f"<h1>{{page}}</h1>".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Page).serve_forever()
+'''
+
+STEPS = '''
+import sys
+from pathlib import Path
+
+from app.domain.steps import step
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from probe import leaks  # noqa: E402
+
+
+@step("nothing of the worker reaches the step code")
+def contained():
+    found = leaks()
+    assert not found, "LEAKED: " + ", ".join(found)
+'''
+
+FEATURE = '''Feature: Hostile code
+  Scenario: The app and the steps are contained
+    Given I am on the home page
+    Then I should see "all contained"
+    And nothing of the worker reaches the step code
+'''
+
+
+def _port(url: str) -> int:
+    parts = urlsplit(url)
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+@pytest.fixture
+def secrets_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Jobs make their workdirs here, beside a `.env` and a private key; the worker's environment holds the secret."""
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    (jobs / ".env").write_text(f"WEBHOOK_SECRET={SECRET}\n")
+    (jobs / "private-key.pem").write_text(f"-----BEGIN RSA PRIVATE KEY-----\n{KEY}\n")
+    monkeypatch.setattr(tempfile, "tempdir", str(jobs))
+    monkeypatch.setenv("SPECLOOP_TEST_SECRET", SECRET)
+    return jobs
+
+
+def _open_pr(github: Any, qa: str, files: dict[str, str]) -> tuple[int, str]:
+    config = f"qa:\n{qa}  contexts: 1\n  timeout_ms: 5000\n  screenshots: final\n  ready_timeout: 30\n"
+    files = {**files, ".github/specloop.yml": config}
+    sha = github.push_files(SHOP, BRANCH, files, "Spec, app and steps")
+    github.push_files(SHOP, "main", {".github/specloop.yml": config}, "Config")
+    number = bot_approved_pull(github, BRANCH, sha, files, title="Spec: hostile", body="The spec.\n")
+    return number, sha
+
+
+def _qa_runs(github: Any, sha: str) -> list[Any]:
+    return list(github.check_runs(SHOP, head_sha=sha, name="specloop/qa"))
+
+
+def _daemons() -> list[str]:
+    found = []
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if DAEMON_MARK.encode() in cmdline:
+            found.append(pid)
+    return found
+
+
+@needs_bwrap
+@pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
+async def test_a_hostile_app_and_step_file_are_contained_and_the_next_job_runs(
+    github: Any, service: Service, qa_ctx: Any, secrets_dir: Path,
+) -> None:
+    settings = service.settings
+    probe = PROBE.format(secret=SECRET, key=KEY, ports=[_port(settings.redis_url), _port(settings.github_url)],
+                         files=[str(secrets_dir / ".env"), str(secrets_dir / "private-key.pem"),
+                                str(Path(__file__).resolve().parents[1] / ".env")])
+    files = {"features/hostile.feature": FEATURE, "features/steps/hostile_steps.py": STEPS,
+             "probe.py": probe, "app.py": APP.format(mark=DAEMON_MARK)}
+    number, sha = _open_pr(github, '  start: "python app.py"\n', files)
+    args = RunQa(installation_id=github.installation_id, repo=SHOP, number=number)
+
+    outcome = await run_job(deps(qa_ctx), args)
+    run = _qa_runs(github, sha)[-1]
+    shown = f"{run.output['summary']}\n{run.output.get('text') or ''}"
+    assert outcome.get("conclusion") == "success", shown
+    assert SECRET not in shown and KEY not in shown
+    assert _daemons() == []  # the app's daemon went with the sandbox
+    assert list(secrets_dir.glob("specloop-qa-*")) == []  # the workdir is gone too
+
+    again = await run_job(deps(qa_ctx), args)  # the worker is fine: the next job runs the same way
+    assert again.get("conclusion") == "success"
+
+
+@pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
+async def test_without_a_sandbox_the_check_run_says_what_to_install_and_nothing_runs(
+    github: Any, service: Service, qa_ctx: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    message = "bubblewrap is not installed (no `bwrap` on PATH): install the Debian package `bubblewrap`"
+    monkeypatch.setattr("jobs.run_qa.sandbox_available", lambda: message)
+    started = tmp_path / "started"
+    number, sha = _open_pr(github, f'  start: "touch {started}; python -m http.server $PORT"\n',
+                           {"features/hostile.feature": FEATURE})
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
+    assert outcome["status"] == "error"
+    run = _qa_runs(github, sha)[-1]
+    assert run.conclusion == "failure"
+    assert message in run.output["summary"] and "only in a sandbox" in run.output["summary"]
+    assert not started.exists()
+
+
+@pytest.mark.parametrize("service", [{"allow_repo_code": True, "qa_allow_private_hosts": True}], indirect=True)
+async def test_step_files_against_an_app_outside_the_sandbox_are_refused_unrun(
+    github: Any, service: Service, qa_ctx: Any, tmp_path: Path,
+) -> None:
+    imported = tmp_path / "imported"
+    steps = f"from pathlib import Path\nPath({str(imported)!r}).write_text('ran')\n"
+    number, sha = _open_pr(github, "  base_url: http://127.0.0.1:9\n",
+                           {"features/hostile.feature": FEATURE, "features/steps/hostile_steps.py": steps})
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
+    assert outcome["status"] == "error"
+    summary = _qa_runs(github, sha)[-1].output["summary"]
+    assert "project step files" in summary and "`qa.start`" in summary
+    assert not imported.exists()
+
+
+def test_evidence_a_result_names_outside_its_folder_is_dropped(tmp_path: Path) -> None:
+    # The result is written by the sandboxed child, next to repository code: it could name any file.
+    out = tmp_path / "evidence"
+    (out / "s1").mkdir(parents=True)
+    shot = out / "s1" / "final.png"
+    shot.write_bytes(b"png")
+    secret = tmp_path / ".env"
+    secret.write_text(SECRET)
+    (out / "s1" / "link.png").symlink_to(secret)
+    (out / "s1" / "dir").symlink_to(tmp_path)
+    os.mkfifo(out / "s1" / "fifo.png")
+    named = [str(shot), str(secret), str(out / "s1" / "link.png"), str(out / "s1" / "dir" / ".env"),
+             str(out / "s1" / ".." / ".." / ".env"), str(out / "s1" / "fifo.png"), "relative.png"]
+    scenario = ScenarioResult(id="s1", name="one", uri="a.feature", line=2, feature="F", status="passed",
+                              steps=[StepResult(keyword="Given ", text="x", line=3, status="passed",
+                                                screenshot=str(secret))],
+                              screenshots=named, trace=str(secret))
+    result = confine_evidence(RunResult(base_url="http://127.0.0.1:3000", started_at=0.0, scenarios=[scenario]), out)
+    assert result.scenarios[0].screenshots == [str(shot)]
+    assert result.scenarios[0].trace is None and result.scenarios[0].steps[0].screenshot is None
+
+
+SMALL = """Feature: Smoke
+  Scenario: One
+    Given I am on the home page
+    Then I should see "Welcome to the shop"
+
+  Scenario: Two
+    Given I am on the home page
+    Then I should see "Welcome"
+
+  Scenario: Three
+    Given I am on the home page
+    Then I should see "shop"
+"""
+
+
+@needs_bwrap
+@pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
+async def test_progress_of_a_sandboxed_run_reaches_the_check_run_while_it_runs(
+    github: Any, service: Service, qa_ctx: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("jobs.run_qa.PROGRESS_INTERVAL", 0.01)
+    number, _ = _open_pr(github, '  start: "python -m http.server $PORT"\n',
+                           {"features/smoke.feature": SMALL, "index.html": "<h1>Welcome to the shop</h1>"})
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
+    assert outcome.get("conclusion") == "success", outcome
+    progress = [r for r in github.requests_to("PATCH", r"/check-runs/\d+$")
+                if (r.json or {}).get("status") == "in_progress" and "done (" in str((r.json or {}).get("output"))]
+    assert progress  # streamed from the sandboxed child's stdout, before it finished
+
+
+@needs_bwrap
+@pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
+async def test_an_app_that_never_answers_in_the_sandbox_fails_at_the_ready_timeout(
+    github: Any, service: Service, qa_ctx: Any,
+) -> None:
+    config = '  start: "echo listening soon; sleep 600"\n'
+    number, sha = _open_pr(github, config, {"features/smoke.feature": SMALL})
+    github.push_files(SHOP, "main", {".github/specloop.yml": f"qa:\n{config}  ready_timeout: 2\n"}, "Impatient")
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
+    assert outcome["status"] == "error"
+    run = _qa_runs(github, sha)[-1]
+    assert "did not become ready" in run.output["summary"] and "listening soon" in run.output["text"]
