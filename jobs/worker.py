@@ -331,9 +331,10 @@ _PR_SET_DUMPABLE = 4  # <linux/prctl.h>
 def forbid_reading_this_process() -> bool:
     """Mark this process non-dumpable on Linux (no-op elsewhere); True when it took effect.
 
-    Repository code the worker runs (ALLOW_REPO_CODE) runs as the same user: without this it could read
-    the worker's secrets from /proc/$PPID/environ or its memory. A non-dumpable process's /proc entries
-    belong to root and refuse ptrace-style access from other processes of the same user. Root still can.
+    Repository code (ALLOW_REPO_CODE) runs in the sandbox (app/isolation/), in its own PID namespace that
+    cannot see the worker at all; this is the second wall: anything else of the same user that runs
+    beside the worker cannot read its secrets from /proc/<pid>/environ or its memory either. A
+    non-dumpable process's /proc entries belong to root and refuse ptrace-style access. Root still can.
     """
     if not sys.platform.startswith("linux"):
         return False
