@@ -15,8 +15,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     CHROMIUM_PATH=/usr/bin/chromium
 
 # git: jobs clone and push spec branches. Chromium and fonts: QA runs and screenshots (heavy workers).
+# bubblewrap: the sandbox for repository code (ALLOW_REPO_CODE); inside a container it also needs the
+# security options docs/sandbox.md names, else QA says it cannot make a sandbox and runs nothing bare.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends git ca-certificates \
+ && apt-get install -y --no-install-recommends git ca-certificates bubblewrap \
  && if [ "$CHROMIUM" = "true" ]; then \
       apt-get install -y --no-install-recommends chromium fonts-liberation fonts-noto-color-emoji; \
     fi \
