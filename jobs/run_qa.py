@@ -4,7 +4,8 @@ Finds the story PR (by number, or by the deployed SHA), requires an approved fin
 the commit, refuses a spec changed after approval (spec lock), finds the app's URL (deployment,
 `qa.base_url`, or `qa.start` where the operator allows repository code), runs the QA runner (in this
 process when no repository code runs; with `qa.start` or project step files, the app and the whole QA
-child run together in the repository-code sandbox: `app/qa/sandboxed.py`, docs/sandbox.md), uploads
+child run together in the repository-code sandbox: `app/qa/sandboxed.py`, docs/sandbox.md; an app
+outside the sandbox is reached through the worker's egress relay, `app/qa/network.py`), uploads
 screenshots, traces and the standard reports (JUnit XML, Cucumber Messages NDJSON, HTML) to the artifact
 store, and posts the check run (linking the reports and each failed scenario's trace) and the story's
 status chain.
@@ -28,6 +29,7 @@ from githubkit import GitHub
 from app.artifacts import TRACE_LINK_SECONDS, ArtifactStore, safe_segment
 from app.context import JobScope
 from app.domain.fingerprint import Fingerprint, build_manifest
+from app.domain.origins import Confinement
 from app.domain.qa_reports import write_reports
 from app.domain.qa_results import Progress, RunResult, ScenarioResult
 from app.gh import checks, issues, pulls
@@ -340,29 +342,30 @@ class QaRun:
         steps_dir = checkout / self.features_dir / "steps"
         repo_steps = settings.allow_repo_code and steps_dir.is_dir() and any(steps_dir.glob("*.py"))
         url, start = await self.app_url(base_url)
-        if repo_steps and start is None:
-            # The sandbox's network is its own loopback: the browser inside it cannot reach an app outside,
-            # and with the host's network the step code could reach the worker's Redis (docs/sandbox.md).
-            raise QaError(f"This spec brings project step files (`{self.features_dir}/steps/*.py`), which run only "
-                          "in the repository-code sandbox, and the sandbox reaches only an app started there: set "
-                          "`qa.start` in `.github/specloop.yml` to run the app beside them.")
         options = RunOptions(
             contexts=self.qa.contexts, screenshots=self.qa.screenshots, timeout_ms=float(self.qa.timeout_ms),
-            steps_dir=str(steps_dir), allow_repo_steps=bool(repo_steps and start is not None),
+            steps_dir=str(steps_dir), allow_repo_steps=bool(repo_steps),
             out_dir=str(self.workspace / "evidence"), chromium_path=chromium,
             allowed_origins=tuple(self.qa.allowed_origins), allow_private_hosts=settings.qa_allow_private_hosts,
             private_app=start is not None,  # an app QA started is on loopback; any other must stay public
         )
         gh, repo_ref, run_id = self.scope.gh, self.scope.repo, self.check.id
-        if start is None:  # no repository code: the browser runs here, confined by its network fence
+        if start is None and not repo_steps:  # no repository code: the browser runs here, behind its fence
             result = await _run_with_progress(gh, repo_ref, run_id, self.sha, url, lambda progress: asyncio.to_thread(
                 run, features, url, options, root=checkout, progress=progress))
         else:
+            # Repository code runs only in the sandbox. An app outside it (project step files with
+            # `qa.base_url` or a deployment) is reached through the worker's egress relay, which allows what
+            # the fence allows and nothing else; the sandbox itself still has no network (docs/sandbox.md).
+            egress = None if start is not None else Confinement.around(
+                url, options.allowed_origins, allow_private=options.allow_private_hosts,
+                private_app=options.private_app)
             box = self.sandbox(chromium)
             try:
-                url = await self.start_app(box, url or None)
+                if start is not None:
+                    url = await self.start_app(box, url or None)
                 result = await _run_with_progress(gh, repo_ref, run_id, self.sha, url, lambda progress: run_in_sandbox(
-                    box, features, url, options, root=checkout, progress=progress))
+                    box, features, url, options, root=checkout, progress=progress, egress=egress))
             except SandboxError as error:  # bubblewrap could not start a command at all
                 raise QaError(f"The repository-code sandbox could not run QA: {error}") from None
             finally:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from app.isolation import sandbox_available
 from app.qa.cli import main
 from tests.sample_app import SampleApp
 
@@ -94,3 +95,133 @@ def test_a_bad_chromium_flag_is_named_as_the_flag(tmp_path: Path, capsys: pytest
     code = main(["--base-url", "http://127.0.0.1:9", str(feature), "--chromium", str(tmp_path / "no-such-chrome")])
     assert code == 2
     assert "--chromium" in capsys.readouterr().err
+
+
+# Project step files from the command line: in the repository-code sandbox (docs/sandbox.md) when one can be
+# made, refused (naming bubblewrap) when none can, and in the scrubbed child only with an explicit --no-sandbox.
+CLI_SECRET = "cli-s3cr3t-5b7e"
+
+SANDBOX_FEATURE = """Feature: Steps from the project
+  Scenario: The step code runs where it should
+    Given I am on "/signup"
+    Then I should see "Create your account"
+    And the step code says where it runs
+"""
+
+WHERE_STEPS = '''
+import os, socket
+from pathlib import Path
+
+from app.domain.steps import step
+
+
+@step("the step code says where it runs")
+def where():
+    report = Path({report!r})
+    try:
+        report.write_text("host")
+    except OSError:
+        pass  # read-only in the sandbox
+    seen = [p for p in {probes!r} if os.path.exists(p)]
+    secret = any({secret!r} in v for v in os.environ.values())
+    print("WHERE", socket.gethostname(), "seen=" + ",".join(seen), "secret=" + str(secret), flush=True)
+    assert not secret, "the environment reached the step code"
+    if (Path(__file__).parent / "expect-sandbox").exists():
+        assert socket.gethostname() == "sandbox", "not in the sandbox"
+        assert not seen, "LEAKED: " + ",".join(seen)
+'''
+
+
+def _project_with_steps(folder: Path, report: Path, probes: list[str]) -> Path:
+    features = folder / "features"
+    (features / "steps").mkdir(parents=True)
+    (features / "sandbox.feature").write_text(SANDBOX_FEATURE)
+    (features / "steps" / "where_steps.py").write_text(
+        WHERE_STEPS.format(report=str(report), probes=probes, secret=CLI_SECRET))
+    return features
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path, Path]:
+    """A project beside a private file, run from its folder with a secret in the environment: (features,
+    the file the step code tries to write beside the project, the private file)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    private = home / "id_ed25519"
+    private.write_text("PRIVATE KEY")
+    root = tmp_path / "project"
+    root.mkdir()
+    report = tmp_path / "written-by-steps"
+    features = _project_with_steps(root, report, [str(private)])
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("SPECLOOP_CLI_SECRET", CLI_SECRET)
+    return features, report, private
+
+
+needs_bwrap = pytest.mark.skipif(sandbox_available() is not None, reason=str(sandbox_available()))
+
+
+@needs_bwrap
+def test_project_step_files_run_in_the_sandbox_with_the_hosts_network(
+    sample_app: SampleApp, project: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    features, written, _ = project
+    (features / "steps" / "expect-sandbox").touch()
+    out = tmp_path / "reports"
+    code = main(["--base-url", sample_app.url, str(features), "--allow-repo-steps", "--out", str(out),
+                 "--timeout", "8", "--screenshots", "final"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "(project steps in a sandbox)" in printed and "[1/1]" in printed
+    assert not written.exists()  # outside the sandbox's workspace: not writable
+    shots = list((out / "evidence").rglob("*.png"))
+    assert shots  # the evidence came out of the sandbox's temporary workspace into --out
+    page = (out / "report.html").read_text()
+    assert "src='data:image/png;base64," in page
+
+
+@needs_bwrap
+def test_the_sandboxed_step_code_sees_no_secret_and_no_file_beside_the_project(
+    sample_app: SampleApp, project: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    features, _, private = project
+    (features / "steps" / "expect-sandbox").touch()
+    code = main(["--base-url", sample_app.url, str(features), "--allow-repo-steps", "--out",
+                 str(tmp_path / "r"), "--timeout", "8", "--screenshots", "failures"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed  # the step asserts it sees neither the environment's secret nor the private file
+    assert private.exists()
+
+
+def test_without_a_sandbox_project_steps_are_refused_naming_bubblewrap(
+    project: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    features, written, _ = project
+    monkeypatch.setattr("app.qa.cli.sandbox_available",
+                        lambda: "bubblewrap is not installed (no `bwrap` on PATH)")
+    code = main(["--base-url", "http://127.0.0.1:9", str(features), "--allow-repo-steps"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "bubblewrap" in err and "--no-sandbox" in err and "only in a sandbox" in err
+    assert not written.exists()  # nothing of the project ran
+
+
+def test_no_sandbox_runs_project_steps_in_the_scrubbed_child(
+    sample_app: SampleApp, project: tuple[Path, Path, Path], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    features, written, _ = project
+    monkeypatch.setattr("app.qa.cli.sandbox_available", lambda: "bubblewrap is not installed")
+    code = main(["--base-url", sample_app.url, str(features), "--allow-repo-steps", "--no-sandbox",
+                 "--out", str(tmp_path / "r"), "--timeout", "8", "--screenshots", "failures"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "(project steps without a sandbox)" in printed
+    assert written.read_text() == "host"  # the old path: the step code wrote beside the project
+
+
+def test_the_help_documents_the_sandbox_and_no_sandbox(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--no-sandbox" in text and "bubblewrap" in text and "scrubbed environment" in text

@@ -9,8 +9,12 @@ says what to install and nothing of the repository runs.
 
 from __future__ import annotations
 
+import functools
 import os
+import resource
 import tempfile
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,8 +23,9 @@ import pytest
 
 from app.context import deps
 from app.domain.qa_results import RunResult, ScenarioResult, StepResult
-from app.isolation import sandbox_available
+from app.isolation import Limits, sandbox_available
 from app.job_args import RunQa
+from app.qa.options import RunOptions
 from app.qa.sandboxed import confine_evidence
 from jobs.worker import run_job
 from tests.support.github import SHOP
@@ -134,12 +139,12 @@ def secrets_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return jobs
 
 
-def _open_pr(github: Any, qa: str, files: dict[str, str]) -> tuple[int, str]:
+def _open_pr(github: Any, qa: str, files: dict[str, str], *, branch: str = BRANCH) -> tuple[int, str]:
     config = f"qa:\n{qa}  contexts: 1\n  timeout_ms: 5000\n  screenshots: final\n  ready_timeout: 30\n"
     files = {**files, ".github/specloop.yml": config}
-    sha = github.push_files(SHOP, BRANCH, files, "Spec, app and steps")
+    sha = github.push_files(SHOP, branch, files, "Spec, app and steps")
     github.push_files(SHOP, "main", {".github/specloop.yml": config}, "Config")
-    number = bot_approved_pull(github, BRANCH, sha, files, title="Spec: hostile", body="The spec.\n")
+    number = bot_approved_pull(github, branch, sha, files, title="Spec: hostile", body="The spec.\n")
     return number, sha
 
 
@@ -147,14 +152,16 @@ def _qa_runs(github: Any, sha: str) -> list[Any]:
     return list(github.check_runs(SHOP, head_sha=sha, name="specloop/qa"))
 
 
-def _daemons() -> list[str]:
+def _daemons(mark: str = DAEMON_MARK) -> list[str]:
+    """Pids of processes whose command line holds `mark` (a /proc scan: the sandbox's processes are in a pid
+    namespace of their own, but visible here by their host pids)."""
     found = []
     for pid in (p for p in os.listdir("/proc") if p.isdigit()):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if DAEMON_MARK.encode() in cmdline:
+        if mark.encode() in cmdline:
             found.append(pid)
     return found
 
@@ -165,11 +172,12 @@ async def test_a_hostile_app_and_step_file_are_contained_and_the_next_job_runs(
     github: Any, service: Service, qa_ctx: Any, secrets_dir: Path,
 ) -> None:
     settings = service.settings
+    mark = f"{DAEMON_MARK}-{uuid.uuid4().hex[:12]}"  # this test's own: another session may run the same test
     probe = PROBE.format(secret=SECRET, key=KEY, ports=[_port(settings.redis_url), _port(settings.github_url)],
                          files=[str(secrets_dir / ".env"), str(secrets_dir / "private-key.pem"),
                                 str(Path(__file__).resolve().parents[1] / ".env")])
     files = {"features/hostile.feature": FEATURE, "features/steps/hostile_steps.py": STEPS,
-             "probe.py": probe, "app.py": APP.format(mark=DAEMON_MARK)}
+             "probe.py": probe, "app.py": APP.format(mark=mark)}
     number, sha = _open_pr(github, '  start: "python app.py"\n', files)
     args = RunQa(installation_id=github.installation_id, repo=SHOP, number=number)
 
@@ -178,7 +186,7 @@ async def test_a_hostile_app_and_step_file_are_contained_and_the_next_job_runs(
     shown = f"{run.output['summary']}\n{run.output.get('text') or ''}"
     assert outcome.get("conclusion") == "success", shown
     assert SECRET not in shown and KEY not in shown
-    assert _daemons() == []  # the app's daemon went with the sandbox
+    assert _daemons(mark) == []  # the app's daemon went with the sandbox
     assert list(secrets_dir.glob("specloop-qa-*")) == []  # the workdir is gone too
 
     again = await run_job(deps(qa_ctx), args)  # the worker is fine: the next job runs the same way
@@ -200,21 +208,6 @@ async def test_without_a_sandbox_the_check_run_says_what_to_install_and_nothing_
     assert run.conclusion == "failure"
     assert message in run.output["summary"] and "only in a sandbox" in run.output["summary"]
     assert not started.exists()
-
-
-@pytest.mark.parametrize("service", [{"allow_repo_code": True, "qa_allow_private_hosts": True}], indirect=True)
-async def test_step_files_against_an_app_outside_the_sandbox_are_refused_unrun(
-    github: Any, service: Service, qa_ctx: Any, tmp_path: Path,
-) -> None:
-    imported = tmp_path / "imported"
-    steps = f"from pathlib import Path\nPath({str(imported)!r}).write_text('ran')\n"
-    number, sha = _open_pr(github, "  base_url: http://127.0.0.1:9\n",
-                           {"features/hostile.feature": FEATURE, "features/steps/hostile_steps.py": steps})
-    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
-    assert outcome["status"] == "error"
-    summary = _qa_runs(github, sha)[-1].output["summary"]
-    assert "project step files" in summary and "`qa.start`" in summary
-    assert not imported.exists()
 
 
 def test_evidence_a_result_names_outside_its_folder_is_dropped(tmp_path: Path) -> None:
@@ -281,3 +274,229 @@ async def test_an_app_that_never_answers_in_the_sandbox_fails_at_the_ready_timeo
     assert outcome["status"] == "error"
     run = _qa_runs(github, sha)[-1]
     assert "did not become ready" in run.output["summary"] and "listening soon" in run.output["text"]
+
+
+# Resource abuse by a project step file, in a real QA job under small limits. The limits reach the job through
+# `jobs.run_qa.qa_policy` and the run's wall time through `RunOptions.run_timeout_s` (QA_LIMITS and 30 minutes
+# in production); each case ends in seconds, the check run says which limit stopped it, nothing it started is
+# left running, and the next job runs.
+TEST_LIMITS = Limits(cpu_seconds=6, memory_bytes=768 << 20, processes=512, open_files=4096,
+                     file_size_bytes=64 << 20, output_bytes=1 << 20, tmp_bytes=256 << 20)
+RUN_WALL_S = 10.0
+ABUSE_MARK = "specloop-abuse-daemon-81c3"
+
+ABUSE_STEPS = '''
+import subprocess, sys
+
+from app.domain.steps import step
+
+
+@step("the step code misbehaves")
+def misbehave():
+    # a daemon of its own first: it must be gone when the job ends, whatever ended the run
+    subprocess.Popen(["setsid", sys.executable, "-c", "import time; time.sleep(600)", {mark!r}])
+{body}
+'''
+
+ABUSE = {
+    # forks fail at the pids limit; the run's wall time ends it (the per-process CPU limit cannot: each of
+    # hundreds of processes gets a sliver of the CPU)
+    "fork bomb": ('    subprocess.run(["sh", "-c", "b() {{ b | b & }}; b; sleep 600", {mark!r}])\n',
+                  "ran longer than 10 s (wall time)"),
+    "memory": ('    blocks = []\n    while True:\n        blocks.append(b"\\1" * (32 << 20))\n',
+               "used more than 768 MB of memory"),
+    "cpu": ("    while True:\n        pass\n", "used more than 6 s of CPU time"),
+}
+
+ABUSE_FEATURE = '''Feature: Abuse
+  Scenario: The step code misbehaves
+    Given I am on the home page
+    Then the step code misbehaves
+'''
+
+
+@pytest.fixture
+def small_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    import jobs.run_qa
+    from app.qa import sandboxed
+
+    monkeypatch.setattr(jobs.run_qa, "qa_policy", lambda chromium: sandboxed.qa_policy(chromium, limits=TEST_LIMITS))
+    monkeypatch.setattr(jobs.run_qa, "RunOptions", functools.partial(RunOptions, run_timeout_s=RUN_WALL_S))
+
+
+async def _a_clean_job_passes(github: Any, qa_ctx: Any) -> None:
+    """The worker is fine after an abusive job: another PR's QA runs in a sandbox and passes."""
+    number, _ = _open_pr(github, '  start: "python -m http.server $PORT"\n',
+                         {"features/smoke.feature": SMALL, "index.html": "<h1>Welcome to the shop</h1>"},
+                         branch="specloop/2-clean")
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
+    assert outcome.get("conclusion") == "success", outcome
+
+
+@needs_bwrap
+@pytest.mark.parametrize("case", sorted(ABUSE))
+@pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
+async def test_a_step_file_that_abuses_resources_is_stopped_and_said_so_and_the_next_job_runs(
+    github: Any, service: Service, qa_ctx: Any, secrets_dir: Path, small_limits: None, case: str,
+) -> None:
+    body, said = ABUSE[case]
+    mark = f"{ABUSE_MARK}-{uuid.uuid4().hex[:12]}"  # this test's own: another session may run the same test
+    files = {"features/abuse.feature": ABUSE_FEATURE, "index.html": "<h1>Home</h1>",
+             "features/steps/abuse_steps.py": ABUSE_STEPS.format(mark=mark, body=body.format(mark=mark))}
+    number, sha = _open_pr(github, '  start: "python -m http.server $PORT"\n', files)
+    started = time.monotonic()
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
+    took = time.monotonic() - started
+    run = _qa_runs(github, sha)[-1]
+    summary = run.output["summary"]
+    assert outcome.get("conclusion") == "failure" and run.conclusion == "failure", summary
+    assert said in summary, summary  # the limit, in words
+    assert "Traceback" not in summary
+    assert took < RUN_WALL_S + 10
+    assert _daemons(mark) == [] and _daemons(str(secrets_dir)) == []  # nothing it started is left
+    assert list(secrets_dir.glob("specloop-qa-*")) == []
+    await _a_clean_job_passes(github, qa_ctx)
+
+
+LOUD_STEPS = '''
+import sys
+
+from app.domain.steps import step
+
+
+@step("the step code prints a gigabyte")
+def loud():
+    line = "x" * 1023 + {end!r}
+    block = line * 1024
+    for _ in range(1024):
+        sys.stdout.write(block)
+    sys.stdout.flush()
+'''
+
+
+@needs_bwrap
+@pytest.mark.parametrize("end", ["\n", "x"],
+    ids=["lines", "no newline"])
+@pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
+async def test_a_step_file_that_prints_a_gigabyte_does_not_swamp_the_worker(
+    github: Any, service: Service, qa_ctx: Any, secrets_dir: Path, small_limits: None, end: str,
+) -> None:
+    feature = ABUSE_FEATURE.replace("the step code misbehaves", "the step code prints a gigabyte")
+    files = {"features/abuse.feature": feature, "index.html": "<h1>Home</h1>", "features/steps/loud_steps.py": LOUD_STEPS.format(end=end)}
+    number, sha = _open_pr(github, '  start: "python -m http.server $PORT"\n', files)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
+    took = time.monotonic() - started
+    grew_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    run = _qa_runs(github, sha)[-1]
+    # a started command is not killed for its output (docs/sandbox.md): its log is capped and the worker
+    # drains the pipe, so the step finishes and the scenario passes
+    assert outcome.get("conclusion") == "success", run.output["summary"]
+    assert took < RUN_WALL_S
+    assert grew_mb < 100, f"the worker grew by {grew_mb:.0f} MB"
+    assert _daemons(str(secrets_dir)) == []
+    await _a_clean_job_passes(github, qa_ctx)
+
+
+WRITER_STEPS = '''
+from pathlib import Path
+
+from app.domain.steps import step
+
+REFUSED, UNSEEN = {refused!r}, {unseen!r}
+
+
+@step("the step code writes outside its workspace")
+def write_outside():
+    written = []
+    for target in REFUSED + UNSEEN:
+        try:
+            Path(target).write_text("pwned")
+            written.append(target)
+        except OSError:
+            pass
+    assert not set(written) & set(REFUSED), "WROTE: " + ", ".join(written)
+'''
+
+
+@needs_bwrap
+@pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
+async def test_a_step_file_cannot_write_outside_its_workspace(
+    github: Any, service: Service, qa_ctx: Any, secrets_dir: Path,
+) -> None:
+    # Read-only inside: /usr, /etc, the project (its venv is bound below it). The job's folders are under the
+    # host's /tmp here, which inside is the sandbox's own tmpfs: a write to the workdir (where the worker puts
+    # the reports) or beside it (the `.env`) lands there, gone with the command, and never on the host.
+    project = Path(__file__).resolve().parents[1]
+    refused = ["/usr/specloop-pwned", "/etc/specloop-pwned", "/specloop-pwned", str(project / "specloop-pwned"),
+               str(project / ".venv" / "specloop-pwned")]
+    unseen = [str(secrets_dir / "pwned"), str(secrets_dir / ".env")]
+    feature = ABUSE_FEATURE.replace("the step code misbehaves", "the step code writes outside its workspace")
+    steps = WRITER_STEPS.format(refused=refused, unseen=unseen)
+    files = {"features/abuse.feature": feature, "index.html": "<h1>Home</h1>", "features/steps/writer_steps.py": steps}
+    number, sha = _open_pr(github, '  start: "python -m http.server $PORT"\n', files)
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
+    run = _qa_runs(github, sha)[-1]
+    assert outcome.get("conclusion") == "success", f"{run.output['summary']}\n{run.output.get('text')}"
+    assert not any(Path(p).exists() for p in refused)
+    assert not (secrets_dir / "pwned").exists() and SECRET in (secrets_dir / ".env").read_text()
+
+
+# The same abuse from the app `qa.start` starts. A started command has no wall time of its own (a server runs
+# until QA is done): the memory and CPU limits end it, `qa.ready_timeout` ends a fork bomb (the pids limit
+# keeps it small meanwhile), and a chatty app is not stopped: its log is capped while the worker drains it.
+ABUSIVE_APP = '''
+import subprocess, sys
+subprocess.Popen(["setsid", sys.executable, "-c", "import time; time.sleep(600)", {mark!r}])
+{body}
+import http.server, os
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), http.server.SimpleHTTPRequestHandler).serve_forever()
+'''
+
+APP_ABUSE = {
+    "fork bomb": ('subprocess.run(["sh", "-c", "b() {{ b | b & }}; b; sleep 600", {mark!r}])',
+                  ("did not become ready", "within 5 s")),
+    "memory": ('blocks = []\nwhile True:\n    blocks.append(b"\\1" * (32 << 20))',
+               ("The app did not start", "used more than 768 MB of memory")),
+    "cpu": ("while True:\n    pass", ("The app did not start", "used more than 6 s of CPU time")),
+    "a gigabyte of output": (('block = ("x" * 1023 + "\\n") * 1024\nfor _ in range(1024):\n    sys.stdout.write(block)\n'
+                             'sys.stdout.flush()'), ()),
+}
+
+APP_FEATURE = '''Feature: Abuse
+  Scenario: The app answers
+    Given I am on the home page
+    Then I should see "Home"
+'''
+
+
+@needs_bwrap
+@pytest.mark.parametrize("case", sorted(APP_ABUSE))
+@pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
+async def test_an_app_that_abuses_resources_is_stopped_and_said_so_and_the_next_job_runs(
+    github: Any, service: Service, qa_ctx: Any, secrets_dir: Path, small_limits: None, case: str,
+) -> None:
+    body, said = APP_ABUSE[case]
+    mark = f"{ABUSE_MARK}-{uuid.uuid4().hex[:12]}"  # this test's own: another session may run the same test
+    files = {"features/abuse.feature": APP_FEATURE, "index.html": "<h1>Home</h1>",
+             "abuse.py": ABUSIVE_APP.format(mark=mark, body=body.format(mark=mark))}
+    config = '  start: "python abuse.py"\n'
+    number, sha = _open_pr(github, config, files)
+    ready = 12 if case == "cpu" else 5  # the CPU limit is 6 s
+    github.push_files(SHOP, "main", {".github/specloop.yml": f"qa:\n{config}  ready_timeout: {ready}\n"}, "Impatient")
+    started = time.monotonic()
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
+    took = time.monotonic() - started
+    run = _qa_runs(github, sha)[-1]
+    summary = run.output["summary"]
+    if said:
+        assert outcome["status"] == "error" and run.conclusion == "failure", summary
+        assert all(words in summary for words in said), summary
+        assert "Traceback" not in summary
+    else:
+        assert outcome.get("conclusion") == "success", summary
+    assert took < 15
+    assert _daemons(mark) == [] and _daemons(str(secrets_dir)) == []  # nothing it started is left
+    assert list(secrets_dir.glob("specloop-qa-*")) == []
+    await _a_clean_job_passes(github, qa_ctx)

@@ -1,28 +1,56 @@
-"""`specloop qa --base-url URL [features...]`: the QA runner from a terminal or a CI job."""
+"""`specloop qa --base-url URL [features...]`: the QA runner from a terminal or a CI job.
+
+With `--allow-repo-steps` and project step files, the QA child (Chromium and the step files) runs in the
+repository-code sandbox (`app/isolation/`, docs/sandbox.md), as on the worker, except that it shares this
+machine's network (the app under test is the developer's, outside the sandbox). Where no sandbox can be
+made the command refuses, unless `--no-sandbox` asks for the old scrubbed child process.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import shutil
 import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
 from app.domain.qa_reports import STATUS_ICON, scenario_error, write_reports
-from app.domain.qa_results import RunResult, ScenarioResult
+from app.domain.qa_results import Progress, RunResult, ScenarioResult
+from app.isolation import open_sandbox, sandbox_available
 from app.qa.browser import BrowserNotFound, require_chromium
 from app.qa.options import RunOptions
 from app.qa.runner import run
+from app.qa.sandboxed import qa_policy, run_in_sandbox
+
+SANDBOX_HELP = (
+    "Project step files are repository code: with --allow-repo-steps they run in a bubblewrap sandbox (the "
+    "`bwrap` command, Debian package `bubblewrap`) that sees the project folder and the features read-only, "
+    "none of your environment variables, home folder or other files, and writes only to a temporary folder; "
+    "it shares this machine's network, so the step code can reach what your machine can (the app under test "
+    "included). Where no sandbox can be made, specloop qa refuses to load step files unless you pass "
+    "--no-sandbox, which runs them in a child process with a scrubbed environment but full access to your "
+    "files and network: only for a checkout whose code you trust."
+)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="specloop qa", description="Run Gherkin scenarios in Chromium against a running application.")
+        prog="specloop qa", description="Run Gherkin scenarios in Chromium against a running application.",
+        epilog=SANDBOX_HELP)
     parser.add_argument("features", nargs="*", default=["features"],
                         help="feature files or folders (default: features/)")
     parser.add_argument("--base-url", required=True, help="URL of the application under test")
     parser.add_argument("--steps", help="folder of project step definitions (default: <features>/steps)")
     parser.add_argument("--allow-repo-steps", action="store_true",
-                        help="load the project's Python step definitions (runs repository code)")
+                        help="load the project's Python step definitions (runs repository code, in a sandbox: "
+                             "see below)")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="with --allow-repo-steps: run the step definitions without the sandbox, in a child "
+                             "process with a scrubbed environment (your own machine, code you trust)")
     parser.add_argument("--out", default="reports", help="folder for junit.xml, cucumber-messages.ndjson, "
                         "report.html and evidence (default: reports/)")
     parser.add_argument("--contexts", type=int, default=4, help="scenarios run in parallel (default: 4)")
@@ -69,6 +97,62 @@ def print_summary(result: RunResult, out: TextIO) -> None:
     print(f"\n{verdict}: {len(result.scenarios)} scenarios ({counts}) in {result.duration:.1f} s", file=out)
 
 
+def _bound_dirs(root: Path, files: Sequence[Path], steps_dir: Path) -> list[Path]:
+    """The folders the sandbox sees read-only: the project root, and any feature or step folder outside it."""
+    found = [root]
+    for path in [*(f.resolve().parent for f in files), steps_dir.resolve()]:
+        if path.is_dir() and not any(path.is_relative_to(p) for p in found):
+            found.append(path)
+    return found
+
+
+def _move_evidence(result: RunResult, source: Path, target: Path) -> RunResult:
+    """Copy the (already confined) screenshots and traces the result names from `source` to `target`, and
+    point the result at the copies."""
+    def moved(path: str) -> str:
+        relative = Path(path).relative_to(source)
+        copy = target / relative
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, copy, follow_symlinks=False)
+        return str(copy)
+
+    for scenario in result.scenarios:
+        scenario.screenshots = [moved(p) for p in scenario.screenshots]
+        for step in scenario.steps:
+            if step.screenshot:
+                step.screenshot = moved(step.screenshot)
+        if scenario.trace:
+            scenario.trace = moved(scenario.trace)
+    return result
+
+
+def run_sandboxed(files: Sequence[Path], base_url: str, options: RunOptions, *, root: Path,
+                  chromium: str, progress: Progress | None = None) -> RunResult:
+    """Run the QA child in a sandbox with this machine's network: the project and features read-only, a
+    temporary workspace for the request, result and evidence (copied to `options.out_dir` after)."""
+    root = root.resolve()
+    out_dir = Path(options.out_dir or "reports/evidence").resolve()
+    steps_dir = Path(options.steps_dir or root / "features" / "steps")
+    with tempfile.TemporaryDirectory(prefix="specloop-qa-cli-") as tmp:
+        workspace = Path(tmp).resolve()
+        policy = qa_policy(chromium)
+        policy = replace(policy, network=True,
+                         read_only=(*policy.read_only, *_bound_dirs(root, files, steps_dir)))
+        evidence = workspace / "evidence"
+        inside = replace(options, out_dir=str(evidence), steps_dir=str(steps_dir.resolve()), chromium_path=chromium)
+
+        async def sandboxed() -> RunResult:
+            box = open_sandbox(workspace, policy)
+            try:
+                return await run_in_sandbox(box, [f.resolve() for f in files], base_url, inside, root=root,
+                                            progress=progress)
+            finally:
+                await box.close()
+
+        result = asyncio.run(sandboxed())
+        return _move_evidence(result, evidence, out_dir)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the scenarios; print progress and a summary; write reports; exit 1 on any failure."""
     args = _parser().parse_args(argv)
@@ -89,15 +173,32 @@ def main(argv: list[str] | None = None) -> int:
         steps_dir=str(steps_dir), allow_repo_steps=args.allow_repo_steps,
         out_dir=str((out_dir / "evidence").resolve()), chromium_path=args.chromium,
     )
+    repo_steps = args.allow_repo_steps and steps_dir.is_dir() and any(steps_dir.glob("*.py"))
+    sandboxed = repo_steps and not args.no_sandbox
+    if sandboxed and (unavailable := sandbox_available()) is not None:
+        print(f"specloop qa: {steps_dir} has project step definitions, which run only in a sandbox, and none "
+              f"can be made here: {unavailable}. Install bubblewrap (`apt-get install bubblewrap`), or pass "
+              "--no-sandbox to run them without one (a scrubbed child process with access to your files and "
+              "network: only for code you trust).", file=sys.stderr)
+        return 2
     try:
-        require_chromium(args.chromium, source="--chromium")  # name the flag the person actually passed
+        chromium = require_chromium(args.chromium, source="--chromium")  # name the flag the person actually passed
     except BrowserNotFound as exc:
         print(f"specloop qa: {exc}", file=sys.stderr)
         return 2
-    print(f"Running {len(files)} feature file(s) against {args.base_url} ...", file=out, flush=True)
+    where = " (project steps in a sandbox)" if sandboxed else " (project steps without a sandbox)" \
+        if repo_steps else ""
+    print(f"Running {len(files)} feature file(s) against {args.base_url}{where} ...", file=out, flush=True)
+
+    def progress(scenario: ScenarioResult, done: int, total: int) -> None:
+        print(_line(scenario, done, total), file=out, flush=True)
+
     try:
-        result = run(files, args.base_url, options, root=Path.cwd(),
-                     progress=lambda s, done, total: print(_line(s, done, total), file=out, flush=True))
+        if sandboxed:
+            result = run_sandboxed(files, args.base_url, options, root=Path.cwd(), chromium=chromium,
+                                   progress=progress)
+        else:
+            result = run(files, args.base_url, options, root=Path.cwd(), progress=progress)
     except BrowserNotFound as exc:
         print(f"specloop qa: {exc}", file=sys.stderr)
         return 2

@@ -11,6 +11,11 @@ the app on the sandbox's private loopback and nothing of the worker (docs/sandbo
 change the result, or the evidence it names, while the worker reads them. The result is repository code's
 output all the same, so every screenshot and trace it names must be a plain file inside the run's evidence
 folder (`confine_evidence`): a hostile result naming the worker's `.env` uploads nothing.
+
+For an app outside the sandbox (`qa.base_url`, a deployment), `run_in_sandbox(..., egress=confinement)`
+runs the worker's `EgressRelay` (`app/qa/network.py`) on `<workspace>/.qa/egress.sock` for as long as
+the child runs: the sandbox still has no network but its own loopback, and the child's fences connect
+through the relay, which reaches only what `confinement` allows.
 """
 
 from __future__ import annotations
@@ -26,15 +31,20 @@ from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from app.domain.origins import Confinement
 from app.domain.qa_results import Progress, RunResult
 from app.domain.scenario_plan import FeatureError
 from app.isolation import Limits, Policy, Running, Sandbox, python_runtime
 from app.isolation.runtime import needs_bind
 from app.qa.child import _report_progress
+from app.qa.network import EGRESS_ENV, EgressRelay
 from app.qa.options import RunOptions
 
 APP_PORT = 3000  # the app's PORT: the sandbox's loopback is its own, so any port is free
 REQUEST_DIR = ".qa"  # in the workspace: the child's request and result files
+# The longest progress line kept (the child's are a few hundred bytes; anything longer is not one).
+PROGRESS_LINE_MAX = 1 << 20
+EGRESS_SOCKET = "egress.sock"  # in REQUEST_DIR: the worker's egress relay, for an app outside the sandbox
 RESULT_MAX_BYTES = 64 << 20
 
 # What QA may use inside the sandbox: Chromium is many processes and threads (the pids cgroup counts
@@ -164,12 +174,14 @@ def _failed(base_url: str, options: RunOptions, message: str) -> RunResult:
 
 async def run_in_sandbox(
     box: Sandbox, features: Sequence[str | Path], base_url: str, options: RunOptions, *,
-    root: str | Path, progress: Progress | None = None,
+    root: str | Path, progress: Progress | None = None, egress: Confinement | None = None,
 ) -> RunResult:
     """Run the QA child in `box` (progress lines arrive as it prints them), close `box`, read the result.
 
     `features`, `root` and `options.out_dir` must be inside the sandbox's workspace (it sees that at its
-    host path). The evidence in the result is confined to `options.out_dir`.
+    host path). The evidence in the result is confined to `options.out_dir`. With `egress` (an app
+    outside the sandbox), the child's connections go through an `EgressRelay` that allows only what
+    `egress` allows; it runs here, in the worker, until the sandbox is closed.
     """
     workspace = box.workspace
     out_dir = Path(options.out_dir or workspace / "evidence")
@@ -185,22 +197,34 @@ async def run_in_sandbox(
     pending = bytearray()
 
     def heard(chunk: bytes) -> None:
-        pending.extend(chunk)
-        while (end := pending.find(b"\n")) >= 0:
-            line = bytes(pending[:end]).decode("utf-8", "replace")
-            del pending[:end + 1]
+        # Only the new chunk is searched, and a line is kept up to PROGRESS_LINE_MAX: step code printing a
+        # gigabyte without a newline costs the worker neither memory nor a rescan per chunk.
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            pending.extend(chunk[start:end][:max(0, PROGRESS_LINE_MAX - len(pending))])
+            line = bytes(pending).decode("utf-8", "replace")
+            pending.clear()
             _report_progress(line, progress)
+            start = end + 1
+        pending.extend(chunk[start:][:max(0, PROGRESS_LINE_MAX - len(pending))])
 
+    relay = EgressRelay(egress, folder / EGRESS_SOCKET) if egress is not None else None
     try:
+        env: dict[str, str] = {}
+        if relay is not None:
+            env[EGRESS_ENV] = str(await relay.start())  # before the child: its fences connect only through it
         # -P: the checkout (the cwd) is not put first on sys.path, so a repository's own `app/` or `app.py`
         # cannot stand in for Specloop's package (the child appends the checkout after it instead)
         child = await box.start([sys.executable, "-P", "-m", "app.qa.child", str(request), str(response)],
-                                name="qa", cwd=str(root), timeout=options.run_timeout_s, on_stdout=heard)
+                                name="qa", cwd=str(root), env=env or None, timeout=options.run_timeout_s,
+                                on_stdout=heard)
         code = await child.wait()
         reason = child.reason
         stderr = child.stderr_log
     finally:
         await box.close()  # the app and anything the child left: nothing may change the result now
+        if relay is not None:
+            await relay.close()
     if code != 0:
         tail = (_read_regular(stderr, 16 << 10) or b"").decode("utf-8", "replace").strip().splitlines()[-15:]
         why = f"; {reason}" if reason else ""
