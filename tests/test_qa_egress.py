@@ -28,7 +28,7 @@ from jobs.worker import run_job
 from tests.sample_app import SampleApp
 from tests.support.github import SHOP
 from tests.support.service import Service
-from tests.support.spec import bot_approved_pull
+from tests.support.spec import approved_qa_pull
 
 needs_bwrap = pytest.mark.skipif(sandbox_available() is not None, reason=str(sandbox_available()))
 OUTSIDE_APP = [{"allow_repo_code": True, "qa_allow_private_hosts": True}]  # the sample app is on 127.0.0.1
@@ -41,12 +41,8 @@ def _port(url: str) -> int:
 
 
 def _open_pr(github: Any, qa: str, files: dict[str, str]) -> tuple[int, str]:
-    config = f"qa:\n{qa}  contexts: 2\n  timeout_ms: 5000\n  screenshots: final\n"
-    files = {**files, ".github/specloop.yml": config}
-    sha = github.push_files(SHOP, BRANCH, files, "Spec and steps")
-    github.push_files(SHOP, "main", {".github/specloop.yml": config}, "Config")
-    number = bot_approved_pull(github, BRANCH, sha, files, title="Spec: egress", body="The spec.\n")
-    return number, sha
+    return approved_qa_pull(github, BRANCH, qa, files, title="Spec: egress",
+                            settings="  contexts: 2\n  timeout_ms: 5000\n  screenshots: final\n")
 
 
 def _qa_run(github: Any, sha: str) -> Any:

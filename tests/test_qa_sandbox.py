@@ -30,7 +30,7 @@ from app.qa.sandboxed import confine_evidence
 from jobs.worker import run_job
 from tests.support.github import SHOP
 from tests.support.service import Service
-from tests.support.spec import bot_approved_pull
+from tests.support.spec import approved_qa_pull
 
 needs_bwrap = pytest.mark.skipif(sandbox_available() is not None, reason=str(sandbox_available()))
 
@@ -140,12 +140,8 @@ def secrets_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _open_pr(github: Any, qa: str, files: dict[str, str], *, branch: str = BRANCH) -> tuple[int, str]:
-    config = f"qa:\n{qa}  contexts: 1\n  timeout_ms: 5000\n  screenshots: final\n  ready_timeout: 30\n"
-    files = {**files, ".github/specloop.yml": config}
-    sha = github.push_files(SHOP, branch, files, "Spec, app and steps")
-    github.push_files(SHOP, "main", {".github/specloop.yml": config}, "Config")
-    number = bot_approved_pull(github, branch, sha, files, title="Spec: hostile", body="The spec.\n")
-    return number, sha
+    return approved_qa_pull(github, branch, qa, files, title="Spec: hostile",
+                            settings="  contexts: 1\n  timeout_ms: 5000\n  screenshots: final\n  ready_timeout: 30\n")
 
 
 def _qa_runs(github: Any, sha: str) -> list[Any]:

@@ -15,7 +15,7 @@ from app.render.map_comment import MapState, render_map_comment
 from jobs.worker import run_job
 from tests.support.github import SHOP
 
-__all__ = ["BRANCH", "PATH", "SHOP", "approve", "bot_approved_pull", "forged_marker", "mapped_issue", "open_spec_pr",
+__all__ = ["BRANCH", "PATH", "SHOP", "approve", "approved_qa_pull", "bot_approved_pull", "forged_marker", "mapped_issue", "open_spec_pr",
            "pr", "sign_in_map", "spec_check", "spec_pulls"]
 
 BRANCH = "specloop/{n}-sign-in-with-email"
@@ -141,3 +141,14 @@ def bot_approved_pull(github: Any, branch: str, sha: str, files: dict[str, str],
     github.edit_issue(SHOP, number, body=body + marker("fingerprint", **signed.to_data()), by=github.bot.login)
     github.submit_review(SHOP, number, "APPROVED", by=approver, commit_id=sha)
     return number
+
+
+def approved_qa_pull(github: Any, branch: str, qa: str, files: dict[str, str], *, title: str,
+                     settings: str = "  contexts: 1\n  timeout_ms: 5000\n  screenshots: final\n") -> tuple[int, str]:
+    """`files` plus a config whose `qa:` section is `qa` then `settings`, pushed to `branch` (and the config to
+    main), in a bot-opened PR whose approval is recorded: (PR number, head sha)."""
+    config = f"qa:\n{qa}{settings}"
+    files = {**files, ".github/specloop.yml": config}
+    sha = github.push_files(SHOP, branch, files, "Spec and steps")
+    github.push_files(SHOP, "main", {".github/specloop.yml": config}, "Config")
+    return bot_approved_pull(github, branch, sha, files, title=title, body="The spec.\n"), sha
