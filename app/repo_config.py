@@ -106,6 +106,12 @@ class QaConfig(Section):
     screenshots: Literal["every_step", "failures", "final"] = "every_step"
     timeout_ms: int = Field(default=10_000, ge=100)  # per step
     env: dict[str, str] = Field(default_factory=dict)  # extra environment for `qa.start`
+    # Commands run in the checkout, in the sandbox, before `qa.start` (installing dependencies, building).
+    install: list[str] = Field(default_factory=list)
+    install_timeout: float = Field(default=600.0, gt=0)  # seconds for all of them together
+    # The install commands need the network (a package registry): granted only where the operator allows
+    # it (ALLOW_INSTALL_NETWORK); the app and the QA browser never have it.
+    install_network: bool = False
     # Origins besides the app's own the QA browser may reach (a CDN, an API); anything else is blocked.
     allowed_origins: list[Annotated[str, AfterValidator(_http_origin)]] = Field(default_factory=list)
 

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     # Run repository code (`qa.start`, project step files) in the repository-code sandbox (app/isolation/,
     # docs/sandbox.md); where no sandbox can be made, QA says what to install and runs none of it bare.
     allow_repo_code: bool = False
+    # A repository's `qa.install` commands may have the network when it asks (`qa.install_network`).
+    allow_install_network: bool = False
     # QA's browser never reaches private, loopback or link-local hosts (cloud metadata, the worker's own
     # services) besides the app under test, and a deployment URL on one is refused; on for a private network.
     qa_allow_private_hosts: bool = False

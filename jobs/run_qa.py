@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from app.domain.qa_results import Progress, RunResult, ScenarioResult
 from app.gh import checks, issues, pulls
 from app.gh.models import CheckRun, Pull, RepoRef
 from app.git import GitError, clone, run_git
-from app.isolation import Sandbox, SandboxError, SandboxUnavailable, open_sandbox, sandbox_available
+from app.isolation import Policy, Sandbox, SandboxError, SandboxUnavailable, open_sandbox, sandbox_available
 from app.job_args import RunQa
 from app.qa.browser import BrowserNotFound, require_chromium
 from app.qa.network import resolve
@@ -253,18 +253,44 @@ class QaRun:
             raise QaError(f"{what} `{url}` is a private, loopback or link-local address (`{host}`{resolved}), "
                           "which QA does not visit unless the operator sets QA_ALLOW_PRIVATE_HOSTS=true.")
 
-    def sandbox(self, chromium: str) -> Sandbox:
+    def sandbox(self, chromium: str, policy: Policy | None = None) -> Sandbox:
         """The sandbox repository code runs in, over this run's workspace; QaError when none can be made
         here (then nothing of the repository's runs: not bare, not at all)."""
         problem = sandbox_available()
         if problem is None:
             try:
-                return open_sandbox(self.workspace, qa_policy(chromium))
+                return open_sandbox(self.workspace, policy or qa_policy(chromium))
             except SandboxUnavailable as error:
                 problem = str(error)
         raise QaError(f"This Specloop installation runs repository code (`qa.start`, project step files) only "
                       f"in a sandbox, and none can be made on this worker: {problem}. Until the operator fixes "
                       "that, set `qa.base_url` to a deployed preview (without project step files).")
+
+    async def install(self, chromium: str) -> None:
+        """Run `qa.install` in the checkout, in a sandbox of its own over the same workspace (with the
+        network only when the repository asks and the operator allows); QaError naming a failed command."""
+        if not self.qa.install:
+            return
+        settings = self.scope.deps.settings
+        if self.qa.install_network and not settings.allow_install_network:
+            raise QaError("`qa.install_network` asks for the network for `qa.install`, which this Specloop "
+                          "installation does not give repository code (the operator's ALLOW_INSTALL_NETWORK). "
+                          "Vendor the dependencies, or ask the operator.")
+        policy = replace(qa_policy(chromium), network=self.qa.install_network)
+        deadline = time.monotonic() + float(self.qa.install_timeout)
+        box = self.sandbox(chromium, policy)
+        try:
+            for command in self.qa.install:
+                left = deadline - time.monotonic()
+                done = await box.run(["sh", "-c", command], cwd=str(self.workspace / "repo"), timeout=max(left, 1.0))
+                if not done.ok:
+                    why = done.reason or f"exited with code {done.returncode}"
+                    if done.timed_out:
+                        why = f"took longer than `qa.install_timeout` ({self.qa.install_timeout:g} s)"
+                    raise QaError(f"`qa.install` failed: `{command}` {why}.",
+                                  "\n".join((done.stdout + done.stderr).splitlines()[-30:]))
+        finally:
+            await box.close()
 
     async def start_app(self, box: Sandbox, configured: str | None) -> str:
         """Run `qa.start` in the sandbox (`qa.env` plus PORT) and wait until it answers there; its URL."""
@@ -360,6 +386,7 @@ class QaRun:
             egress = None if start is not None else Confinement.around(
                 url, options.allowed_origins, allow_private=options.allow_private_hosts,
                 private_app=options.private_app)
+            await self.install(chromium)  # before the QA sandbox, which never has the network
             box = self.sandbox(chromium)
             try:
                 if start is not None:

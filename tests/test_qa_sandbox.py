@@ -9,12 +9,16 @@ says what to install and nothing of the repository runs.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import resource
+import socket
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -496,3 +500,72 @@ async def test_an_app_that_abuses_resources_is_stopped_and_said_so_and_the_next_
     assert _daemons(mark) == [] and _daemons(str(secrets_dir)) == []  # nothing it started is left
     assert list(secrets_dir.glob("specloop-qa-*")) == []
     await _a_clean_job_passes(github, qa_ctx)
+
+
+# --- qa.install: before the app, in a sandbox of its own; the network only when asked and allowed ---------
+
+
+@needs_bwrap
+@pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
+async def test_install_commands_run_in_the_checkout_before_the_app_starts(
+    github: Any, service: Service, qa_ctx: Any,
+) -> None:
+    # the page exists only once `qa.install` has built it
+    qa = ('  install: ["printf \'<h1>Welcome to the shop</h1>\' > index.html"]\n'
+          '  start: "python -m http.server $PORT"\n')
+    number, _ = _open_pr(github, qa, {"features/smoke.feature": SMALL})
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
+    assert outcome.get("conclusion") == "success", outcome
+
+
+@contextlib.contextmanager
+def listener() -> Iterator[tuple[int, list[bool]]]:
+    """A TCP port on the host's loopback (a package registry, say) and whether anything connected."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    heard: list[bool] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                continue
+            heard.append(True)
+            connection.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1], heard
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
+
+
+@needs_bwrap
+@pytest.mark.parametrize(("asks", "service", "expected"), [
+    (False, {"allow_repo_code": True, "allow_install_network": True}, "`qa.install` failed"),
+    (True, {"allow_repo_code": True}, "ALLOW_INSTALL_NETWORK"),
+    (True, {"allow_repo_code": True, "allow_install_network": True}, None),
+], ids=["not asked", "asked, not allowed", "asked and allowed"], indirect=["service"])
+async def test_install_commands_have_the_network_only_when_the_repository_asks_and_the_operator_allows(
+    github: Any, service: Service, qa_ctx: Any, asks: bool, expected: str | None,
+) -> None:
+    with listener() as (port, heard):
+        connect = f"python -c \\\"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=3)\\\""
+        qa = (f'  install: ["{connect}"]\n  install_network: {str(asks).lower()}\n'
+              '  start: "python -m http.server $PORT"\n')
+        number, sha = _open_pr(github, qa, {"features/smoke.feature": SMALL,
+                                            "index.html": "<h1>Welcome to the shop</h1>"})
+        outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP,
+                                                    number=number))
+    if expected is None:
+        assert outcome.get("conclusion") == "success", outcome
+        assert heard  # the install command reached the host
+        return
+    assert outcome["status"] == "error"
+    assert expected in _qa_runs(github, sha)[-1].output["summary"]
+    assert not heard  # never reached: no network in the sandbox, or the command never ran
