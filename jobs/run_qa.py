@@ -383,6 +383,8 @@ class QaRun:
             # Repository code runs only in the sandbox. An app outside it (project step files with
             # `qa.base_url` or a deployment) is reached through the worker's egress relay, which allows what
             # the fence allows and nothing else; the sandbox itself still has no network (docs/sandbox.md).
+            # An app `qa.start` runs is on the sandbox's loopback: the relay is there only for the listed
+            # origins (and opens nothing else), and only when there are some.
             egress = None if start is not None else Confinement.around(
                 url, options.allowed_origins, allow_private=options.allow_private_hosts,
                 private_app=options.private_app)
@@ -391,6 +393,9 @@ class QaRun:
             try:
                 if start is not None:
                     url = await self.start_app(box, url or None)
+                    if options.allowed_origins:
+                        egress = Confinement.around(url, options.allowed_origins,
+                                                    allow_private=options.allow_private_hosts, private_app=True)
                 result = await _run_with_progress(gh, repo_ref, run_id, self.sha, url, lambda progress: run_in_sandbox(
                     box, features, url, options, root=checkout, progress=progress, egress=egress))
             except SandboxError as error:  # bubblewrap could not start a command at all

@@ -8,10 +8,12 @@ directly or by asking the relay (docs/sandbox.md).
 from __future__ import annotations
 
 import asyncio
+import http.server
 import os
 import struct
+import threading
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -371,3 +373,145 @@ async def test_step_files_against_an_outside_app_that_is_down_are_imported_only_
     assert outcome["status"] == "completed" and outcome["conclusion"] == "failure"
     assert run.status == "completed" and run.conclusion == "failure"
     assert not imported.exists()
+
+
+# --- 4. `qa.start` with listed origins outside the sandbox -------------------------------------------
+
+
+class _Seen(http.server.ThreadingHTTPServer):
+    paths: list[str]
+
+
+class _Pixel(http.server.BaseHTTPRequestHandler):
+    PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                        "1f15c4890000000d49444154789c6360f8cf000000030101001858bd0f0000000049454e44ae426082")
+
+    def do_GET(self) -> None:
+        assert isinstance(self.server, _Seen)
+        self.server.paths.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Content-Length", str(len(self.PNG)))
+        self.end_headers()
+        self.wfile.write(self.PNG)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def host_servers() -> Iterator[tuple[_Seen, _Seen]]:
+    """Two HTTP servers on the host's 127.0.0.1 (outside any sandbox): one to list, one not to."""
+    servers = []
+    for _ in range(2):
+        server = _Seen(("127.0.0.1", 0), _Pixel)
+        server.paths = []
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+    yield servers[0], servers[1]
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+LISTED_FEATURE = '''Feature: A started app with an origin outside the sandbox
+  Scenario: The shop shows its pictures
+    Given I am on the home page
+    Then I should see "Welcome to the shop"
+    And I should see "pixel loaded"
+    And I should see "fetched 200"
+'''
+
+LISTED_PAGE = '''<h1>Welcome to the shop</h1>
+<p id="img">pixel pending</p><p id="fetch">fetch pending</p>
+<img src="{listed}/pixel.png" onload="document.getElementById('img').textContent = 'pixel loaded'"
+     onerror="document.getElementById('img').textContent = 'pixel failed'">
+<img src="{unlisted}/unlisted.png">
+<script>
+fetch("{listed}/api").then(r => document.getElementById("fetch").textContent = "fetched " + r.status,
+                           e => document.getElementById("fetch").textContent = "fetch failed");
+fetch("{unlisted}/api").catch(() => null);
+</script>
+'''
+
+
+@needs_bwrap
+@pytest.mark.parametrize("service", OUTSIDE_APP, indirect=True)
+async def test_a_started_app_reaches_a_listed_origin_outside_the_sandbox_and_nothing_else(
+    github: Any, service: Service, qa_ctx: Any, host_servers: tuple[_Seen, _Seen],
+) -> None:
+    listed, unlisted = host_servers
+    listed_url, unlisted_url = (f"http://127.0.0.1:{s.server_address[1]}" for s in host_servers)
+    qa = ('  start: "python -m http.server $PORT"\n'
+          f"  allowed_origins:\n    - {listed_url}\n")
+    number, sha = _open_pr(github, qa, {"features/listed.feature": LISTED_FEATURE,
+                                        "index.html": LISTED_PAGE.format(listed=listed_url, unlisted=unlisted_url)})
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
+    run = _qa_run(github, sha)
+    assert outcome.get("conclusion") == "success", f"{run.output['summary']}\n{run.output.get('text')}"
+    assert outcome["counts"] == {"passed": 1}
+    assert "/pixel.png" in listed.paths and "/api" in listed.paths  # through the relay, from the host
+    assert unlisted.paths == []
+
+
+async def test_a_listed_only_relay_never_opens_the_app_s_own_endpoint(echo: int, tmp_path: Path) -> None:
+    app = f"http://127.0.0.1:{echo}"
+    listed = f"http://localhost:{echo}"
+    # the app runs in the sandbox: its endpoint is never opened by the relay, even with private hosts allowed
+    relay = EgressRelay(Confinement.around(app, [listed], allow_private=True, private_app=True),
+                        tmp_path / "egress.sock", listed_only=True)
+    path = await relay.start()
+    try:
+        assert (await _ask(path, f"CONNECT 127.0.0.1 {echo}\n".encode())).startswith(b"NO ")
+        assert (await _ask(path, f"CHECK 127.0.0.1 {echo}\n".encode())).startswith(b"NO ")
+        assert await _ask(path, f"CHECK localhost {echo}\n".encode()) == b"OK\n"
+        assert any("runs in the sandbox" in line for line in relay.refused), relay.refused
+    finally:
+        await relay.close()
+    # a listed origin on a private address: only with private hosts allowed
+    relay = EgressRelay(Confinement.around(app, [listed], allow_private=False, private_app=True),
+                        tmp_path / "egress.sock", listed_only=True)
+    path = await relay.start()
+    try:
+        assert (await _ask(path, f"CHECK localhost {echo}\n".encode())).startswith(b"NO ")
+    finally:
+        await relay.close()
+
+
+async def test_a_fence_for_a_started_app_connects_to_it_directly_and_to_the_rest_through_the_relay(
+    echo: int, tmp_path: Path,
+) -> None:
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"the app\n")
+        await writer.drain()
+        writer.close()
+
+    app_server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    app_port = app_server.sockets[0].getsockname()[1]
+    app, listed = f"http://127.0.0.1:{app_port}", f"http://localhost:{echo}"
+    relay = EgressRelay(Confinement.around(app, [listed], allow_private=True, private_app=True),
+                        tmp_path / "egress.sock", listed_only=True)
+    path = await relay.start()
+    fence = NetworkFence(Confinement.around(app, [listed], allow_private=True, private_app=True), relay=str(path))
+    proxy = await fence.start()
+    port = int(proxy["server"].rsplit(":", 1)[1])
+    try:
+        assert fence.local("127.0.0.1", app_port) and not fence.local("localhost", echo)
+        code, reader, writer = await _socks_connect(port, "127.0.0.1", app_port)  # directly: not the relay's
+        assert code == 0 and await asyncio.wait_for(reader.readline(), 10) == b"the app\n"
+        writer.close()
+        code, reader, writer = await _socks_connect(port, "localhost", echo)  # the listed one: through it
+        assert code == 0
+        writer.write(b"ping\n")
+        assert await asyncio.wait_for(reader.readline(), 10) == b"ping\n"
+        writer.close()
+        assert relay.refused == []  # the app's endpoint never reached the relay
+        code, _, writer = await _socks_connect(port, "127.0.0.1", echo)  # neither: refused (by the relay)
+        assert code != 0
+        writer.close()
+        assert len(relay.refused) == 1 and f"127.0.0.1:{echo}" in relay.refused[0], relay.refused
+    finally:
+        await fence.close()
+        await relay.close()
+        app_server.close()

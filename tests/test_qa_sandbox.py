@@ -282,7 +282,8 @@ async def test_an_app_that_never_answers_in_the_sandbox_fails_at_the_ready_timeo
 # left running, and the next job runs.
 TEST_LIMITS = Limits(cpu_seconds=6, memory_bytes=768 << 20, processes=512, open_files=4096,
                      file_size_bytes=64 << 20, output_bytes=1 << 20, tmp_bytes=256 << 20)
-RUN_WALL_S = 10.0
+RUN_WALL_S = 30.0  # room for 6 s of CPU on a loaded 2-core machine (the CPU case)
+HANG_GUARD_S = 150  # how long a case may take before it counts as hanging (not a speed assertion)
 ABUSE_MARK = "specloop-abuse-daemon-81c3"
 
 ABUSE_STEPS = '''
@@ -302,7 +303,7 @@ ABUSE = {
     # forks fail at the pids limit; the run's wall time ends it (the per-process CPU limit cannot: each of
     # hundreds of processes gets a sliver of the CPU)
     "fork bomb": ('    subprocess.run(["sh", "-c", "b() {{ b | b & }}; b; sleep 600", {mark!r}])\n',
-                  "ran longer than 10 s (wall time)"),
+                  "ran longer than 30 s (wall time)"),
     "memory": ('    blocks = []\n    while True:\n        blocks.append(b"\\1" * (32 << 20))\n',
                "used more than 768 MB of memory"),
     "cpu": ("    while True:\n        pass\n", "used more than 6 s of CPU time"),
@@ -352,7 +353,7 @@ async def test_a_step_file_that_abuses_resources_is_stopped_and_said_so_and_the_
     assert outcome.get("conclusion") == "failure" and run.conclusion == "failure", summary
     assert said in summary, summary  # the limit, in words
     assert "Traceback" not in summary
-    assert took < RUN_WALL_S + 10
+    assert took < HANG_GUARD_S
     assert _daemons(mark) == [] and _daemons(str(secrets_dir)) == []  # nothing it started is left
     assert list(secrets_dir.glob("specloop-qa-*")) == []
     await _a_clean_job_passes(github, qa_ctx)
@@ -385,15 +386,12 @@ async def test_a_step_file_that_prints_a_gigabyte_does_not_swamp_the_worker(
     files = {"features/abuse.feature": feature, "index.html": "<h1>Home</h1>", "features/steps/loud_steps.py": LOUD_STEPS.format(end=end)}
     number, sha = _open_pr(github, '  start: "python -m http.server $PORT"\n', files)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.monotonic()
     outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
-    took = time.monotonic() - started
     grew_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     run = _qa_runs(github, sha)[-1]
     # a started command is not killed for its output (docs/sandbox.md): its log is capped and the worker
     # drains the pipe, so the step finishes and the scenario passes
-    assert outcome.get("conclusion") == "success", run.output["summary"]
-    assert took < RUN_WALL_S
+    assert outcome.get("conclusion") == "success", run.output["summary"]  # so not killed at the wall time
     assert grew_mb < 100, f"the worker grew by {grew_mb:.0f} MB"
     assert _daemons(str(secrets_dir)) == []
     await _a_clean_job_passes(github, qa_ctx)
@@ -429,9 +427,12 @@ async def test_a_step_file_cannot_write_outside_its_workspace(
     # host's /tmp here, which inside is the sandbox's own tmpfs: a write to the workdir (where the worker puts
     # the reports) or beside it (the `.env`) lands there, gone with the command, and never on the host.
     project = Path(__file__).resolve().parents[1]
-    refused = ["/usr/specloop-pwned", "/etc/specloop-pwned", "/specloop-pwned", str(project / "specloop-pwned"),
-               str(project / ".venv" / "specloop-pwned")]
+    refused = ["/usr/specloop-pwned", "/etc/specloop-pwned", "/specloop-pwned"]
     unseen = [str(secrets_dir / "pwned"), str(secrets_dir / ".env")]
+    in_project = [str(project / "specloop-pwned"), str(project / ".venv" / "specloop-pwned")]
+    # a clone under /tmp (as CI makes) has its folder inside the sandbox's own /tmp: a write there lands in
+    # that tmpfs, never on the host; elsewhere the project is read-only inside
+    (unseen if project.is_relative_to("/tmp") else refused).extend(in_project)
     feature = ABUSE_FEATURE.replace("the step code misbehaves", "the step code writes outside its workspace")
     steps = WRITER_STEPS.format(refused=refused, unseen=unseen)
     files = {"features/abuse.feature": feature, "index.html": "<h1>Home</h1>", "features/steps/writer_steps.py": steps}
@@ -439,7 +440,7 @@ async def test_a_step_file_cannot_write_outside_its_workspace(
     outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
     run = _qa_runs(github, sha)[-1]
     assert outcome.get("conclusion") == "success", f"{run.output['summary']}\n{run.output.get('text')}"
-    assert not any(Path(p).exists() for p in refused)
+    assert not any(Path(p).exists() for p in [*refused, *in_project])
     assert not (secrets_dir / "pwned").exists() and SECRET in (secrets_dir / ".env").read_text()
 
 
@@ -483,7 +484,7 @@ async def test_an_app_that_abuses_resources_is_stopped_and_said_so_and_the_next_
              "abuse.py": ABUSIVE_APP.format(mark=mark, body=body.format(mark=mark))}
     config = '  start: "python abuse.py"\n'
     number, sha = _open_pr(github, config, files)
-    ready = 12 if case == "cpu" else 5  # the CPU limit is 6 s
+    ready = 40 if case == "cpu" else 5  # room for the 6 s CPU limit to strike first on a loaded machine
     github.push_files(SHOP, "main", {".github/specloop.yml": f"qa:\n{config}  ready_timeout: {ready}\n"}, "Impatient")
     started = time.monotonic()
     outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
@@ -496,7 +497,7 @@ async def test_an_app_that_abuses_resources_is_stopped_and_said_so_and_the_next_
         assert "Traceback" not in summary
     else:
         assert outcome.get("conclusion") == "success", summary
-    assert took < 15
+    assert took < HANG_GUARD_S
     assert _daemons(mark) == [] and _daemons(str(secrets_dir)) == []  # nothing it started is left
     assert list(secrets_dir.glob("specloop-qa-*")) == []
     await _a_clean_job_passes(github, qa_ctx)

@@ -17,12 +17,18 @@ nowhere themselves, they ask the relay (one line, `CONNECT host port` or `CHECK 
 `OK` or `NO reason`; after `OK` to CONNECT, raw bytes both ways). The relay makes the same decision with
 its own fence, in the worker, from the worker's settings: whatever runs in the sandbox (step code
 included) reaches the app and the listed origins through it, and nothing else (docs/sandbox.md).
+
+For an app `qa.start` runs inside the sandbox (the confinement's `private_app`), a run that lists origins
+gets a relay too, one that opens only the listed origins (`EgressRelay(..., listed_only=True)`): the
+child's fences connect to the app's own endpoint directly, on the sandbox's loopback, and send every other
+endpoint to the relay. Without listed origins there is no relay: the sandbox's loopback is all there is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import logging
 import os
@@ -87,18 +93,26 @@ class NetworkFence:
 
     async def addresses(self, host: str) -> tuple[str, ...]:
         """The addresses of `host`, resolved once for this context (later look-ups get the same answer)."""
-        key = host.strip().strip("[]").lower().rstrip(".")
+        key = _key(host)
         task = self._pins.get(key)
         if task is None:
             task = self._pins[key] = asyncio.ensure_future(resolve(key))
         return await task
 
+    def local(self, host: str, port: int) -> bool:
+        """Whether `host:port` is connected here rather than through the relay: always without a relay;
+        with one, only the app's own endpoint when the app is one QA started (`private_app`: it runs in
+        the sandbox, on the loopback the relay, in the worker, cannot reach)."""
+        if self.relay is None:
+            return True
+        return self.confinement.private_app and (_key(host), int(port)) == endpoint_of(self.confinement.app_origin)
+
     async def endpoint_problem(self, host: str, port: int) -> str | None:
         """Why the context must not connect to `host:port` (None when it may), after resolving `host`
         (through the relay, which resolves and decides in the worker, when there is one)."""
-        if self.relay is None:
+        if self.local(host, port):
             return self.confinement.address_problem(host, port, await self.addresses(host))
-        key = (host.strip().strip("[]").lower().rstrip("."), int(port))
+        key = (_key(host), int(port))
         task = self._checked.get(key)
         if task is None:
             task = self._checked[key] = asyncio.ensure_future(self._ask_relay(*key))
@@ -192,10 +206,10 @@ class NetworkFence:
     async def _connect(self, writer: asyncio.StreamWriter, host: str,
                        port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         """Connect (and reply to the SOCKS5 client) to the first pinned address of `host` that answers,
-        or through the relay when there is one."""
-        if self.relay is not None:
+        or through the relay when there is one (and the endpoint is not the started app's own)."""
+        if not self.local(host, port):
             try:
-                connected = await relay_request(self.relay, "CONNECT", host, port)
+                connected = await relay_request(self.relay or "", "CONNECT", host, port)
             except RelayRefused as refused:
                 self._report(f"CONNECT {host}:{port}: {BLOCKED}: {refused}")
                 await _reply(writer, _NOT_ALLOWED if refused.refused else _UNREACHABLE)
@@ -221,6 +235,10 @@ class NetworkFence:
                 continue
             return (upstream_reader, upstream), _OK
         return None, last
+
+
+def _key(host: str) -> str:
+    return host.strip().strip("[]").lower().rstrip(".")
 
 
 async def _reply(writer: asyncio.StreamWriter, code: int) -> None:
@@ -298,11 +316,19 @@ class EgressRelay:
         relay = EgressRelay(Confinement.around(url, allowed, allow_private=..., private_app=False),
                             workspace / ".qa" / "egress.sock")
         await relay.start()          # before the sandbox's command starts; then close() after it
+
+    With `listed_only` (an app `qa.start` runs inside the sandbox), it opens only the listed origins: never
+    the app's own endpoint (the app is in the sandbox; that host and port in the worker are the worker's),
+    and a listed one on a private address only when private hosts are allowed.
     """
 
-    def __init__(self, confinement: Confinement, path: Path) -> None:
+    def __init__(self, confinement: Confinement, path: Path, *, listed_only: bool = False) -> None:
         self.path = Path(path)
         self.refused: list[str] = []  # what it refused, in words (for logs and tests)
+        # listed only: the app's own host gets no private exemption either (it is refused before, anyway)
+        self._listed_only = endpoint_of(confinement.app_origin) if listed_only else None
+        if listed_only:
+            confinement = dataclasses.replace(confinement, private_app=False)
         self._fence = NetworkFence(confinement, report=self.refused.append, relay=None)
         self._server: asyncio.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
@@ -363,7 +389,11 @@ class EgressRelay:
                 return
             verb, host, port = request
             shown = f"{verb} {f'[{host}]' if ':' in host else host}:{port}"
-            problem = await self._fence.endpoint_problem(host, port)
+            if (host, port) == self._listed_only:
+                problem: str | None = (f"{host}:{port} is the app under test, which runs in the sandbox: "
+                                       "the relay opens only the listed origins")
+            else:
+                problem = await self._fence.endpoint_problem(host, port)
             if problem is not None:
                 writer.write(self._refuse(shown, problem))
                 await writer.drain()

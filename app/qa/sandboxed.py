@@ -15,7 +15,10 @@ folder (`confine_evidence`): a hostile result naming the worker's `.env` uploads
 For an app outside the sandbox (`qa.base_url`, a deployment), `run_in_sandbox(..., egress=confinement)`
 runs the worker's `EgressRelay` (`app/qa/network.py`) on `<workspace>/.qa/egress.sock` for as long as
 the child runs: the sandbox still has no network but its own loopback, and the child's fences connect
-through the relay, which reaches only what `confinement` allows.
+through the relay, which reaches only what `confinement` allows. For an app `qa.start` runs in the sandbox
+(`confinement.private_app`) with `qa.allowed_origins`, the relay opens only the listed origins: the
+child's fences connect to the app directly, on the sandbox's loopback, and only other endpoints go through
+the relay.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ APP_PORT = 3000  # the app's PORT: the sandbox's loopback is its own, so any por
 REQUEST_DIR = ".qa"  # in the workspace: the child's request and result files
 # The longest progress line kept (the child's are a few hundred bytes; anything longer is not one).
 PROGRESS_LINE_MAX = 1 << 20
-EGRESS_SOCKET = "egress.sock"  # in REQUEST_DIR: the worker's egress relay, for an app outside the sandbox
+EGRESS_SOCKET = "egress.sock"  # in REQUEST_DIR: the worker's egress relay (an app outside, or listed origins)
 RESULT_MAX_BYTES = 64 << 20
 
 # What QA may use inside the sandbox: Chromium is many processes and threads (the pids cgroup counts
@@ -181,7 +184,9 @@ async def run_in_sandbox(
     `features`, `root` and `options.out_dir` must be inside the sandbox's workspace (it sees that at its
     host path). The evidence in the result is confined to `options.out_dir`. With `egress` (an app
     outside the sandbox), the child's connections go through an `EgressRelay` that allows only what
-    `egress` allows; it runs here, in the worker, until the sandbox is closed.
+    `egress` allows; it runs here, in the worker, until the sandbox is closed. When `egress.private_app`
+    (the app runs in `box`, started by `qa.start`), the relay opens only `egress`'s listed origins, and the
+    child connects to the app itself directly.
     """
     workspace = box.workspace
     out_dir = Path(options.out_dir or workspace / "evidence")
@@ -208,7 +213,8 @@ async def run_in_sandbox(
             start = end + 1
         pending.extend(chunk[start:][:max(0, PROGRESS_LINE_MAX - len(pending))])
 
-    relay = EgressRelay(egress, folder / EGRESS_SOCKET) if egress is not None else None
+    relay = (EgressRelay(egress, folder / EGRESS_SOCKET, listed_only=egress.private_app)
+             if egress is not None else None)
     try:
         env: dict[str, str] = {}
         if relay is not None:
