@@ -306,8 +306,9 @@ class QaRun:
         await app.stop()
         if problem.startswith("exited"):
             raise QaError(f"The app did not start: `{self.qa.start}` {problem}.", log_tail(app))
+        why = f": {app.reason}" if app.limit is not None else ""  # e.g. a fork bomb at the process limit
         raise QaError(f"The app did not become ready at {ready} within {self.qa.ready_timeout:g} s "
-                      f"(`qa.ready_timeout`).", log_tail(app))
+                      f"(`qa.ready_timeout`){why}.", log_tail(app))
 
     async def app_url(self, base_url: str | None) -> tuple[str, str | None]:
         """Where the app under test answers: (the deployment's URL, or `qa.base_url`, None), or, for an app

@@ -457,7 +457,7 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), http.ser
 
 APP_ABUSE = {
     "fork bomb": ('subprocess.run(["sh", "-c", "b() {{ b | b & }}; b; sleep 600", {mark!r}])',
-                  ("did not become ready", "within 5 s")),
+                  ("did not become ready", "within 5 s", "reached the limit of 512 processes")),
     "memory": ('blocks = []\nwhile True:\n    blocks.append(b"\\1" * (32 << 20))',
                ("The app did not start", "used more than 768 MB of memory")),
     "cpu": ("while True:\n    pass", ("The app did not start", "used more than 6 s of CPU time")),

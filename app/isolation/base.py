@@ -41,6 +41,7 @@ class Limit(enum.StrEnum):
     MEMORY = "memory"
     OUTPUT = "output"
     FILE_SIZE = "file_size"
+    PROCESSES = "processes"
 
 
 @dataclass(frozen=True)

@@ -566,8 +566,11 @@ class BubblewrapSandbox(Sandbox):
         if process.killed_for is Limit.OUTPUT:
             cap = human_bytes(limits.output_bytes)
             return Limit.OUTPUT, f"killed: it wrote more than {cap} to {over or 'its output'}"
+        # what a fork bomb meets: the pids cgroup refused its new processes
+        processes = (Limit.PROCESSES, (f"it reached the limit of {limits.processes} processes "
+                                       f"({process.forks_refused} refused)"))
         if process.stopped:
-            return None, "stopped"
+            return processes if process.forks_refused else (None, "stopped")
         if code == 0:
             return None, None
         memory = human_bytes(limits.memory_bytes)
@@ -579,6 +582,8 @@ class BubblewrapSandbox(Sandbox):
         if code == 128 + signal.SIGXFSZ:
             largest = human_bytes(limits.file_size_bytes)
             return Limit.FILE_SIZE, f"killed: it wrote a file larger than {largest}"
+        if process.forks_refused:
+            return processes
         cgroup_memory = process.cgroup is not None and cgroups.MEMORY in process.cgroup.limits
         if not cgroup_memory and any(word in stderr[-4096:] for word in _MEMORY_WORDS):
             return Limit.MEMORY, f"stopped: it ran out of memory under the {memory} limit (address space)"

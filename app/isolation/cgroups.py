@@ -190,6 +190,18 @@ class CommandCgroup:
                         return True
         return False
 
+    def forks_refused(self) -> int:
+        """How many times a process in it could not start because the `pids` limit was reached."""
+        for path, controller in self.dirs.items():
+            if controller.name != PIDS:
+                continue
+            with contextlib.suppress(OSError, ValueError):
+                for line in (path / "pids.events").read_text().splitlines():
+                    key, _, value = line.partition(" ")
+                    if key == "max":
+                        return int(value)
+        return 0
+
     def cpu_seconds(self) -> float | None:
         """CPU time its processes have used, together (None when no cgroup accounts for it)."""
         for path, controller in self.dirs.items():

@@ -119,6 +119,7 @@ class Process:
         self.reaped = False
         self.cpu_s = 0.0
         self.oom = False
+        self.forks_refused = 0  # new processes the pids limit refused (cgroup), read at exit
         self.init_pid: int | None = None
         self._init_fd: int | None = None  # a pidfd: signals reach that process even if its pid is reused
         self._loop = asyncio.get_running_loop()
@@ -223,6 +224,7 @@ class Process:
                 self._init_fd = None
         if self.cgroup is not None:
             self.oom = self.cgroup.oom_killed()
+            self.forks_refused = self.cgroup.forks_refused()
             self.cpu_s = self.cgroup.cpu_seconds() or self.cpu_s
             await asyncio.to_thread(self._free_cgroup, self.cgroup)
         return code
