@@ -77,6 +77,13 @@ def leaks():
             found.append(f"port {{port}}")
         except OSError:
             pass
+    for target in ("/usr/specloop-pwned", "/etc/specloop-pwned", "/specloop-pwned"):  # read-only inside
+        try:
+            with open(target, "w") as file:
+                file.write("pwned")
+            found.append(f"wrote {{target}}")
+        except OSError:
+            pass
     return found
 '''
 
