@@ -15,15 +15,7 @@ from app.model.request_schema import check
 from app.model.spec_prompts import FEATURE_MAX_TOKENS, REVISION_MAX_TOKENS, FeatureDraft, FeatureRevision
 from tests.support.spec import PATH, SHOP, mapped_issue, spec_pulls
 from tests.test_map_story_job import draft, open_story
-
-GOOD = """\
-Feature: Sign in with email
-  Rule: A correct password signs you in
-    Example: the one where Ana uses s3cret
-      Given I am on "/login"
-      When I press "Sign in"
-      Then I should see "Welcome, Ana"
-"""
+from tests.test_spec_revision import GOOD
 
 
 def job_of(request: Any) -> str:
