@@ -63,10 +63,12 @@ async def run_git(*args: str, cwd: Path | None = None, token: str | None = None)
 
 
 async def clone(url: str, dest: Path | str, token: str | None, branch: str | None = None,
-                depth: int | None = None) -> Path:
-    """Clone `url` into `dest` (optionally one branch, optionally shallow)."""
+                depth: int | None = None, *, no_checkout: bool = False) -> Path:
+    """Clone `url` into `dest` (optionally one branch, optionally shallow, optionally with no files checked out)."""
     dest = Path(dest)
     args = ["clone", "--no-tags"]
+    if no_checkout:
+        args.append("--no-checkout")
     if branch:
         args += ["--branch", branch]
     if depth:

@@ -121,13 +121,15 @@ class CloseGate(RepoJobArgs):
 
 
 class GenerateCode(RepoJobArgs):
-    """Generate the code for an approved spec (None: the approved commit of the pull request)."""
+    """Generate the code for an approved spec: `sha` is the approved commit the approval queued it for;
+    None (`/specloop code`, the Re-run button) means the branch's current head, keeping what people pushed."""
 
     NAME: ClassVar[str] = "generate_code"
     QUEUE: ClassVar[Queue] = "heavy"
     number: int
     sha: str | None = None
     digest: str | None = None
+    instructions: str | None = None  # the free text after `/specloop code`, passed to the agent
 
 
 class RunQa(RepoJobArgs):

@@ -122,6 +122,23 @@ class QaConfig(Section):
         return environment in self.environments
 
 
+class CodeConfig(Section):
+    """Code generation: the agent that implements an approved spec on its PR branch (docs/code-generation.md)."""
+
+    model: str | None = None  # None: `model.name`, else the operator's MODEL
+    # Commands run in the checkout, in the sandbox, before the agent starts (dependencies, a build);
+    # empty: `qa.install`. The network only with `network: true` and the operator's ALLOW_INSTALL_NETWORK.
+    install: list[str] = Field(default_factory=list)
+    network: bool = False
+    test: str | None = None  # the project's own test command, which must stay green
+    test_timeout: float = Field(default=600.0, gt=0)
+    max_turns: int = Field(default=40, ge=1, le=500)
+    max_minutes: float = Field(default=20.0, gt=0, le=25)  # the heavy queue's job timeout is 30 minutes
+    max_usd: float = Field(default=2.0, ge=0)  # a hard cap per run, from the model's prices
+    max_tokens: int = Field(default=16000, ge=1024)  # per model turn
+    allow_test_deletion: bool = False
+
+
 class RepoConfig(Section):
     """Everything a repository can configure, with defaults."""
 
@@ -137,6 +154,7 @@ class RepoConfig(Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     qa: QaConfig = Field(default_factory=QaConfig)
+    code: CodeConfig = Field(default_factory=CodeConfig)
 
     @field_validator("features_dir")
     @classmethod

@@ -14,6 +14,7 @@ from handlers.base import HandlerContext, JobTarget, Router, job
 router = Router()
 
 ISSUE_COMMANDS = {"map", "spec", "help", "status"}
+MAX_INSTRUCTIONS = 2000  # characters of `/specloop code <instructions>` passed on
 PR_COMMANDS = {"revise", "qa", "code", "help"}
 UNKNOWN_NAME = "?"  # stands for a name not fit to echo (see app.commands.valid_command_name)
 MAX_UNKNOWN_LISTED = 5  # a comment full of made-up commands gets one short reply, not a long echo
@@ -63,7 +64,9 @@ def _command_job(command: Command, event: IssueCommentEvent, ctx: HandlerContext
     if on_pr and name == "qa":
         return job(RunQa(**common), ctx, permission="qa")
     if on_pr and name == "code":
-        return job(GenerateCode(**common), ctx, permission="code")
+        # the rest of the line is for the agent (a person with write access asked); capped like a title
+        instructions = " ".join(command.args)[:MAX_INSTRUCTIONS] or None
+        return job(GenerateCode(**common, instructions=instructions), ctx, permission="code")
     if not on_pr and name == "map":
         return job(MapStory(**common, trigger="command"), ctx, permission="map")
     if not on_pr and name == "spec":

@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +35,14 @@ from app.domain.qa_results import Progress, RunResult, ScenarioResult
 from app.gh import checks, issues, pulls
 from app.gh.models import CheckRun, Pull, RepoRef
 from app.git import GitError, clone, run_git
-from app.isolation import Policy, Sandbox, SandboxError, SandboxUnavailable, open_sandbox, sandbox_available
+from app.isolation import SandboxError
 from app.job_args import RunQa
 from app.qa.browser import BrowserNotFound, require_chromium
 from app.qa.network import resolve
 from app.qa.options import RunOptions
+from app.qa.repo_app import QaError, RepoApp
 from app.qa.runner import run
-from app.qa.sandboxed import APP_PORT, log_tail, qa_policy, run_in_sandbox, wait_until_ready
+from app.qa.sandboxed import run_in_sandbox
 from app.render.qa_check import (
     QA_CHECK_NAME,
     QaCheck,
@@ -59,14 +60,6 @@ log = logging.getLogger(__name__)
 
 GH = GitHub[Any]
 PROGRESS_INTERVAL = 10.0  # GitHub throttles rapid check-run writes; progress updates at most this often
-
-
-class QaError(Exception):
-    """QA cannot run; the message is shown on the check run."""
-
-    def __init__(self, message: str, detail: str = "") -> None:
-        super().__init__(message)
-        self.detail = detail
 
 
 async def find_story_pull(gh: GH, repo: RepoRef, number: int | None, sha: str | None, *,
@@ -253,62 +246,22 @@ class QaRun:
             raise QaError(f"{what} `{url}` is a private, loopback or link-local address (`{host}`{resolved}), "
                           "which QA does not visit unless the operator sets QA_ALLOW_PRIVATE_HOSTS=true.")
 
-    def sandbox(self, chromium: str, policy: Policy | None = None) -> Sandbox:
-        """The sandbox repository code runs in, over this run's workspace; QaError when none can be made
-        here (then nothing of the repository's runs: not bare, not at all)."""
-        problem = sandbox_available()
-        if problem is None:
-            try:
-                return open_sandbox(self.workspace, policy or qa_policy(chromium))
-            except SandboxUnavailable as error:
-                problem = str(error)
-        raise QaError(f"This Specloop installation runs repository code (`qa.start`, project step files) only "
-                      f"in a sandbox, and none can be made on this worker: {problem}. Until the operator fixes "
-                      "that, set `qa.base_url` to a deployed preview (without project step files).")
+    @property
+    def repo_app(self) -> RepoApp:
+        """The checkout's own code (install commands, `qa.start`), run only in the sandbox."""
+        return RepoApp(self.workspace, self.workspace / "repo", self.qa, self.scope.deps.settings)
 
     async def install(self, chromium: str) -> None:
         """Run `qa.install` in the checkout, in a sandbox of its own over the same workspace (with the
         network only when the repository asks and the operator allows); QaError naming a failed command."""
         if not self.qa.install:
             return
-        settings = self.scope.deps.settings
-        if self.qa.install_network and not settings.allow_install_network:
+        if self.qa.install_network and not self.scope.deps.settings.allow_install_network:
             raise QaError("`qa.install_network` asks for the network for `qa.install`, which this Specloop "
                           "installation does not give repository code (the operator's ALLOW_INSTALL_NETWORK). "
                           "Vendor the dependencies, or ask the operator.")
-        policy = replace(qa_policy(chromium), network=self.qa.install_network)
-        deadline = time.monotonic() + float(self.qa.install_timeout)
-        box = self.sandbox(chromium, policy)
-        try:
-            for command in self.qa.install:
-                left = deadline - time.monotonic()
-                done = await box.run(["sh", "-c", command], cwd=str(self.workspace / "repo"), timeout=max(left, 1.0))
-                if not done.ok:
-                    why = done.reason or f"exited with code {done.returncode}"
-                    if done.timed_out:
-                        why = f"took longer than `qa.install_timeout` ({self.qa.install_timeout:g} s)"
-                    raise QaError(f"`qa.install` failed: `{command}` {why}.",
-                                  "\n".join((done.stdout + done.stderr).splitlines()[-30:]))
-        finally:
-            await box.close()
-
-    async def start_app(self, box: Sandbox, configured: str | None) -> str:
-        """Run `qa.start` in the sandbox (`qa.env` plus PORT) and wait until it answers there; its URL."""
-        assert self.qa.start is not None
-        url = configured or f"http://127.0.0.1:{APP_PORT}"
-        env = {**{str(k): str(v) for k, v in self.qa.env.items()}, "PORT": str(APP_PORT)}
-        # `qa.start` is a shell command line by design (the repository's own start script).
-        app = await box.start(["sh", "-c", self.qa.start], name="app", cwd=self.workspace / "repo", env=env)
-        ready = url.rstrip("/") + "/" + self.qa.ready_path.lstrip("/")
-        problem = await wait_until_ready(box, app, ready, timeout=float(self.qa.ready_timeout))
-        if problem is None:
-            return url
-        await app.stop()
-        if problem.startswith("exited"):
-            raise QaError(f"The app did not start: `{self.qa.start}` {problem}.", log_tail(app))
-        why = f": {app.reason}" if app.limit is not None else ""  # e.g. a fork bomb at the process limit
-        raise QaError(f"The app did not become ready at {ready} within {self.qa.ready_timeout:g} s "
-                      f"(`qa.ready_timeout`){why}.", log_tail(app))
+        await self.repo_app.install(chromium, self.qa.install, network=self.qa.install_network,
+                                    timeout=float(self.qa.install_timeout), what="`qa.install`")
 
     async def app_url(self, base_url: str | None) -> tuple[str, str | None]:
         """Where the app under test answers: (the deployment's URL, or `qa.base_url`, None), or, for an app
@@ -390,10 +343,14 @@ class QaRun:
                 url, options.allowed_origins, allow_private=options.allow_private_hosts,
                 private_app=options.private_app)
             await self.install(chromium)  # before the QA sandbox, which never has the network
-            box = self.sandbox(chromium)
+            try:
+                box = self.repo_app.sandbox(chromium)
+            except QaError as error:
+                raise QaError(f"{error} Until then, set `qa.base_url` to a deployed preview (without project "
+                              "step files).") from None
             try:
                 if start is not None:
-                    url = await self.start_app(box, url or None)
+                    url = await self.repo_app.start_app(box, url or None)
                     if options.allowed_origins:
                         egress = Confinement.around(url, options.allowed_origins,
                                                     allow_private=options.allow_private_hosts, private_app=True)

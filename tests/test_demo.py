@@ -1,39 +1,93 @@
-"""`make demo`: the whole loop against the GitHub double, as a person runs it (`specloop demo` in a shell)."""
+"""`make demo`: the whole loop against the GitHub double, as a person runs it (`specloop demo` in a shell).
+
+The repository starts without the story's feature; after bob's approval the (scripted) model writes it on
+the PR branch and QA passes against the app started from that branch, in the sandbox.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
+import urllib.parse
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from app import demo
 from app.demo import ANSWER, STORY_BODY, STORY_TITLE, markdown_lines, plain, story
+from app.demo.report import REPORT_KEYS
+from app.demo.scripted import CODE_FILES, ScriptedModel, map_draft
+from app.demo.stage import Stage
 from app.domain.example_map import Readiness
 from app.domain.map_revision import revise
 from app.domain.offline_mapper import build_map
 from app.domain.steps import match_step
 from app.domain.story import Comment, read_story
+from app.model.mapper import draft_to_map
+from app.model.prompts import MapDraft
+from app.sandbox import demo_app
+from app.sandbox.messages_api import MessagesDouble, ToolCalls
 
 BIN = Path(sys.executable).parent
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+FEATURE = "features/visitors-can-subscribe-to-the-newsletter.feature"
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run a command the way a person would, without colours, with a generous bound."""
-    env = {**os.environ, "NO_COLOR": "1"}
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=110, check=False)
+    """Run a command the way a person would, without colours or a model key, with a generous bound."""
+    env = {key: value for key, value in os.environ.items() if key != "ANTHROPIC_API_KEY"}
+    return subprocess.run(args, cwd=cwd, env={**env, "NO_COLOR": "1"}, capture_output=True, text=True,
+                          timeout=300, check=False)
 
 
-def test_make_demo_runs_the_whole_loop_and_narrates_every_phase(tmp_path: Path) -> None:
-    result = _run([str(BIN / "specloop"), "demo"], cwd=tmp_path)
-    out = result.stdout
-    assert result.returncode == 0, out + result.stderr
-    # the narrative a person reads, phase by phase
+def _runs(pull: dict[str, Any], name: str, sha: str) -> list[dict[str, Any]]:
+    return [run for run in pull["check_runs"] if run["name"] == name and run["head_sha"] == sha]
+
+
+def _the_loop_as_github_shows_it(report: dict[str, Any], out: Path) -> tuple[dict[str, Any], str, str]:
+    """The report's shape, and (the PR, the approved commit, the generated commit)."""
+    assert tuple(report) == REPORT_KEYS
+    assert report["artifacts_dir"] == str(out)
+    issue = report["issue"]
+    assert issue["number"] == 1 and issue["title"] == STORY_TITLE and issue["body"] == STORY_BODY
+    assert "story" in issue["labels"]
+    assert {"author", "body"} <= set(report["comments"][0])
+    assert any(c["author"] == "alice" and c["body"] == ANSWER for c in report["comments"])
+    assert any(c["author"] == "specloop[bot]" and "Example Map" in c["body"] for c in report["comments"])
+    [pull] = report["pulls"]
+    assert pull["number"] == 2 and pull["title"] == f"Spec: {STORY_TITLE}" and "Closes #1" in pull["body"]
+    assert pull["head"] == "specloop/1-visitors-can-subscribe-to-the-newsletter" and pull["base"] == "main"
+    assert pull["state"] == "open"
+    [review] = pull["reviews"]
+    assert review["state"] == "APPROVED" and review["author"] == "bob"
+    approved, head = review["commit_id"], pull["head_sha"]
+    assert head != approved  # the generated commit is the branch's head now, on top of the approved spec
+    assert sorted(pull["files"]) == sorted([FEATURE, *CODE_FILES])
+    assert pull["files"]["tests/test_subscribe.py"] == demo_app.SUBSCRIBE_TEST
+    [spec] = _runs(pull, "specloop/spec", approved)
+    assert spec["conclusion"] == "success"
+    [code] = _runs(pull, "specloop/code", approved)
+    assert code["status"] == "completed" and code["conclusion"] == "success"
+    assert "app.py" in code["output"]["summary"]
+    assert not _runs(pull, "specloop/qa", approved)  # QA runs on the generated code, not on the spec alone
+    return pull, approved, head
+
+
+def test_make_demo_runs_the_whole_loop_writes_the_code_and_qa_passes_on_it(tmp_path: Path) -> None:
+    out, report_path = tmp_path / "out", tmp_path / "report.json"
+    result = _run([str(BIN / "specloop"), "demo", "--out", str(out), "--report", str(report_path)], cwd=tmp_path)
+    text = result.stdout
+    assert result.returncode == 0, text + result.stderr
     for line in [
         "1/8 · Starting Specloop and a local GitHub",
+        "No ANTHROPIC_API_KEY: the demo runs a SCRIPTED model through the LLM double",
+        "app.py       the newsletter page, without the sign-up: “Sign-up opens soon.”",
+        "  start: python3 app.py",
         "posted the Example Map, revision 1: 3 rules, 3 examples, 1 open question",
         "☐ 🟥 Q1 · question: Should an address that is already subscribed",
         "Readiness: 🟥 has 1 open question",
@@ -41,55 +95,82 @@ def test_make_demo_runs_the_whole_loop_and_narrates_every_phase(tmp_path: Path) 
         "re-mapped in place (same comment), revision 2: answered question Q1",
         "Readiness: ✅ ready for the spec",
         "opened the spec PR by itself (spec.auto): #2 “Spec: Visitors can subscribe to the newsletter”",
-        "specloop/1-visitors-can-subscribe-to-the-newsletter → main",
         "Rule: An address that is already subscribed is refused with a notice",
         "specloop/spec · completed · conclusion: action_required",
         "recorded the fingerprint in the PR body: approved by @bob",
         "specloop/spec is now success",
-        "specloop/code · completed · conclusion: neutral",
-        "Code generation not available yet",
+        "specloop/code · completed · conclusion: success",
+        "“Implement #1: Visitors can subscribe to the newsletter” to specloop/1-visitors-can-subscribe",
+        "modified  app.py",
+        "added     tests/test_subscribe.py",
+        "the push (",
         "specloop/qa · completed · conclusion: success",
         "All scenarios pass (3)",
         "fetched the first one: HTTP 200, image/png",
+        "the same scenarios from a terminal, for CI, in a checkout of",
         "🧪 QA ✅ passed",
-        "The whole loop ran: every phase did what it should.",
+        "The whole loop ran: every phase did what it should, and QA passed on the generated code.",
     ]:
-        assert line in out, f"missing from the demo's narrative: {line!r}\n{out}"
-    # log lines stay in the log file, not on the terminal
-    assert '"level"' not in out and not result.stderr.strip()
-    demo_dir = tmp_path / ".specloop" / "demo"
-    assert (demo_dir / "screenshot.png").read_bytes().startswith(PNG_MAGIC)
-    reports = demo_dir / "qa-report"
-    assert "<testsuite" in (reports / "junit.xml").read_text()
+        assert line in text, f"missing from the demo's narrative: {line!r}\n{text}"
+    assert '"level"' not in text and not result.stderr.strip()  # log lines stay in the log file
+
+    report = json.loads(report_path.read_text())
+    pull, _, head = _the_loop_as_github_shows_it(report, out)
+    assert pull["draft"] is False
+    assert pull["files"]["app.py"] == demo_app.signup_app()  # what the scripted agent wrote, pushed as is
+    [qa] = _runs(pull, "specloop/qa", head)
+    assert qa["status"] == "completed" and qa["conclusion"] == "success"
+    assert qa["output"]["annotations"] == [] and qa["output"]["images"]
+    assert {"title", "summary", "text"} <= set(qa["output"])
+    assert f"💻 code [`{head[:7]}`]" in report["comments"][0]["body"]  # the status chain on the map comment
+
+    assert (out / "screenshot.png").read_bytes().startswith(PNG_MAGIC)
+    reports = out / "qa-report"
+    assert 'failures="0"' in (reports / "junit.xml").read_text()
     assert (reports / "cucumber-messages.ndjson").read_text().strip()
     assert "<html" in (reports / "report.html").read_text().lower()
-    assert (demo_dir / "demo.log").read_text().strip()
+    assert (out / "demo.log").read_text().strip()
 
 
-def test_demo_against_a_broken_app_shows_which_scenario_failed_and_where(tmp_path: Path) -> None:
-    result = _run([sys.executable, "-m", "app.demo", "--broken-app", "--no-reports", "--out", str(tmp_path)],
-                  cwd=tmp_path)
-    out = result.stdout
-    assert result.returncode == 0, out + result.stderr
-    assert "QA caught the regression in the broken app" in out
-    assert "specloop/qa · completed · conclusion: failure" in out
-    assert "1 of 3 scenarios failed" in out
+def test_demo_with_broken_generated_code_shows_qa_catching_the_regression_and_where(tmp_path: Path) -> None:
+    report_path = tmp_path / "report.json"
+    result = _run([sys.executable, "-m", "app.demo", "--broken-app", "--no-reports", "--out", str(tmp_path),
+                   "--report", str(report_path)], cwd=tmp_path)
+    text = result.stdout
+    assert result.returncode == 0, text + result.stderr  # QA catching the regression is the expected outcome
+    assert "WITH A REGRESSION (--broken-app)" in text
+    assert "specloop/code · completed · conclusion: success" in text
+    assert "QA caught the regression in the generated code" in text
+    assert "specloop/qa · completed · conclusion: failure" in text
+    assert "1 of 3 scenarios failed" in text
     # the annotation points at the Then step of the duplicate-address scenario
-    assert "features/visitors-can-subscribe-to-the-newsletter.feature:31 · failed: The one where Grace" in out
-    assert "🧪 QA ❌ failed" in out
+    assert f"{FEATURE}:31 · failed: The one where Grace" in text
+    assert "🧪 QA ❌ failed" in text
+    assert "QA caught the regression in the generated code and says where, as it should." in text
     assert (tmp_path / "screenshot.png").read_bytes().startswith(PNG_MAGIC)
+
+    pull, _, head = _the_loop_as_github_shows_it(json.loads(report_path.read_text()), tmp_path)
+    assert pull["files"]["app.py"] == demo_app.signup_app(broken=True)
+    [qa] = _runs(pull, "specloop/qa", head)
+    assert qa["conclusion"] == "failure"
+    [note] = qa["output"]["annotations"]
+    assert note["path"] == FEATURE and note["start_line"] == 31 and "Grace" in note["title"]
 
 
 def test_a_phase_that_does_not_happen_stops_the_demo_with_exit_1_and_says_what(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     # a reply that answers nothing: the map stays at revision 1, so phase 5 cannot do its job
     monkeypatch.setattr(story, "ANSWER", "Thanks, looking into it.")
-    code = demo.main(["--no-reports", "--out", str(tmp_path), "--color", "never"])
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    report_path = tmp_path / "report.json"
+    code = demo.main(["--no-reports", "--out", str(tmp_path), "--color", "never", "--report", str(report_path)])
     out = capsys.readouterr().out
     assert code == 1
     assert "✗ The demo stopped: expected the answer to make map revision 2, it is 1" in out
     assert "6/8" not in out  # nothing after the failed phase ran
     assert str(tmp_path / "demo.log") in out
+    report = json.loads(report_path.read_text())  # as far as it got: the issue, no PR
+    assert report["issue"]["labels"] == ["story", "needs-answers"] and report["pulls"] == []
 
 
 def test_the_demo_story_maps_to_runnable_rules_with_one_question_that_its_answer_settles() -> None:
@@ -106,6 +187,67 @@ def test_the_demo_story_maps_to_runnable_rules_with_one_question_that_its_answer
                     counters=first.counters)
     assert second.map.readiness(6) is Readiness.READY
     assert [r.id for r in second.map.rules] == [r.id for r in first.map.rules]  # converged, not churned
+
+
+def test_the_scripted_model_answers_what_the_offline_mapper_and_feature_writer_would() -> None:
+    llm = MessagesDouble()  # not started: scripting only queues the answers
+    scripted = ScriptedModel(llm, title=STORY_TITLE, body=STORY_BODY)
+    first = scripted.first_map(1)
+    # the model's answer, read back the way the map job reads any model answer, is the offline map
+    draft = MapDraft.model_validate(map_draft(first))
+    assert revise(None, draft_to_map(draft, STORY_TITLE)).map == first
+    second = scripted.answered_map(1, ANSWER, by="alice")
+    assert second.readiness(6) is Readiness.READY and llm.remaining == 3  # two maps and the feature
+    turns = scripted.agent_run(FEATURE, broken=False)
+    names = [[call.name for call in turn.calls] for turn in turns if isinstance(turn, ToolCalls)]
+    assert names == [["str_replace_based_edit_tool"] * 2, ["str_replace_based_edit_tool"] * 2,
+                     ["bash", "run_qa"], ["finish"]]
+    assert llm.remaining == 3 + len(turns)
+    written = {c.input["path"]: c.input["file_text"] for c in turns[1].calls}  # type: ignore[union-attr]
+    assert written == {"app.py": demo_app.signup_app(), "tests/test_subscribe.py": demo_app.SUBSCRIBE_TEST}
+
+
+def test_with_a_model_key_the_demo_uses_the_real_model_except_for_the_scripted_regression(tmp_path: Path) -> None:
+    narrator = demo.Narrator(sys.stdout, color=False)
+    live = Stage(narrator, tmp_path, tmp_path / "live", model_key="sk-ant-real")
+    assert live.scripted() is None and live.harness.llm is None
+    broken = Stage(narrator, tmp_path, tmp_path / "broken", broken=True, model_key="sk-ant-real")
+    assert broken.model_key is None and broken.model_key_ignored
+    try:
+        assert broken.scripted() is not None and broken.harness.llm is not None
+    finally:
+        broken.harness.stop()
+
+
+def _post(url: str, email: str) -> str:
+    data = urllib.parse.urlencode({"email": email}).encode()
+    with urllib.request.urlopen(f"{url}/subscribe", data=data, timeout=5) as response:
+        return str(response.read().decode())
+
+
+def _notices(page: str) -> list[str]:
+    return re.findall(r"<p role=\"\w+\">(.*?)</p>", page)
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_the_demo_app_before_lacks_the_sign_up_and_the_generated_one_has_it(tmp_path: Path, broken: bool) -> None:
+    (tmp_path / "app.py").write_text(demo_app.BEFORE)
+    app = demo_app.BranchApp(tmp_path).start()
+    try:
+        with urllib.request.urlopen(app.url + "/", timeout=5) as response:
+            page = response.read().decode()
+    finally:
+        app.stop()
+    assert "Sign-up opens soon." in page and "<form" not in page
+
+    (tmp_path / "app.py").write_text(demo_app.signup_app(broken=broken))
+    app = demo_app.BranchApp(tmp_path).start()
+    try:
+        notices = [_notices(_post(app.url, e)) for e in ("grace@example.com", "grace.example.com", "grace@example.com")]
+    finally:
+        app.stop()
+    again = ["Thanks! grace@example.com is subscribed"] if broken else ["grace@example.com is already subscribed"]
+    assert notices == [["Thanks! grace@example.com is subscribed"], ["Please enter a valid email address"], again]
 
 
 def test_markdown_from_github_reads_as_plain_terminal_text() -> None:

@@ -205,7 +205,7 @@ async def test_without_a_sandbox_the_check_run_says_what_to_install_and_nothing_
     github: Any, service: Service, qa_ctx: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     message = "bubblewrap is not installed (no `bwrap` on PATH): install the Debian package `bubblewrap`"
-    monkeypatch.setattr("jobs.run_qa.sandbox_available", lambda: message)
+    monkeypatch.setattr("app.qa.repo_app.sandbox_available", lambda: message)
     started = tmp_path / "started"
     number, sha = _open_pr(github, f'  start: "touch {started}; python -m http.server $PORT"\n',
                            {"features/hostile.feature": FEATURE})
@@ -326,9 +326,9 @@ ABUSE_FEATURE = '''Feature: Abuse
 @pytest.fixture
 def small_limits(monkeypatch: pytest.MonkeyPatch) -> None:
     import jobs.run_qa
-    from app.qa import sandboxed
+    from app.qa import repo_app, sandboxed
 
-    monkeypatch.setattr(jobs.run_qa, "qa_policy", lambda chromium: sandboxed.qa_policy(chromium, limits=TEST_LIMITS))
+    monkeypatch.setattr(repo_app, "qa_policy", lambda chromium: sandboxed.qa_policy(chromium, limits=TEST_LIMITS))
     monkeypatch.setattr(jobs.run_qa, "RunOptions", functools.partial(RunOptions, run_timeout_s=RUN_WALL_S))
 
 

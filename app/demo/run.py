@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -56,13 +57,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-reports", action="store_true",
                         help="skip the terminal QA run that writes JUnit / NDJSON / HTML reports")
     parser.add_argument("--broken-app", action="store_true",
-                        help="serve the app with a regression, to see how a failing QA check run reads")
+                        help="the scripted agent writes the app with a regression, to see QA catch it (always "
+                             "the scripted model); exits 0 when QA fails exactly that scenario")
+    parser.add_argument("--report", metavar="PATH",
+                        help="also write a JSON transcript of what GitHub shows at the end (issue, comments, "
+                             "pull requests with files, reviews and check runs, artifacts_dir)")
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the demo; 0 only when every phase did what it should (`specloop demo` passes no options)."""
+    """Run the demo; 0 only when every phase did what it should: the loop reached a passing `specloop/qa` on the
+    generated code (with `--broken-app`: a `specloop/qa` failing exactly the regression). 1 otherwise, 130 on Ctrl-C."""
     args = _parser().parse_args(list(argv) if argv is not None else [])
     color = {"always": True, "never": False}.get(args.color)
     narrator = Narrator(sys.stdout, color=color)
@@ -70,13 +76,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="specloop-demo-"))
     narrator.banner("Specloop demo: story → example map → spec PR → approval → code → browser QA",
-                    "Everything runs locally: a GitHub double stands in for github.com; no credentials needed.")
+                    "Everything runs locally: a GitHub double stands in for github.com; no credentials needed "
+                    "(without ANTHROPIC_API_KEY the model is scripted).")
     log_path = out_dir / "demo.log"
+    report = Path(args.report).resolve() if args.report else None
     try:
         with log_to_file(log_path):
             try:
                 asyncio.run(run_demo(narrator, out_dir, workdir, reports=not args.no_reports,
-                                     broken=args.broken_app))
+                                     broken=args.broken_app, model_key=os.environ.get("ANTHROPIC_API_KEY") or None,
+                                     report=report))
             except (DemoFailure, Interrupted):
                 raise
             except Exception:
@@ -98,7 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     narrator.write()
-    verdict = ("QA caught the regression and says where, as it should." if args.broken_app
-               else "every phase did what it should.")
+    if report is not None:
+        narrator.say(f"What GitHub shows now, as JSON: {report}")
+    verdict = ("QA caught the regression in the generated code and says where, as it should."
+               if args.broken_app else "every phase did what it should, and QA passed on the generated code.")
     narrator.write(narrator.bold(f"The whole loop ran: {verdict}"))
     return 0

@@ -8,12 +8,15 @@ import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from app.demo.gate import approve, reports, run_qa
+from app.demo.gate import approve
 from app.demo.mapping import answer_question, label_story, open_issue
 from app.demo.narrator import Narrator
 from app.demo.outcome import Outcome, summary
+from app.demo.qa import qa_on_code, reports
+from app.demo.report import transcript, write_report
 from app.demo.stage import Interrupted, Stage
 from app.demo.start import create_repo, start
+from app.demo.story import REPO
 
 Phase = Callable[[Stage], Awaitable[None]]
 
@@ -21,22 +24,26 @@ Phase = Callable[[Stage], Awaitable[None]]
 def script(*, reports_too: bool = True) -> list[Phase]:
     """The phases, in the order the story happens."""
     return [
-        start,            # 1. Redis, the GitHub double, the app under test, the web service, the worker
-        create_repo,      # 2. acme/newsletter, its people, the app installed
+        start,            # 1. Redis, the GitHub double, the model (LLM double or real), the web service, the worker
+        create_repo,      # 2. acme/newsletter: a page without the sign-up; its people; the app installed
         open_issue,       # 3. alice writes the story; Specloop stays quiet
         label_story,      # 4. alice labels it `story`: the Example Map, with one open question
         answer_question,  # 5. alice answers: the map is ready, the spec PR opens by itself
-        approve,          # 6. bob approves: the gate opens; code generation is asked for
-        run_qa,           # 7. `/specloop qa`: the approved scenarios in Chromium, screenshots on the check run
-        *([reports] if reports_too else []),  # the same scenarios from a terminal: CI reports
+        approve,          # 6. bob approves: the gate opens; the code is generated and pushed to the PR branch
+        qa_on_code,       # 7. the push starts QA: the branch's app, the approved scenarios in Chromium, screenshots
+        *([reports] if reports_too else []),  # the same scenarios from a terminal against the branch's app
         summary,          # 8. the status chain, timings, artifacts
     ]
 
 
 async def run_demo(narrator: Narrator, out_dir: Path, workdir: Path, *, reports: bool = True,
-                   broken: bool = False) -> Outcome:
-    """All phases in order; raises DemoFailure (or anything unexpected) when one does not do its job."""
-    stage = Stage(narrator, out_dir, workdir, broken=broken)
+                   broken: bool = False, model_key: str | None = None, report: Path | None = None) -> Outcome:
+    """All phases in order; raises DemoFailure (or anything unexpected) when one does not do its job.
+
+    `model_key`: ANTHROPIC_API_KEY for the real model (None: the scripted one); `report`: where to write
+    the JSON transcript of what GitHub shows at the end (also when a phase failed, as far as it got).
+    """
+    stage = Stage(narrator, out_dir, workdir, broken=broken, model_key=model_key)
     loop = asyncio.get_running_loop()
     main_task = asyncio.current_task()
 
@@ -62,6 +69,13 @@ async def run_demo(narrator: Narrator, out_dir: Path, workdir: Path, *, reports:
                 raise Interrupted() from None
             raise
         finally:
+            if report is not None and stage.has_github():
+                write_report(report, transcript(stage.double, REPO, stage.outcome.issue, out_dir))
+            # Harness.stop_worker closes the GitHub client only; the model client's connections close here
+            closer = getattr(getattr(stage.harness.deps, "model", None), "aclose", None)
+            if closer is not None:
+                with contextlib.suppress(Exception):  # shutting down: a connection already gone is fine
+                    await closer()
             await stage.harness.stop_worker()
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signal.SIGINT)

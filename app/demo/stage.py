@@ -1,4 +1,4 @@
-"""The demo's stage: the harness (Redis, GitHub double, web service, worker), the app under test, the
+"""The demo's stage: the harness (Redis, GitHub double, LLM double, web service, worker), the model, the
 narrator, and the checks every phase uses to read the double and stop the demo with a clear message.
 """
 
@@ -13,9 +13,9 @@ from typing import Any, ParamSpec, TypeVar
 
 from app.demo.narrator import Narrator, markdown_lines
 from app.demo.outcome import Outcome, Timing
-from app.demo.story import DEBOUNCE_SECONDS, REPO
+from app.demo.scripted import ScriptedModel
+from app.demo.story import DEBOUNCE_SECONDS, REPO, STORY_BODY, STORY_TITLE
 from app.domain.markers import has_marker
-from app.sandbox.demo_app import DemoApp
 from app.sandbox.github import GitHubDouble
 from app.sandbox.harness import Harness, Totals
 
@@ -36,16 +36,21 @@ class Interrupted(Exception):
 class Stage:
     """The running pieces, what the phases produced, and the helpers phases act and check with."""
 
-    def __init__(self, narrator: Narrator, out_dir: Path, workdir: Path, *, broken: bool = False) -> None:
+    def __init__(self, narrator: Narrator, out_dir: Path, workdir: Path, *, broken: bool = False,
+                 model_key: str | None = None) -> None:
         self.n = narrator
-        self.broken = broken  # serve the app with a regression; QA must catch it
+        self.broken = broken  # the scripted agent writes the app with a regression; QA must catch it
+        # ANTHROPIC_API_KEY: the real model; None: the scripted one (LLM double). `--broken-app` scripts the
+        # agent's regression, so it always runs the scripted model.
+        self.model_key = None if broken else model_key
+        self.model_key_ignored = broken and model_key is not None
         self.interrupted = False
         self.out_dir = out_dir
         self.workdir = workdir
         self.outcome = Outcome()
         self.started = time.perf_counter()
-        self.harness = Harness(workdir, debounce_seconds=DEBOUNCE_SECONDS)
-        self._app: DemoApp | None = None
+        self.harness = Harness(workdir, debounce_seconds=DEBOUNCE_SECONDS, llm=self.model_key is None)
+        self.model: ScriptedModel | None = None  # set once the LLM double runs (no key)
 
     # -- the running pieces ------------------------------------------------------------------------
 
@@ -54,18 +59,20 @@ class Stage:
         """The GitHub double people act on."""
         return self.harness.github
 
-    @property
-    def app(self) -> DemoApp:
-        """The newsletter app under test."""
-        if self._app is None:
-            raise RuntimeError("the app under test has not been started")
-        return self._app
+    def has_github(self) -> bool:
+        """Whether the GitHub double was started (phase 1 may have stopped before it)."""
+        try:
+            return self.harness.github is not None
+        except RuntimeError:
+            return False
 
-    def start_app(self) -> DemoApp:
-        """Serve the newsletter app (broken with `--broken-app`); it stops with the harness."""
-        self._app = DemoApp(broken=self.broken).start()
-        self.harness.on_stop(self._app.stop)
-        return self._app
+    def scripted(self) -> ScriptedModel | None:
+        """The scripted model (no key), started with the LLM double; None when the real model answers."""
+        if self.model is None and self.model_key is None:
+            llm = self.harness.start_llm()
+            assert llm is not None
+            self.model = ScriptedModel(llm, title=STORY_TITLE, body=STORY_BODY)
+        return self.model
 
     @property
     def bot(self) -> str:
@@ -101,6 +108,9 @@ class Stage:
         """Run the worker until no job is due: webhooks caused by jobs are delivered and their jobs run too."""
         totals = await self.harness.drain(wait_deferred=WAIT_DEFERRED, delivered=self.check_deliveries,
                                           ran=lambda _: self.check_interrupted())
+        problem = self.model.unanswered() if self.model is not None else None
+        if problem:
+            raise DemoFailure(f"{problem} (the jobs' log: {self.out_dir / 'demo.log'})")
         if totals["failed"]:
             self.show_failure_comments()
             raise DemoFailure(f"{totals['failed']} job(s) failed for good; the bot's failure comment on GitHub and "

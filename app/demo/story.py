@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from app.sandbox import demo_app
+
 REPO = "acme/newsletter"
 PEOPLE = {"alice": "admin", "bob": "write", "tina": "triage", "rita": "read"}  # login -> role on REPO
 DEBOUNCE_SECONDS = 1.0  # conversation re-maps wait this long (30 s in production) to merge quick replies
@@ -49,15 +51,28 @@ Then I should see "grace@example.com is already subscribed"
 ANSWER = "Q1: An address that is already subscribed is refused with a notice."
 
 
-def repo_files(base_url: str) -> dict[str, str]:
-    """The demo repository's initial commit: a README and the Specloop config pointing QA at the app."""
+def repo_files() -> dict[str, str]:
+    """The demo repository's first commit: the newsletter page WITHOUT the sign-up, its test, and the config.
+
+    QA starts the branch's app itself (`qa.start`, in the sandbox) and code generation keeps the
+    project's own tests green (`code.test`); the `code` limits keep a runaway agent short.
+    """
     return {
-        "README.md": "# Acme newsletter\n\nThe sign-up page for Acme's monthly newsletter.\n",
+        "README.md": "# Acme newsletter\n\nThe page for Acme's monthly newsletter: `python3 app.py` serves it on $PORT.\n",
+        ".gitignore": "__pycache__/\n*.pyc\n",
+        "app.py": demo_app.BEFORE,
+        "tests/test_app.py": demo_app.APP_TEST,
         ".github/specloop.yml": (
             "# Specloop settings for this repository (read from the default branch)\n"
             "features_dir: features\n"
             "qa:\n"
-            f"  base_url: {base_url}\n"
+            "  start: python3 app.py  # QA runs the branch's app in the sandbox; it listens on $PORT\n"
+            "  ready_path: /\n"
             f"  timeout_ms: {STEP_TIMEOUT_S * 1000}  # how long a step may wait; the app runs locally\n"
+            "code:\n"
+            "  test: python3 -m unittest discover -s tests -q  # the project's own tests stay green\n"
+            "  max_turns: 12\n"
+            "  max_minutes: 10\n"
+            "  max_usd: 1.0\n"
         ),
     }

@@ -53,6 +53,7 @@ class ScenarioResult:
     console_errors: list[str] = field(default_factory=list)
     failed_requests: list[str] = field(default_factory=list)
     error: str | None = None  # a failure outside any step (browser context could not open, ...)
+    page_text: str | None = None  # the page's visible text when a step failed (for the code agent)
 
     @property
     def failed(self) -> bool:

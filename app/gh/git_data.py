@@ -121,3 +121,37 @@ async def commit_files(gh: GH, repo: RepoRef, *, branch: str, parent: str, files
     else:
         await gh.rest.git.async_update_ref(repo.owner, repo.name, _ref_path(branch), sha=sha, force=False)
     return sha
+
+
+async def head_commit_message(gh: GH, repo: RepoRef, sha: str) -> str:
+    """The message of commit `sha`."""
+    response = await gh.rest.git.async_get_commit(repo.owner, repo.name, sha)
+    return str(response.json().get("message") or "")
+
+
+async def commit_changes(gh: GH, repo: RepoRef, *, branch: str, parent: str,
+                         files: dict[str, tuple[bytes | None, str]], message: str) -> str:
+    """One commit on top of `parent` that sets each path to (content, git mode), or deletes it (None), then
+    `branch` moved to it without force; returns its SHA.
+
+    Content goes up as base64 blobs (binary files too). No author or committer is given, so GitHub signs
+    the commit as the App (verified). Without force GitHub moves the branch only if `parent` is still an
+    ancestor of its head... so the caller first checks that the head IS `parent`: a person's push in
+    between is never built upon or overwritten (GitHub answers 422 to a move that is not a fast-forward).
+    """
+    base_tree = read(GitCommit, await gh.rest.git.async_get_commit(repo.owner, repo.name, parent)).tree.sha
+    entries: list[TreeItem] = []
+    for path, (content, mode) in sorted(files.items()):
+        if content is None:
+            entries.append({"path": path, "mode": "100644", "type": "blob", "sha": None})
+            continue
+        blob = await gh.rest.git.async_create_blob(repo.owner, repo.name, content=base64.b64encode(content).decode(),
+                                                   encoding="base64")
+        entries.append({"path": path, "mode": mode, "type": "blob",  # type: ignore[typeddict-item]
+                        "sha": str(blob.json()["sha"])})
+    tree = await gh.rest.git.async_create_tree(repo.owner, repo.name, base_tree=base_tree, tree=entries)
+    commit = await gh.rest.git.async_create_commit(repo.owner, repo.name, message=message,
+                                                   tree=str(tree.json()["sha"]), parents=[parent])
+    sha = str(commit.json()["sha"])
+    await gh.rest.git.async_update_ref(repo.owner, repo.name, _ref_path(branch), sha=sha, force=False)
+    return sha

@@ -115,10 +115,12 @@ class Pull(Lenient):
     """A pull request."""
 
     number: int
+    node_id: str = ""  # the GraphQL id (what the draft mutations take)
     state: str = "open"
     title: str = ""
     body: str | None = None
     html_url: str | None = None
+    draft: bool = False
     user: User | None = None
     head: Branch = Field(default_factory=Branch)
     base: Branch = Field(default_factory=Branch)

@@ -109,3 +109,29 @@ async def list_commits(gh: GH, repo: RepoRef, number: int) -> list[PullCommit]:
         gh.rest.pulls.async_list_commits, map_func=read_list(PullCommit), owner=repo.owner, repo=repo.name,
         pull_number=number, per_page=PER_PAGE, headers=VERSION_HEADERS,
     )]
+
+
+# GitHub offers draft <-> ready only through GraphQL; both mutations answer the same selection.
+DRAFT_MUTATIONS = {True: "convertPullRequestToDraft", False: "markPullRequestReadyForReview"}
+DRAFT_QUERY = """
+mutation SetDraft($id: ID!) {{
+  {field}(input: {{pullRequestId: $id}}) {{
+    pullRequest {{ id number isDraft }}
+  }}
+}}
+"""
+
+
+async def set_draft(gh: GH, repo: RepoRef, pull: Pull, draft: bool) -> bool:
+    """Mark the pull request as a draft (`draft`) or ready for review; returns the draft state GitHub reports.
+
+    GraphQL errors (unknown node, no permission: HTTP 200 with `errors`) raise githubkit's `GraphQLFailed`,
+    HTTP failures `RequestFailed`; the caller decides. `repo` names the pull in logs: the node id is global.
+    """
+    if not pull.node_id:
+        raise ValueError(f"pull request {repo}#{pull.number} has no node_id (read it from the REST API)")
+    field = DRAFT_MUTATIONS[draft]
+    data = await gh.async_graphql(DRAFT_QUERY.format(field=field), {"id": pull.node_id})
+    is_draft = bool(data[field]["pullRequest"]["isDraft"])
+    log.info("pull request draft state set", extra={"repo": repo.full_name, "pull": pull.number, "draft": is_draft})
+    return is_draft

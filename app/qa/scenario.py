@@ -31,6 +31,19 @@ async def _screenshot(page: Any, path: Path) -> str | None:
         return None
 
 
+PAGE_TEXT_MAX = 2000  # characters of the page's text kept at a failure
+
+
+async def _page_text(page: Any) -> str | None:
+    """The visible text of the page at a failure, shortened (what the page said instead)."""
+    try:
+        text = str(await page.inner_text("body", timeout=2000))
+    except Exception:  # noqa: BLE001 - a crashed or blank page has no text to show
+        return None
+    text = "\n".join(line.strip() for line in text.splitlines() if line.strip())
+    return text[:PAGE_TEXT_MAX] + (" …" if len(text) > PAGE_TEXT_MAX else "")
+
+
 async def _configure(context: Any, options: RunOptions) -> None:
     """Give a scenario's fresh browser context the run's timeouts, and start tracing when asked."""
     context.set_default_timeout(options.timeout_ms)
@@ -128,6 +141,8 @@ async def _run_steps(page: Any, planned: PlannedScenario, registry: StepRegistry
         await _perform(step_result, step_function(match.definition), match.args, ctx, options)
         failed = step_result.status == "failed"
         last_page_step = step_result
+        if failed:
+            result.page_text = await _page_text(page)
         if options.screenshots == "every_step" or (
             options.screenshots == "failures" and step_result.status == "failed"
         ):

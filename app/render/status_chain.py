@@ -10,7 +10,10 @@ from app.domain.story import StoryStatus
 
 # `StoryStatus.code_state` -> the words after "💻 code:"; the state links to the `specloop/code` check run.
 CODE_STATES = {
-    "not available": ("not available", "this version generates no code; write it on the spec branch"),
+    "generating": ("generating", "the agent is implementing the approved scenarios"),
+    "nothing pushed": ("nothing pushed", "see the check run for why"),
+    "could not run": ("could not run", "see the check run for what to fix"),
+    "branch moved": ("not pushed", "someone pushed meanwhile; `/specloop code` runs it again"),
 }
 QA_WORDS = {"success": "✅ passed", "failure": "❌ failed", "neutral": "➖ neutral", "cancelled": "⏹️ cancelled",
             "timed_out": "⌛ timed out", "action_required": "✋ action required", "skipped": "⏭️ skipped"}

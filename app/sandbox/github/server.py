@@ -20,6 +20,7 @@ from . import (
     deployments,
     git_data,
     git_http,
+    graphql_routes,
     issue_routes,
     labels,
     manifest,
@@ -40,7 +41,8 @@ def all_routes() -> Routes:
     """Every REST route of every route module."""
     table = Routes()
     # check_routes before repos: `/commits/{ref}/check-runs` must win over `/commits/{ref+}`
-    for module in (apps, manifest, issue_routes, labels, check_routes, deployments, pull_routes, repos, git_data):
+    for module in (apps, manifest, issue_routes, labels, check_routes, deployments, pull_routes, repos, git_data,
+                   graphql_routes):
         table.extend(module.routes)
     return table
 
@@ -72,6 +74,8 @@ class Server:
         path = request.url.path
         if path.startswith(API_PREFIX + "/") or path == API_PREFIX:
             return await self.api(request, path[len(API_PREFIX):] or "/")
+        if path in graphql_routes.PATHS:  # GraphQL lives beside the REST prefix, not under it
+            return await self.api(request, graphql_routes.PATH)
         if git_http.GIT_PATH.match(path):
             return await git_http.serve(self.hub, request)
         page = manifest.match(request.method, path)

@@ -1,0 +1,1 @@
+"""The code-generation agent: its tools, its prompt and its loop."""
