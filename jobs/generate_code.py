@@ -331,8 +331,8 @@ class CodeRun:
 
     async def execute(self) -> CodeReport:
         """Fetch, install, run the agent, check its work, push (or say why not)."""
-        chromium = self._preflight()
         self._model()
+        chromium = self._preflight()
         await self.show("workspace", force=True)
         ws = await self.fetch()
         code = self.config.code
@@ -447,6 +447,28 @@ async def _already_pushed(scope: JobScope, pull: Pull) -> bool:
     return f"{TRAILER}{scope.job_id}" in message
 
 
+async def _resume_after_push(scope: JobScope, pull: Pull, config: RepoConfig,
+                             approved: Fingerprint) -> dict[str, Any]:
+    """arq's retry of a run that pushed and then died: the push stands and is never made twice. The check
+    run the first try opened (found by the job id) is concluded, the new head checked (QA queued)."""
+    gh, repo, pushed = scope.gh, scope.repo, pull.head.sha
+    found = None
+    for sha in {approved.sha, *(c.sha for c in await pulls.list_commits(gh, repo, pull.number))}:
+        found = found or await checks.find_check_run(gh, repo, sha, CODE_CHECK_NAME, app_id=scope.deps.github.app_id,
+                                                     external_id=scope.job_id)
+    report = CodeReport(sha=found.head_sha if found is not None else approved.sha, outcome="pushed",
+                        pushed_sha=pushed, reason=f"the run was interrupted after it pushed {pushed[:7]}; that "
+                                                  "commit is its result (`specloop/qa` checks it)")
+    if found is not None:
+        for payload in render_code_result(report).requests():
+            await checks.update_check_run(gh, repo, found.id, payload)
+    await run_check(SpecPr.of(scope), scope.deps.redis, pull.number, pushed, config,
+                    installation_id=scope.installation_id)
+    await advance_status(gh, repo, story_issue(pull), bot_login=scope.bot_login, code_state=None, code_sha=pushed,
+                         code_url=found.html_url if found is not None else None)
+    return {"status": "already pushed", "pushed": pushed}
+
+
 async def generate_code(scope: JobScope, args: GenerateCode) -> dict[str, Any]:
     """Implement the approved spec on the story PR's branch and push it (or say, on the check run, why not)."""
     gh, repo = scope.gh, scope.repo
@@ -467,10 +489,7 @@ async def generate_code(scope: JobScope, args: GenerateCode) -> dict[str, Any]:
         return {"status": "not approved"}
     start = pull.head.sha
     if await _already_pushed(scope, pull):
-        # arq's retry of a run that pushed and then died: the push stands; QA follows the new head by itself
-        await advance_status(gh, repo, story_issue(pull), bot_login=scope.bot_login, code_state=None,
-                             code_sha=start)
-        return {"status": "already pushed", "pushed": start}
+        return await _resume_after_push(scope, pull, config, approved)
     check = await _open_check(scope, start)
     await advance_status(gh, repo, story_issue(pull), bot_login=scope.bot_login, code_state="generating",
                          code_sha=None, code_url=check.html_url)

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from anthropic import AsyncAnthropic
 from anthropic.lib.tools import ToolError
 
 from app.agent.editor import Editor
 from app.agent.guard import Refused, WorkspaceGuard
 from app.agent.shell import Shell
 from app.isolation import Limits, Policy, Sandbox, open_sandbox, python_runtime, sandbox_available
-from app.sandbox.messages_api import ApiError, check_schema, validate
+from app.sandbox.messages_api import ApiError, Text, ToolCalls, ToolUse, check_schema, validate
 
 needs_bwrap = pytest.mark.skipif(sandbox_available() is not None, reason=str(sandbox_available()))
 
@@ -505,3 +506,44 @@ def test_both_tool_definitions_are_what_the_messages_api_accepts(editor: Editor,
         check_schema({**body, "tools": [{**editor.to_dict(), "name": "text_editor"}]}, beta=True)
     with pytest.raises(ApiError):
         check_schema({**body, "tools": [{**shell.to_dict(), "restart": True}]}, beta=True)
+
+
+@needs_bwrap
+async def test_the_sdks_tool_runner_runs_both_tools_and_hands_refusals_back_as_errors(
+    llm: Any, editor: Editor, shell: Shell, checkout: Path,
+) -> None:
+    """A scripted agent turn through `sdk.beta.messages.tool_runner`: a write, a refused write (an
+    `is_error` result the model reads), a failing command (a plain result) and a passing one."""
+    llm.script(
+        ToolCalls(ToolUse({"command": "create", "path": "src/signup.py", "file_text": "OK = True\n"},
+                          name="str_replace_based_edit_tool"),
+                  ToolUse({"command": "str_replace", "path": "features/signup.feature", "old_str": "visitor",
+                           "new_str": "user"}, name="str_replace_based_edit_tool")),
+        ToolCalls(ToolUse({"command": "python3 -c 'import signup'"}, name="bash"),
+                  ToolUse({"command": "cd src && python3 -c 'import signup; print(signup.OK)'"}, name="bash")),
+        Text("Done."),
+    )
+    sdk = AsyncAnthropic(api_key="test", base_url=llm.base_url, max_retries=0)
+    try:
+        runner = sdk.beta.messages.tool_runner(
+            model="claude-sonnet-4-6", max_tokens=4096, tools=[editor, shell],
+            messages=[{"role": "user", "content": "implement the story"}])
+        final = await runner.until_done()
+    finally:
+        await sdk.close()
+    assert final.content[-1].type == "text" and final.content[-1].text == "Done."
+    sent = [tool["type"] for tool in llm.requests[0].body["tools"]]
+    assert sent == ["text_editor_20250728", "bash_20250124"]
+
+    def results(request: int) -> list[tuple[str, bool]]:
+        blocks = [b for b in llm.requests[request].body["messages"][-1]["content"] if b["type"] == "tool_result"]
+        return [(b["content"] if isinstance(b["content"], str) else b["content"][0]["text"],
+                 bool(b.get("is_error"))) for b in blocks]
+
+    (created, ok), (refused, error) = results(1)
+    assert created == "File created successfully at: src/signup.py" and not ok
+    assert "approved specification, which is locked" in refused and error
+    (failed, failed_error), (passed, passed_error) = results(2)
+    assert "ModuleNotFoundError" in failed and failed.endswith("exit code: 1") and not failed_error
+    assert passed == "True\nexit code: 0" and not passed_error
+    assert (checkout / "features/signup.feature").read_text() == FEATURE

@@ -8,6 +8,8 @@ after it (approve_spec, generate_code, the push's synchronize, check_spec, run_q
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ import pytest
 from app.domain.markers import find_marker, marker
 from app.isolation import sandbox_available
 from app.render.map_comment import read_map_state
-from app.sandbox.messages_api import ToolCalls, ToolUse
+from app.sandbox.messages_api import Slow, ToolCalls, ToolUse
 from tests.support.github import SHOP
 from tests.support.service import Service
 from tests.support.spec import mapped_issue
@@ -165,3 +167,102 @@ async def test_without_repository_code_allowed_the_check_run_says_so(github: Any
     assert llm.requests == []
 
 
+
+
+TWO_RULES = FEATURE + """
+  Rule: The shop tells who it is
+    Scenario: the one where a visitor reads about the shop
+      Given I am on "/"
+      Then I should see "About the shop"
+"""
+
+
+@pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
+async def test_turns_running_out_with_some_scenarios_passing_push_a_draft_and_say_what_fails(
+    github: Any, llm: Any, service: Service,
+) -> None:
+    config = CONFIG.replace("max_turns: 8", "max_turns: 2")
+    github.push_files(SHOP, "main", {".github/specloop.yml": config}, "Fewer turns")
+    issue, number, approved = story_pr(github, config=config)
+    head = github.push_files(SHOP, BRANCH.format(n=issue), {"features/greeting.feature": TWO_RULES}, "Two rules")
+    llm.script(
+        ToolCalls(editor(command="str_replace", path="app.py", old_str="Coming soon", new_str="Hello, shop visitors")),
+        ToolCalls(ToolUse({"command": "echo thinking"}, name="bash")),
+    )
+    github.submit_review(SHOP, number, "APPROVED", by="bob", commit_id=head)
+    assert (await service.drain())["failed"] == 0
+    pull = github.pull(SHOP, number)
+    assert pull.head_sha != head and pull.draft
+    (code,) = code_runs(github, head)
+    assert code.conclusion == "neutral" and code.output["title"] == "Partial code pushed: 1 of 2 scenarios pass"
+    assert "all 2 turns (`code.max_turns`)" in code.output["summary"]
+    (comment,) = [c.body for c in github.comments(SHOP, number) if find_marker(c.body, "code")]
+    assert "pushed a partial implementation" in comment and "The pull request is a draft" in comment
+    assert "**Still failing:**" in comment and "the one where a visitor reads about the shop" in comment
+    assert "About the shop" in comment  # the step that failed
+    assert "Implement #" in github.repo(SHOP).git.read_commit(pull.head_sha).message
+
+
+@pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
+async def test_a_persons_push_during_the_run_means_nothing_is_pushed_over_it(
+    github: Any, llm: Any, service: Service,
+) -> None:
+    issue, number, approved = story_pr(github)
+    llm.script(
+        ToolCalls(editor(command="str_replace", path="app.py", old_str="Coming soon", new_str="Hello, shop visitors")),
+        Slow(ToolCalls(ToolUse({"summary": "Done."}, name="finish")), 2.0),
+    )
+    github.submit_review(SHOP, number, "APPROVED", by="bob", commit_id=approved)
+    drain = asyncio.ensure_future(service.drain())
+    deadline = time.monotonic() + 120  # a hang guard, not a timing
+    while len(llm.requests) < 2 and not drain.done() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    theirs = github.push_files(SHOP, BRANCH.format(n=issue), {"NOTES.md": "alice's notes\n"}, "Notes", by="alice")
+    assert (await drain)["failed"] == 0
+    assert github.pull(SHOP, number).head_sha == theirs
+    (code,) = code_runs(github, approved)
+    assert code.conclusion == "neutral" and code.output["title"] == "Nothing pushed: the branch moved"
+    assert "/specloop code" in code.output["summary"]
+
+
+@pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
+async def test_specloop_code_runs_again_on_the_branch_head_keeping_a_persons_commit(
+    github: Any, llm: Any, service: Service,
+) -> None:
+    issue, number, approved = story_pr(github)
+    github.submit_review(SHOP, number, "APPROVED", by="bob", commit_id=approved)
+    llm.script(ToolCalls(ToolUse({"summary": "Nothing to do yet."}, name="finish")))
+    assert (await service.drain())["failed"] == 0
+    theirs = github.push_files(SHOP, BRANCH.format(n=issue), {"NOTES.md": "alice's notes\n"}, "Alice's notes",
+                               by="alice")
+    assert (await service.drain())["failed"] == 0
+    llm.script(
+        ToolCalls(editor(command="str_replace", path="app.py", old_str="Coming soon", new_str="Hello, shop visitors")),
+        ToolCalls(ToolUse({"summary": "Greets visitors."}, name="finish")),
+    )
+    github.comment(SHOP, number, "/specloop code keep the page short", by="bob")
+    assert (await service.drain())["failed"] == 0
+    pushed = github.pull(SHOP, number).head_sha
+    assert pushed != theirs and github.repo(SHOP).git.read_commit(pushed).parents == [theirs]
+    assert github.file(SHOP, "NOTES.md", ref=pushed) == "alice's notes\n"
+    (run,) = code_runs(github, theirs)
+    assert run.conclusion == "success"
+    first = llm.requests[-2].body["messages"][0]["content"][0]["text"]
+    assert "keep the page short" in first and "Alice's notes" in first
+
+
+@pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
+async def test_two_approvals_at_once_give_one_run(github: Any, llm: Any, service: Service) -> None:
+    _, number, approved = story_pr(github)
+    github.add_user("carol", "write", SHOP)
+    llm.script(
+        ToolCalls(editor(command="str_replace", path="app.py", old_str="Coming soon", new_str="Hello, shop visitors")),
+        ToolCalls(ToolUse({"summary": "Done."}, name="finish")),
+    )
+    github.submit_review(SHOP, number, "APPROVED", by="bob", commit_id=approved)
+    github.submit_review(SHOP, number, "APPROVED", by="carol", commit_id=approved)
+    assert (await service.drain())["failed"] == 0
+    assert len(code_runs(github, approved)) == 1
+    pushes = [p for p in github.git_pushes if p["ref"].startswith("refs/heads/specloop/")
+              and p["pusher"] == github.bot.login]
+    assert len(pushes) == 1 and llm.remaining == 0

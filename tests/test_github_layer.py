@@ -97,10 +97,14 @@ async def test_code_generation_is_not_fooled_by_another_apps_code_check(github: 
     await approve(github, spec_pr)
     head = pr(github, spec_pr).head_sha
     github.add_foreign_check_run(SHOP, head, "specloop/code", conclusion="success")
+    foreign = github.check_runs(SHOP, head_sha=head, name="specloop/code")[0]
     result = await run_job(deps(spec_pr["ctx"]), GenerateCode(installation_id=spec_pr["installation_id"],
                                                               repo=SHOP,
                                                               number=spec_pr["number"]))
-    assert result["status"] == "not available"
+    assert result["status"] == "refused"  # no model here: said on a check run of its own
+    assert github.requests_to("PATCH", rf"/check-runs/{foreign.id}$") == []
+    ours = [r for r in github.check_runs(SHOP, head_sha=head, name="specloop/code") if r.id != foreign.id]
+    assert [r.conclusion for r in ours] == ["neutral"] and ours[0].app_id == github.app_id
 
 
 async def test_spec_files_are_all_read_when_github_truncates_the_tree_listing(github: Any,

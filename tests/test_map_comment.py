@@ -136,14 +136,17 @@ def test_open_questions_after_the_spec_pr_still_point_to_it():
     assert lines[-1] == "The spec is in [#12](https://g/pull/12) — review and approve it there."
 
 
-def test_code_not_available_shows_in_the_chain_with_a_link_to_the_check_run():
+def test_code_that_could_not_run_shows_in_the_chain_with_a_link_to_the_check_run():
     approved = StoryStatus(spec_pr=12, approved_by="bob", approved_sha="0123456789abcdef")
-    chain = status_chain(approved.model_copy(update={"code_state": "not available",
+    chain = status_chain(approved.model_copy(update={"code_state": "could not run",
                                                      "code_url": "https://g/runs/7"}), 2)
-    assert "💻 code: [not available](https://g/runs/7) (" in chain and "code: not yet" not in chain
+    assert "💻 code: [could not run](https://g/runs/7) (" in chain and "code: not yet" not in chain
+    generating = status_chain(approved.model_copy(update={"code_state": "generating",
+                                                          "code_url": "https://g/runs/8"}), 2)
+    assert "💻 code: [generating](https://g/runs/8)" in generating
     assert "💻 code: not yet" in status_chain(approved, 2)
 
 
 def test_a_closed_gate_hides_a_stale_code_state():
-    reopened = StoryStatus(spec_pr=12, code_state="not available", code_url="https://g/runs/7")
-    assert "💻 code: not yet" in status_chain(reopened, 3) and "not available" not in status_chain(reopened, 3)
+    reopened = StoryStatus(spec_pr=12, code_state="could not run", code_url="https://g/runs/7")
+    assert "💻 code: not yet" in status_chain(reopened, 3) and "could not run" not in status_chain(reopened, 3)

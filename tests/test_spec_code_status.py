@@ -53,7 +53,7 @@ async def test_after_approval_the_map_names_the_approver_and_the_next_steps(
     assert "review and approve it there" not in body
 
 
-async def test_code_generation_not_available_shows_in_the_chain_with_its_check_run(
+async def test_code_generation_that_cannot_run_shows_in_the_chain_with_its_check_run(
     github: Any, story: dict[str, Any]
 ) -> None:
     head = github.pull(SHOP, story["number"]).head_sha
@@ -62,10 +62,7 @@ async def test_code_generation_not_available_shows_in_the_chain_with_its_check_r
     (check,) = github.check_runs(SHOP, head_sha=head, name="specloop/code")
     run_url = f"{github.web_url}/{SHOP}/runs/{check.id}"
     status = read_map_state(map_body(github, story["issue"])).status  # type: ignore[union-attr]
-    assert first["status"] == "not available"
-    assert (status.code_state, status.code_url) == ("not available", run_url)
-    assert f"💻 code: [not available]({run_url})" in map_body(github, story["issue"])
-    again = await run_generate_code(story, "d-code-2")
-    assert again["status"] == "already reported"
-    assert len(github.check_runs(SHOP, head_sha=head, name="specloop/code")) == 1
-    assert f"💻 code: [not available]({run_url})" in map_body(github, story["issue"])
+    assert first["status"] == "refused" and "ANTHROPIC_API_KEY" in first["reason"]
+    assert (check.conclusion, check.output["title"]) == ("neutral", "Code generation could not run")
+    assert (status.code_state, status.code_url) == ("could not run", run_url)
+    assert f"💻 code: [could not run]({run_url})" in map_body(github, story["issue"])

@@ -10,7 +10,7 @@ from app.domain.fingerprint import Fingerprint, build_manifest
 from app.domain.gherkin import ParsedFeature, parse_feature
 from app.domain.markers import find_marker
 from app.domain.spec_lint import Finding, check_feature
-from app.render.code_check import CODE_CHECK_NAME, code_not_available
+from app.render.code_check import CODE_CHECK_NAME, CodeProgress, CodeReport, render_code_progress, render_code_result
 from app.render.spec_check import (
     MAX_ANNOTATIONS_PER_REQUEST,
     SPEC_CHECK_NAME,
@@ -213,10 +213,21 @@ def test_annotation_without_column_has_no_column_keys() -> None:
     assert "start_column" not in annotation("f", Finding(3, None, "error", "eof", "parse"))
 
 
-def test_code_check_is_a_neutral_not_available_yet() -> None:
-    out = code_not_available("e" * 40, "f" * 64)
-    assert (out.name, out.conclusion) == (CODE_CHECK_NAME, "neutral")
-    assert "not available" in out.title and "eeeeeee" in out.summary
+def test_a_code_run_that_could_not_start_is_a_neutral_check_saying_why() -> None:
+    out = render_code_result(CodeReport(sha="e" * 40, outcome="refused", reason="no model key"))
+    assert (out.name, out.conclusion, out.status) == (CODE_CHECK_NAME, "neutral", "completed")
+    assert out.title == "Code generation could not run" and "no model key" in out.summary
+    assert [a["identifier"] for a in out.actions] == ["rerun-code"]
+
+
+def test_code_progress_names_the_turn_the_last_command_and_the_spend() -> None:
+    progress = CodeProgress(sha="e" * 40, turn=3, max_turns=40, files_changed=["app.py"],
+                            last_command="pytest -q\nmore", last_exit=1, input_tokens=1200, output_tokens=300,
+                            cost_usd=0.0123)
+    out = render_code_progress(progress)
+    assert (out.status, out.title) == ("in_progress", "Generating code: turn 3 of 40")
+    assert "`app.py`" in out.summary and "`pytest -q…` (exit code 1)" in out.summary
+    assert "1,200 input + 300 output tokens, $0.01" in out.summary
 
 
 def test_the_spec_check_summary_counts_in_words_people_read() -> None:

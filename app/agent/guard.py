@@ -70,7 +70,7 @@ class WorkspaceGuard:
         if lexical == self.root:
             raise Refused(f"`{given}` is the repository's folder itself, not a file.")
         parent = Path(os.path.realpath(lexical.parent))
-        pass
+        self._inside(parent, given, through_link=True)
         target = parent / lexical.name
         real = Path(os.path.realpath(target))
         self._inside(real, given, through_link=True)

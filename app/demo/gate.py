@@ -55,13 +55,15 @@ def _code_written(stage: Stage, number: int, approved: str) -> None:
     """`specloop/code` succeeded on the approved commit, and its commit is the branch's new head."""
     n, double, outcome = stage.n, stage.double, stage.outcome
     code = stage.check_run(approved, "specloop/code")
-    if code.conclusion != "success":
+    # with --broken-app the agent's own `run_qa` saw the regression: the job pushes what it has, as partial
+    expected = "neutral" if stage.broken else "success"
+    if code.conclusion != expected:
         stage.show_check(code, summary_lines=20)
-    stage.expect(code.conclusion == "success",
-                 f"expected specloop/code to succeed on {approved[:7]}, it is `{code.conclusion}`: "
+    stage.expect(code.conclusion == expected,
+                 f"expected specloop/code to be `{expected}` on {approved[:7]}, it is `{code.conclusion}`: "
                  f"{code.output.get('title')}")
     n.ok(f"generated the code for the approved spec in the sandbox ({'scripted' if stage.model else 'real'} "
-         "model, the job's tools):")
+         "model, the job's tools)" + (", and its own QA run already saw a scenario fail:" if stage.broken else ":"))
     stage.show_check(code, summary_lines=14)
     pull = double.pull(REPO, number)
     head = pull.head_sha

@@ -64,11 +64,12 @@ def _expect_caught_regression(stage: Stage, run: Any, number: int) -> None:
     failed = {str(note["title"]) for note in run.annotations}
     stage.expect(len(failed) == 1 and "Grace subscribes twice" in next(iter(failed)),
                  f"expected only the duplicate-address scenario to fail, the annotations name {sorted(failed)}")
-    pull = stage.double.pull(REPO, number)
-    n.ok(f"the PR is {'a draft again' if pull.draft else 'still ready for review'}; the bot's last word on it:")
+    # the code job pushed a partial implementation: the PR goes back to draft, and the bot says why
+    stage.expect(stage.double.pull(REPO, number).draft, "the PR with failing generated code is not a draft")
     said = [c for c in stage.double.comments(REPO, number) if c.user.login.lower() == stage.bot.lower()]
-    if said:
-        n.quote(markdown_lines(said[-1].body), limit=8)
+    stage.expect(said, "the bot did not say on the PR that its code fails a scenario")
+    n.ok("the PR is a draft again, and the bot said why on it:")
+    n.quote(markdown_lines(said[-1].body), limit=8)
 
 
 async def _fetch_screenshot(stage: Stage, run: Any) -> None:
@@ -116,7 +117,8 @@ async def reports(stage: Stage) -> None:
             shutil.rmtree(report_dir, ignore_errors=True)
             python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "app.cli", "qa", "--base-url", app.url, "--out", str(report_dir),
+                # -P: the checkout's own `app.py` must not stand in for Specloop's `app` package
+                sys.executable, "-P", "-m", "app.cli", "qa", "--base-url", app.url, "--out", str(report_dir),
                 "--timeout", str(STEP_TIMEOUT_S), outcome.feature_path,
                 cwd=folder, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
                 env={**os.environ, "PYTHONPATH": python_path},
