@@ -338,6 +338,7 @@ async def test_the_honest_versions_of_those_writes_work(
         {"command": "create", "path": ".github/dependabot.yml", "file_text": "version: 2\n"},
         {"command": "create", "path": "features/support/notes.md", "file_text": "notes\n"},
         {"command": "create", "path": "secretsfile.txt", "file_text": "ok\n"},
+        {"command": "create", "path": ".gitignore", "file_text": "node_modules/\n"},
         {"command": "create", "path": "db/schema.sql", "file_text": "ok\n"},
         {"command": "create", "path": "lib/through_link.py", "file_text": "c = 1\n"},
         {"command": "str_replace", "path": "README.md", "old_str": "the repository", "new_str": "the repo"},
@@ -356,7 +357,7 @@ async def test_the_honest_versions_of_those_writes_work(
     assert (checkout / "features/signup.feature").read_text() == FEATURE
     assert "x\n" in (checkout / "src/hard.feature.txt").read_text()
     assert written == ["src/abs.py", "src/normal.py", ".github/dependabot.yml", "features/support/notes.md",
-                       "secretsfile.txt", "db/schema.sql", "src/through_link.py", "README.md",
+                       "secretsfile.txt", ".gitignore", "db/schema.sql", "src/through_link.py", "README.md",
                        "src/hard.feature.txt"]
 
 
@@ -376,6 +377,14 @@ def test_the_guard_alone(guard: WorkspaceGuard, checkout: Path) -> None:
     with pytest.raises(Refused, match="step definitions"):
         other.writable("spec/features/steps/x.py")
     assert other.writable("features/new.feature") == checkout / "features/new.feature"  # not its spec folder
+    # a root given through a link: absolute paths spelled either way are inside it
+    (checkout.parent / "alias").symlink_to(checkout)
+    aliased = WorkspaceGuard(checkout.parent / "alias")
+    assert aliased.root == checkout
+    assert aliased.writable(str(checkout.parent / "alias" / "src/x.py")) == checkout / "src/x.py"
+    assert aliased.writable(str(checkout / "src/x.py")) == checkout / "src/x.py"
+    with pytest.raises(Refused, match="outside the repository"):
+        aliased.writable(str(checkout.parent / "alias" / ".." / "x.py"))
 
 
 # -- the shell ------------------------------------------------------------------------------------------
@@ -520,7 +529,8 @@ async def test_the_sdks_tool_runner_runs_both_tools_and_hands_refusals_back_as_e
                   ToolUse({"command": "str_replace", "path": "features/signup.feature", "old_str": "visitor",
                            "new_str": "user"}, name="str_replace_based_edit_tool")),
         ToolCalls(ToolUse({"command": "python3 -c 'import signup'"}, name="bash"),
-                  ToolUse({"command": "cd src && python3 -c 'import signup; print(signup.OK)'"}, name="bash")),
+                  ToolUse({"command": "cd src && python3 -c 'import signup; print(signup.OK)'"},
+                          name="bash")),
         Text("Done."),
     )
     sdk = AsyncAnthropic(api_key="test", base_url=llm.base_url, max_retries=0)
@@ -536,7 +546,8 @@ async def test_the_sdks_tool_runner_runs_both_tools_and_hands_refusals_back_as_e
     assert sent == ["text_editor_20250728", "bash_20250124"]
 
     def results(request: int) -> list[tuple[str, bool]]:
-        blocks = [b for b in llm.requests[request].body["messages"][-1]["content"] if b["type"] == "tool_result"]
+        content = llm.requests[request].body["messages"][-1]["content"]
+        blocks = [b for b in content if b["type"] == "tool_result"]
         return [(b["content"] if isinstance(b["content"], str) else b["content"][0]["text"],
                  bool(b.get("is_error"))) for b in blocks]
 

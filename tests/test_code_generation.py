@@ -14,73 +14,15 @@ from typing import Any
 
 import pytest
 
-from app.domain.markers import find_marker, marker
+from app.domain.markers import find_marker
 from app.isolation import sandbox_available
 from app.render.map_comment import read_map_state
 from app.sandbox.messages_api import Slow, ToolCalls, ToolUse
+from tests.support.code import AFTER, BRANCH, CONFIG, FEATURE, editor, story_pr
 from tests.support.github import SHOP
 from tests.support.service import Service
-from tests.support.spec import mapped_issue
 
 pytestmark = pytest.mark.skipif(sandbox_available() is not None, reason=str(sandbox_available()))
-
-BRANCH = "specloop/{n}-greeting"
-FEATURE = """\
-Feature: Greeting
-  Rule: Visitors are greeted
-    Scenario: the one where a visitor opens the home page
-      Given I am on "/"
-      Then I should see "Hello, shop visitors"
-"""
-APP = """\
-import http.server, os
-
-PAGE = {page!r}
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        body = PAGE.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
-"""
-BEFORE = APP.format(page="<h1>Shop</h1><p>Coming soon</p>")
-AFTER = APP.format(page="<h1>Shop</h1><p>Hello, shop visitors</p>")
-CONFIG = """\
-qa:
-  start: python3 app.py
-  contexts: 1
-  timeout_ms: 5000
-  screenshots: failures
-code:
-  max_turns: 8
-  test: python3 -m unittest discover -s tests -q
-"""
-UNIT_TEST = "import unittest\n\nclass T(unittest.TestCase):\n    def test_ok(self):\n        self.assertTrue(True)\n"
-
-
-def editor(**data: Any) -> ToolUse:
-    return ToolUse(data, name="str_replace_based_edit_tool")
-
-
-def story_pr(github: Any, *, config: str = CONFIG) -> tuple[int, int, str]:
-    """A mapped story and the bot's spec PR for it (feature, sample app, config): (issue, PR, head)."""
-    github.push_files(SHOP, "main", {".github/specloop.yml": config, "app.py": BEFORE,
-                                     "tests/test_app.py": UNIT_TEST}, "The app")
-    issue = mapped_issue(github)
-    branch = BRANCH.format(n=issue)
-    head = github.push_files(SHOP, branch, {"features/greeting.feature": FEATURE}, "Spec: Greeting")
-    body = "The spec.\n" + marker("spec-pr", issue=issue, branch=branch, paths=["features/greeting.feature"])
-    number = int(github.open_pull(SHOP, branch, title="Spec: Greeting", body=body, by=github.bot.login))
-    return issue, number, head
-
 
 def code_runs(github: Any, sha: str) -> list[Any]:
     return github.check_runs(SHOP, head_sha=sha, name="specloop/code")
@@ -183,7 +125,7 @@ async def test_turns_running_out_with_some_scenarios_passing_push_a_draft_and_sa
 ) -> None:
     config = CONFIG.replace("max_turns: 8", "max_turns: 2")
     github.push_files(SHOP, "main", {".github/specloop.yml": config}, "Fewer turns")
-    issue, number, approved = story_pr(github, config=config)
+    issue, number, _ = story_pr(github, config=config)
     head = github.push_files(SHOP, BRANCH.format(n=issue), {"features/greeting.feature": TWO_RULES}, "Two rules")
     llm.script(
         ToolCalls(editor(command="str_replace", path="app.py", old_str="Coming soon", new_str="Hello, shop visitors")),

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from arq.connections import ArqRedis
 from arq.jobs import Job as ArqJob
 from arq.jobs import deserialize_job
@@ -21,14 +22,17 @@ from app.domain.markers import find_marker
 from app.gh import issues
 from app.gh.models import RepoRef
 from app.gh.repos import get_repository
+from app.isolation import sandbox_available
 from app.job_args import MapStory, Queue, WriteSpec
 from app.queue import LOCK_KEY, QUEUES, JobRequest, acquire_story, enqueue
 from app.render.map_comment import read_map_state
 from app.render.spec_pr import GATE_CLOSED
 from app.sandbox.harness import LLM_KEY
+from app.sandbox.messages_api import ToolCalls, ToolUse
 from jobs.follow_ups import drain_follow_ups
 from jobs.worker import JOBS, Job, run_burst
 from tests.sample_app import SampleApp
+from tests.support.code import AFTER, editor, story_pr
 from tests.support.service import install_shop
 from tests.support.spec import PATH, SHOP, bot_approved_pull, mapped_issue, open_spec_pr, spec_pulls
 
@@ -428,3 +432,31 @@ async def test_qa_killed_while_creating_its_check_run_reports_on_one_completed_c
                           act=lambda: github.comment(SHOP, number, "/specloop qa", by="alice"))
     assert _checks(github, sha, "specloop/qa") == ["completed"]
     assert _one_check(github, sha, "specloop/qa").conclusion == "success"
+
+
+@pytest.mark.skipif(sandbox_available() is not None, reason=str(sandbox_available()))
+@pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
+async def test_code_generation_killed_while_pushing_pushes_once_and_reports_on_its_check_run(
+    github: Any, llm: Any, service: Any, tmp_path: Path
+) -> None:
+    issue, number, approved = story_pr(github)
+    llm.script(
+        ToolCalls(editor(command="str_replace", path="app.py", old_str="Coming soon", new_str="Hello, shop visitors")),
+        ToolCalls(ToolUse({"summary": "Greets visitors."}, name="finish")),
+    )
+    env = {**service.worker_env(), "ANTHROPIC_API_KEY": LLM_KEY, "ANTHROPIC_BASE_URL": llm.base_url,
+           "ALLOW_REPO_CODE": "true"}
+    # the agent ran and the job moves the branch; the worker dies inside that request, which GitHub carries out
+    result = await sigkill_mid_job(github, service, tmp_path, function="generate_code", also=("light",), env=env,
+                                   pause=("PATCH", r"/git/refs/heads/specloop/"),
+                                   act=lambda: github.submit_review(SHOP, number, "APPROVED", by="bob",
+                                                                    commit_id=approved))
+    pushed = github.pull(SHOP, number).head_sha
+    assert result == {"status": "already pushed", "pushed": pushed}
+    ours = [p for p in github.git_pushes if p["pusher"] == github.bot.login and p["ref"].startswith("refs/heads/spec")]
+    assert len(ours) == 1 and ours[0]["after"] == pushed
+    assert github.file(SHOP, "app.py", ref=pushed) == AFTER
+    code = _one_check(github, approved, "specloop/code")
+    assert code.conclusion == "success" and "interrupted after it pushed" in code.output["summary"]
+    assert _status(github, issue).code_sha == pushed
+    assert llm.remaining == 0 and len(llm.requests) == 2  # the retry asked the model nothing

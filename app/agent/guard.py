@@ -44,6 +44,7 @@ class WorkspaceGuard:
         protected: Iterable[str] = (),
     ) -> None:
         self.root = Path(root).resolve()
+        self._spelled = Path(os.path.normpath(Path(root).absolute()))  # the root as given, links unresolved
         self.features_dir = features_dir.strip().strip("/") or "features"
         self.locked = frozenset(_normal(path) for path in locked)
         self.protected = tuple(pattern.strip() for pattern in protected if pattern.strip())
@@ -96,7 +97,11 @@ class WorkspaceGuard:
         if "\0" in given:
             raise Refused("The path contains a NUL character.")
         path = Path(given)
-        return path if path.is_absolute() else self.root / path
+        if not path.is_absolute():
+            return self.root / path
+        if self._spelled != self.root and path.is_relative_to(self._spelled):
+            return self.root / path.relative_to(self._spelled)  # the root spelled through a link
+        return path
 
     def _inside(self, path: Path, given: str, *, through_link: bool = False) -> None:
         if path == self.root or path.is_relative_to(self.root):
