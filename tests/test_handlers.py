@@ -87,6 +87,18 @@ def test_commands_on_a_pull_request_become_their_jobs(body: str, function: str, 
     assert (request.function, request.queue, request.permission) == (function, queue, permission)
 
 
+def test_specloop_code_passes_the_rest_of_the_line_to_the_agent() -> None:
+    pr = {"issue.pull_request": {"url": "x"}}
+    request = only_job(decide("issue_comment", "created.payload",
+                              **{"comment.body": "/specloop code  use the   existing form helper", **pr}))
+    assert request.function == "generate_code" and request.kwargs["instructions"] == "use the existing form helper"
+    assert request.kwargs["sha"] is None  # the branch's current head, not an approved commit
+    bare = only_job(decide("issue_comment", "created.payload", **{"comment.body": "/specloop code", **pr}))
+    assert bare.kwargs["instructions"] is None
+    long = only_job(decide("issue_comment", "created.payload", **{"comment.body": "/specloop code " + "x " * 3000, **pr}))
+    assert len(long.kwargs["instructions"]) == 2000
+
+
 def test_commands_people_start_carry_the_permission_to_check() -> None:
     request = only_job(decide("issue_comment", "created.payload", **{"comment.body": "/specloop map"}))
     assert request.permission == "map"
@@ -210,6 +222,20 @@ def test_the_rerun_qa_button_reruns_qa() -> None:
         "check_run.name": "specloop/qa", "check_run.app": {"id": APP_ID}, "check_run.head_sha": "feed",
         "check_run.pull_requests": [{"number": 5}], "requested_action": {"identifier": "rerun-qa"}}))
     assert request.function == "run_qa"
+
+
+def test_the_rerun_code_button_generates_code_on_the_head_for_writers() -> None:
+    for action, extra in (("requested_action.payload", {"requested_action": {"identifier": "rerun-code"}}),
+                          ("rerequested.payload", {})):
+        request = only_job(decide("check_run", action, **{
+            "check_run.name": "specloop/code", "check_run.app": {"id": APP_ID}, "check_run.head_sha": "feed",
+            "check_run.pull_requests": [{"number": 5}], **extra}))
+        assert (request.function, request.permission, request.kwargs["number"]) == ("generate_code", "code", 5)
+        assert request.kwargs["sha"] is None
+    other = decide("check_run", "requested_action.payload", **{
+        "check_run.name": "specloop/code", "check_run.app": {"id": APP_ID}, "check_run.head_sha": "feed",
+        "check_run.pull_requests": [{"number": 5}], "requested_action": {"identifier": "rerun-qa"}})
+    assert other.jobs == []
 
 
 def test_rerunning_our_spec_check_rechecks_the_spec() -> None:

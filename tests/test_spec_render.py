@@ -10,7 +10,13 @@ from app.domain.fingerprint import Fingerprint, build_manifest
 from app.domain.gherkin import ParsedFeature, parse_feature
 from app.domain.markers import find_marker
 from app.domain.spec_lint import Finding, check_feature
-from app.render.code_check import CODE_CHECK_NAME, CodeProgress, CodeReport, render_code_progress, render_code_result
+from app.render.code_check import (
+    CODE_CHECK_NAME,
+    CodeProgress,
+    CodeReport,
+    render_code_progress,
+    render_code_result,
+)
 from app.render.spec_check import (
     MAX_ANNOTATIONS_PER_REQUEST,
     SPEC_CHECK_NAME,
