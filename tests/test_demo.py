@@ -211,6 +211,26 @@ def test_the_scripted_model_answers_what_the_offline_mapper_and_feature_writer_w
     assert written == {"app.py": demo_app.signup_app(), "tests/test_subscribe.py": demo_app.SUBSCRIBE_TEST}
 
 
+def test_with_a_model_key_the_same_demo_talks_to_the_configured_api_and_starts_no_double_of_its_own(
+        tmp_path: Path, llm: MessagesDouble, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # `llm` stands in for the Anthropic API here: the demo gets only a key and ANTHROPIC_BASE_URL, as a
+    # person with a key (and a proxy) would run it, and must send every model call there
+    scripted = ScriptedModel(llm, title=STORY_TITLE, body=STORY_BODY)
+    scripted.first_map(1)
+    scripted.answered_map(1, ANSWER, by="alice")
+    scripted.agent_run(FEATURE, broken=False)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-api03-the-real-one")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", llm.base_url)
+    code = demo.main(["--no-reports", "--out", str(tmp_path), "--color", "never"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "ANTHROPIC_API_KEY is set: the real model (" in out and "LLM double" not in out
+    assert "mapped the story in a job with the model" in out and "(real model, the job's tools)" in out
+    assert llm.remaining == 0 and len(llm.answered) == 3 + 4  # two maps, the feature, the agent's four turns
+    assert all(r.headers.get("x-api-key") == "sk-ant-api03-the-real-one" for r in llm.requests)
+
+
 def test_with_a_model_key_the_demo_uses_the_real_model_except_for_the_scripted_regression(tmp_path: Path) -> None:
     narrator = demo.Narrator(sys.stdout, color=False)
     live = Stage(narrator, tmp_path, tmp_path / "live", model_key="sk-ant-real")
