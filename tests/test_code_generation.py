@@ -30,8 +30,9 @@ def code_runs(github: Any, sha: str) -> list[Any]:
 
 @pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
 async def test_a_scripted_agent_implements_the_story_and_qa_passes_on_the_pushed_head(
-    github: Any, llm: Any, service: Service,
+    github: Any, llm: Any, service: Service, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr("jobs.generate_code.PROGRESS_INTERVAL", 0.0)  # every turn's progress is written
     issue, number, approved = story_pr(github)
     llm.script(
         ToolCalls(editor(command="view", path="app.py"), text="Let me look at the app."),
@@ -66,6 +67,17 @@ async def test_a_scripted_agent_implements_the_story_and_qa_passes_on_the_pushed
     (qa,) = github.check_runs(SHOP, head_sha=pushed, name="specloop/qa")
     assert qa.conclusion == "success", qa.output
 
+    # live progress on the check run while the agent worked: turn, files, last command and QA, spend
+    progress = [r.json["output"] for r in github.requests_to("PATCH", rf"/check-runs/{code.id}$")
+                if r.json.get("status") == "in_progress"]
+    titles = [o["title"] for o in progress]
+    assert "Preparing the workspace" in titles and "Generating code: turn 4 of 8" in titles
+    turn4 = progress[titles.index("Generating code: turn 4 of 8")]["summary"]
+    assert "**Files changed:** 1: `app.py`" in turn4 and "0 of 1 scenarios pass" in turn4
+    assert "`python3 -m unittest discover -s tests -q` (exit code 0)" in progress[titles.index(
+        "Generating code: turn 5 of 8")]["summary"]
+    assert "1 of 1 scenarios pass" in progress[titles.index("Generating code: turn 6 of 8")]["summary"]
+
     maps = [c for c in github.comments(SHOP, issue) if find_marker(c.body, "map")]
     status = read_map_state(maps[-1].body).status  # type: ignore[union-attr]
     assert status.code_sha == pushed and status.qa_conclusion == "success"
@@ -96,6 +108,20 @@ async def test_nothing_useful_pushes_nothing_and_says_why(github: Any, llm: Any,
     (code,) = code_runs(github, approved)
     assert code.conclusion == "failure" and code.output["title"] == "Nothing pushed"
     assert "no approved scenario passes with this change" in code.output["summary"]
+
+
+@pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
+async def test_without_a_sandbox_the_check_run_says_what_to_install_and_nothing_runs(
+    github: Any, llm: Any, service: Service, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    message = "bubblewrap is not installed (no `bwrap` on PATH): install the Debian package `bubblewrap`"
+    monkeypatch.setattr("jobs.generate_code.sandbox_available", lambda: message)
+    _, number, approved = story_pr(github)
+    github.submit_review(SHOP, number, "APPROVED", by="bob", commit_id=approved)
+    assert (await service.drain())["failed"] == 0
+    (code,) = code_runs(github, approved)
+    assert code.conclusion == "neutral" and message in code.output["summary"]
+    assert "only in a sandbox" in code.output["summary"] and llm.requests == []
 
 
 @pytest.mark.parametrize("service", [{"allow_repo_code": False}], indirect=True)
