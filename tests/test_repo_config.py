@@ -40,6 +40,16 @@ def test_a_partial_file_is_deep_merged_over_defaults() -> None:
     assert config.permission_table["map"] == "write" and config.permission_table["help"] == "triage"
 
 
+def test_the_code_section_sets_the_agents_commands_and_limits() -> None:
+    code = parse_repo_config(
+        "code:\n  model: claude-haiku-5-5\n  install: [npm ci]\n  network: true\n  test: npm test\n"
+        "  max_turns: 12\n  max_minutes: 5\n  max_usd: 0.5\n  allow_test_deletion: true\n").code
+    assert (code.model, code.install, code.network, code.test) == ("claude-haiku-5-5", ["npm ci"], True, "npm test")
+    assert (code.max_turns, code.max_minutes, code.max_usd, code.allow_test_deletion) == (12, 5, 0.5, True)
+    defaults = RepoConfig().code
+    assert (defaults.max_turns, defaults.max_minutes, defaults.max_usd, defaults.network) == (40, 20.0, 2.0, False)
+
+
 def test_an_empty_file_means_defaults() -> None:
     assert parse_repo_config("") == RepoConfig()
 
@@ -58,6 +68,9 @@ def test_qa_runs_for_every_environment_but_production_by_default() -> None:
     ("approval_count: 0\n", "approval_count", 1),
     ("qa:\n  screenshots: sometimes\n", "qa.screenshots", 2),
     ("features_dir: ../outside\n", "features_dir", 1),
+    ("code:\n  max_minutes: 90\n", "code.max_minutes", 2),
+    ("code:\n  max_turn: 3\n", "code.max_turn", 2),
+    ("code:\n  max_usd: -1\n", "code.max_usd", 2),
 ])
 def test_an_invalid_value_names_its_key_and_line(text: str, key: str, line: int) -> None:
     with pytest.raises(ConfigError) as caught:
