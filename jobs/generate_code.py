@@ -20,6 +20,7 @@ The workspace is removed after the job, also on failure.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -504,11 +505,14 @@ async def generate_code(scope: JobScope, args: GenerateCode) -> dict[str, Any]:
             report = CodeReport(sha=start, outcome="refused",
                                 reason=f"the repository-code sandbox could not run a command: {error}")
         return await _finish(scope, run, report)
-    except Exception as error:
-        # never leave the check spinning: conclude it, then let the worker's retry policy act
-        await run._write(render_code_result(CodeReport(
-            sha=start, outcome="error", reason=f"it failed unexpectedly ({type(error).__name__}); it is retried, or "
-                                               "use the Re-run button")))
+    except (Exception, asyncio.CancelledError) as error:
+        # never leave the check spinning: conclude it (also when the job's timeout cancels it), then let the
+        # worker's retry policy act
+        why = ("it ran past the job's time limit; lower `code.max_minutes`" if isinstance(error, asyncio.CancelledError)
+               else f"it failed unexpectedly ({type(error).__name__}); it is retried, or use the Re-run button")
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(run._write(render_code_result(
+                CodeReport(sha=start, outcome="error", reason=why)))), timeout=15)
         raise
     finally:
         await asyncio.to_thread(shutil.rmtree, run.workdir, True)
