@@ -391,7 +391,8 @@ class CodeRun:
         report.pushed_sha = pushed
         report.outcome = "pushed" if failing == 0 else "partial"
         if failing:
-            report.reason = stopped or f"{failing} approved scenario{'s' if failing != 1 else ''} still fail"
+            report.reason = stopped or (f"{failing} approved scenarios still fail" if failing != 1
+                                        else "1 approved scenario still fails")
         return report
 
 

@@ -26,7 +26,9 @@ from app.git import clone, run_git
 WORK = "work"  # the sandbox's workspace (read-write): the checkout is `repo` inside it
 TREE = "repo"
 GIT = "git"
-MAX_FILE_BYTES = 10 << 20  # a file larger than this is not pushed through the API (said so)
+MAX_FILE_BYTES = 10 << 20
+# Left behind by running Python or Node in the checkout (bytecode, caches): excluded from every change.
+BUILD_LEFTOVERS = ("__pycache__/", "*.py[co]", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/")  # a file larger than this is not pushed through the API (said so)
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,9 @@ class Workspace:
         ws = cls(root, sha)
         ws.tree.mkdir(parents=True)
         await clone(url, root / GIT, token, branch=branch, no_checkout=True)
+        # what running the project leaves behind is never part of the change, even without a .gitignore
+        (ws.git_dir / "info").mkdir(exist_ok=True)
+        (ws.git_dir / "info" / "exclude").write_text("".join(f"{p}\n" for p in BUILD_LEFTOVERS))
         await ws.git("checkout", "--quiet", "--force", "--detach", sha)
         return ws
 

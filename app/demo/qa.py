@@ -134,6 +134,6 @@ async def reports(stage: Stage) -> None:
         found = {p.name: p for p in sorted(report_dir.glob("*")) if p.is_file()}
         outcome.reports = found
         stage.n.ok(f"the same scenarios from a terminal, for CI, in a checkout of {outcome.code_sha[:7]} with its "
-                   f"`python3 app.py` on {app.url}: `specloop qa --base-url {app.url} {outcome.feature_path}`")
+                   f"app.py started on {app.url}: `specloop qa --base-url {app.url} {outcome.feature_path}`")
         for path in found.values():
             stage.n.field("report", f"{path}  ({path.stat().st_size:,} bytes)")

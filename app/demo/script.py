@@ -71,11 +71,6 @@ async def run_demo(narrator: Narrator, out_dir: Path, workdir: Path, *, reports:
         finally:
             if report is not None and stage.has_github():
                 write_report(report, transcript(stage.double, REPO, stage.outcome.issue, out_dir))
-            # Harness.stop_worker closes the GitHub client only; the model client's connections close here
-            closer = getattr(getattr(stage.harness.deps, "model", None), "aclose", None)
-            if closer is not None:
-                with contextlib.suppress(Exception):  # shutting down: a connection already gone is fine
-                    await closer()
             await stage.harness.stop_worker()
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signal.SIGINT)

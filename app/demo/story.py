@@ -71,8 +71,8 @@ def repo_files() -> dict[str, str]:
             f"  timeout_ms: {STEP_TIMEOUT_S * 1000}  # how long a step may wait; the app runs locally\n"
             "code:\n"
             "  test: python3 -m unittest discover -s tests -q  # the project's own tests stay green\n"
-            "  max_turns: 12\n"
+            "  max_turns: 20\n"
             "  max_minutes: 10\n"
-            "  max_usd: 1.0\n"
+            "  max_usd: 2.0\n"
         ),
     }

@@ -21,6 +21,8 @@ LAUNCH_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # Chromium's own autofill lookups would show up among a scenario's failed requests as noise
+    "--disable-features=AutofillServerCommunication",
     # Every QA context sends its connections through its `NetworkFence` proxy (SOCKS5, names resolved
     # there): WebRTC must not send UDP around it, and Chromium must not resolve names (or race QUIC) itself.
     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",

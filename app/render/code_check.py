@@ -212,10 +212,11 @@ def render_code_comment(report: CodeReport, *, check_url: str | None) -> str:
                 why = (step.error or step.status) if step is not None else (scenario.error or scenario.status)
                 where = f" at `{step.keyword.strip()} {step.text}`" if step is not None else ""
                 lines.append(f"- {scenario.name}{where}: {_one_line(why, 300)}")
-        lines += ["", "Push the rest yourself, or comment `/specloop code <what to do differently>` to try again."]
+        lines += ["", ("Push the rest yourself, or comment `/specloop code` followed by what to do differently to try "
+                      "again.")]
     else:
         lines.append(f"💻 Specloop pushed nothing{link}: {report.reason}.")
-        lines.append("Comment `/specloop code <instructions>` to try again.")
+        lines.append("Comment `/specloop code` (followed by instructions, if you have any) to try again.")
     if report.files:
         lines += ["", "<details><summary>Files</summary>", "", files_table(report.files), "", "</details>"]
     return "\n".join(line for line in lines if line is not None)

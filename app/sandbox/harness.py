@@ -222,11 +222,12 @@ class Harness:
         return self.deps
 
     async def stop_worker(self) -> None:
-        """Close the worker's clients (they live on the event loop, so this is async)."""
-        closer = getattr(getattr(self.deps, "github", None), "aclose", None)
-        if closer is not None:
-            with contextlib.suppress(Exception):  # shutting down: a connection already gone is fine
-                await closer()
+        """Close the worker's clients, GitHub's and the model's (they live on the event loop, so this is async)."""
+        for client in ("github", "model"):
+            closer = getattr(getattr(self.deps, client, None), "aclose", None)
+            if closer is not None:
+                with contextlib.suppress(Exception):  # shutting down: a connection already gone is fine
+                    await closer()
         self.deps = None
         if self._redis_client is not None:
             await self._redis_client.aclose()
