@@ -1,6 +1,6 @@
 """`python -m benchmarks` (`make bench`): every benchmark, written to docs/benchmarks.md.
 
-`python -m benchmarks SECTION...` (webhook, ingest, loop, qa, sandbox) runs only those sections and prints their
+`python -m benchmarks SECTION...` (webhook, ingest, loop, qa, sandbox, code) runs only those sections and prints their
 markdown without touching docs/benchmarks.md, to iterate on one quickly.
 
 Speed and memory targets live here, never as timed assertions in tests.
@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks import ingest, loop, qa, sandbox, webhook
+from benchmarks import code, ingest, loop, qa, sandbox, webhook
 
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 # In report order: the ingest comparison right after the endpoint's own latency.
@@ -25,6 +25,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "loop": loop.run_all,
     "qa": qa.run_all,
     "sandbox": sandbox.run_all,
+    "code": code.run_all,
 }
 
 

@@ -40,7 +40,7 @@ from app.agent.review import Verdict, review_change
 from app.agent.shell import Shell
 from app.agent.workspace import Changes, Workspace
 from app.context import JobScope
-from app.domain.fingerprint import Fingerprint, build_manifest
+from app.domain.fingerprint import Fingerprint, build_manifest, sha256_hex
 from app.domain.qa_results import RunResult
 from app.domain.step_vocabulary import vocabulary_markdown
 from app.gh import checks, git_data, issues, pulls
@@ -52,7 +52,7 @@ from app.model import catalog
 from app.model.usage import Budget, UnknownModel
 from app.qa.browser import BrowserNotFound, require_chromium
 from app.qa.options import RunOptions
-from app.qa.repo_app import QaError, RepoApp, sandbox_refusal
+from app.qa.repo_app import QaError, RepoApp, freeze_spec, sandbox_refusal, steps_dir_of
 from app.render.code_check import (
     CODE_CHECK_NAME,
     CODE_COMMENT_KIND,
@@ -81,6 +81,32 @@ AGENT_LIMITS = Limits(cpu_seconds=600, memory_bytes=2 << 30, processes=512, open
                       file_size_bytes=256 << 20, output_bytes=4 << 20, tmp_bytes=1 << 30)
 
 
+class Unreadable(Exception):
+    """The working copy's change cannot be read (git refuses it): nothing is pushed, and the check says why."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The change at one moment: what git would stage, the content of each changed path, the spec manifest."""
+
+    changes: Changes
+    contents: dict[str, bytes | None]
+    spec: dict[str, str]
+
+    def _key(self) -> dict[str, tuple[str, str, str | None]]:
+        return {c.path: (c.status, c.mode, sha256_hex(self.contents[c.path] or b"") if self.contents[c.path]
+                         is not None else None) for c in self.changes.files}
+
+    def same_as(self, other: Snapshot) -> bool:
+        return self._key() == other._key() and self.spec == other.spec
+
+    def differences(self, other: Snapshot) -> list[str]:
+        mine, theirs = self._key(), other._key()
+        paths = {p for p in set(mine) | set(theirs) if mine.get(p) != theirs.get(p)}
+        paths |= {p for p in set(self.spec) | set(other.spec) if self.spec.get(p) != other.spec.get(p)}
+        return sorted(paths)
+
+
 class CodeRefused(Exception):
     """Code generation cannot run here or now; the message says what to change (shown on the check run)."""
 
@@ -101,6 +127,7 @@ class CodeRun:
     check: CheckRun
     workdir: Path
     instructions: str | None = None
+    spec_root: Path = field(init=False)  # the approved spec, frozen outside the workspace (`fetch`)
     progress: CodeProgress = field(init=False)
     _posted: float = 0.0
     _last_qa: RunResult | None = None
@@ -172,11 +199,13 @@ class CodeRun:
                                        branch=self.pull.head.ref, sha=self.start)
         except GitError as error:
             raise CodeRefused(f"Could not fetch {self.start[:12]} of `{self.pull.head.ref}`.", str(error)) from None
-        changed = self.approved.changed(build_manifest(ws.spec_files(self.config.features_dir),
-                                                       self.config.features_dir))
+        files = ws.spec_files(self.config.features_dir)
+        changed = self.approved.changed(build_manifest(files, self.config.features_dir))
         if changed:
             raise CodeRefused("The specification on the branch is not the approved one ("
                               + ", ".join(f"`{p}`" for p in changed) + " changed); approve it again first.")
+        # what QA runs from: the approved files as fetched, where no repository code can write them
+        self.spec_root = freeze_spec({p: files[p] for p in self.approved.manifest}, self.workdir / "spec")
         return ws
 
     def repo_app(self, ws: Workspace) -> RepoApp:
@@ -184,19 +213,19 @@ class CodeRun:
 
     def qa_options(self, ws: Workspace, chromium: str, name: str) -> RunOptions:
         settings, qa = self.scope.deps.settings, self.config.qa
-        steps_dir = ws.tree / self.config.features_dir / "steps"
+        steps_dir = steps_dir_of(self.spec_root, self.config.features_dir)
         return RunOptions(
             contexts=qa.contexts, screenshots="failures", timeout_ms=float(qa.timeout_ms), steps_dir=str(steps_dir),
             allow_repo_steps=steps_dir.is_dir() and any(steps_dir.glob("*.py")),
             out_dir=str(ws.work / name), chromium_path=chromium, allowed_origins=tuple(qa.allowed_origins),
             allow_private_hosts=settings.qa_allow_private_hosts, private_app=True, trace=False,
+            code_root=str(ws.tree),
         )
 
     async def run_qa(self, ws: Workspace, chromium: str, name: str = "evidence") -> RunResult:
         """The approved scenarios against the app started from the workspace (in a fresh sandbox)."""
-        features = [ws.tree / p for p in sorted(self.approved.manifest) if p.endswith(".feature")]
         shutil.rmtree(ws.work / name, ignore_errors=True)
-        return await self.repo_app(ws).run_started_app(features, self.qa_options(ws, chromium, name), chromium)
+        return await self.repo_app(ws).run_started_app(self.spec_root, self.qa_options(ws, chromium, name), chromium)
 
     def policy(self) -> Policy:
         """The agent's sandbox: the system's tools read-only, no network, no secrets."""
@@ -294,34 +323,46 @@ class CodeRun:
         why = done.reason or f"exited with code {done.returncode}"
         return False, f"`{command}` failed ({why}):\n" + "\n".join((done.stdout + done.stderr).splitlines()[-40:])
 
-    async def judge(self, ws: Workspace) -> tuple[Changes, Verdict, list[ChangedFile]]:
+    async def snapshot(self, ws: Workspace) -> Snapshot:
+        """The change as it is now: each changed path with its status, mode and content (what is judged is
+        exactly what is pushed), and the spec files as they are on disk."""
+        try:
+            changes = await ws.changes()
+        except GitError as error:  # e.g. a `.GIT` folder, which git refuses to stage: said, never pushed
+            raise Unreadable(f"git could not read the change ({str(error)[-300:]})") from None
+        contents = {c.path: (ws.read(c.path) if c.status != "D" else None) for c in changes.files}
+        return Snapshot(changes, contents, build_manifest(ws.spec_files(self.config.features_dir),
+                                                          self.config.features_dir))
+
+    async def judge(self, ws: Workspace, snap: Snapshot) -> tuple[Verdict, list[ChangedFile]]:
         """The change as a whole, however it was made: the fingerprint recomputed, every path judged."""
-        changes = await ws.changes()
+        changes = snap.changes
         entries = []
         for change in changes.files:
-            content = ws.read(change.path) if change.status != "D" else None
+            content = snap.contents[change.path]
             before = await ws.original(change.path) if change.status in ("M", "D") else None
             entries.append((change.path, change.status, change.mode, content, before))
         verdict = review_change(entries, features_dir=self.config.features_dir, locked=self.approved.manifest,
                                 protected=self.config.protected_paths,
                                 allow_test_deletion=self.config.code.allow_test_deletion)
-        differs = self.approved.changed(build_manifest(ws.spec_files(self.config.features_dir),
-                                                       self.config.features_dir))
+        differs = self.approved.changed(snap.spec)
         for path in differs:
             why = f"`{path}` differs from the approved specification (however it was changed)"
             if not any(f"`{path}`" in b for b in verdict.blocked):
                 verdict.blocked.append(why)
         listed = [ChangedFile(c.path, c.status, c.added_lines, c.removed_lines) for c in changes.files]
-        return changes, verdict, listed
+        return verdict, listed
 
-    async def push(self, ws: Workspace, changes: Changes, message: str) -> str | None:
-        """Commit the change on the branch if its head is still `start`; the new SHA, or None (someone pushed)."""
+    async def push(self, snap: Snapshot, message: str) -> str | None:
+        """Commit the judged change on the branch if its head is still `start`; the new SHA, or None (someone
+        pushed). The bytes are the snapshot's: nothing read from the workspace after it was judged."""
         gh, repo, branch = self.scope.gh, self.scope.repo, self.pull.head.ref
         if await git_data.branch_sha(gh, repo, branch) != self.start:
             return None
         files: dict[str, tuple[bytes | None, str]] = {}
-        for change in changes.files:
-            files[change.path] = (None, "100644") if change.status == "D" else (ws.read(change.path) or b"", change.mode)
+        for change in snap.changes.files:
+            files[change.path] = (None, "100644") if change.status == "D" else \
+                (snap.contents[change.path] or b"", change.mode)
         try:
             return await git_data.commit_changes(gh, repo, branch=branch, parent=self.start, files=files,
                                                  message=message)
@@ -350,7 +391,14 @@ class CodeRun:
         await self.show("agent", force=True)
         outcome = await self.agent(ws, chromium)
         await self.show("checking", force=True)
-        changes, verdict, files = await self.judge(ws)
+        try:
+            snap = await self.snapshot(ws)
+        except Unreadable as error:
+            return CodeReport(sha=self.start, outcome="nothing", reason=f"{error}. Nothing is pushed",
+                              summary=outcome.summary, turns=outcome.turns, duration_s=outcome.duration_s,
+                              cost_usd=outcome.usage.cost_usd)
+        changes = snap.changes
+        verdict, files = await self.judge(ws, snap)
         report = CodeReport(sha=self.start, outcome="nothing", files=files, summary=outcome.summary,
                             tests_removed=verdict.tests_removed, tests_weakened=verdict.tests_weakened,
                             turns=outcome.turns, duration_s=outcome.duration_s, stop=outcome.stop,
@@ -379,10 +427,21 @@ class CodeRun:
         if passing == 0:
             report.reason = "no approved scenario passes with this change" + (f"; {stopped}" if stopped else "")
             return report
+        # The final QA started the app and `code.test` ran the tests: repository code, which could have
+        # rewritten the working copy after it was judged. What was judged and checked is what is pushed.
+        try:
+            after = await self.snapshot(ws)
+            moved = [] if after.same_as(snap) else [f"`{p}`" for p in after.differences(snap)[:10]]
+        except Unreadable:
+            moved = ["git could no longer read it"]
+        if moved:
+            report.reason = ("the app or the project's tests changed files in the working copy while Specloop "
+                             f"checked it ({', '.join(moved)}), so what was checked is not what would be pushed")
+            return report
         await self.show("pushing", force=True)
         number = story_issue(self.pull)
         title = self.pull.title.removeprefix("Spec: ").strip() or self.pull.title
-        pushed = await self.push(ws, changes, commit_message(number, title, report.qa, self.scope.job_id))
+        pushed = await self.push(snap, commit_message(number, title, report.qa, self.scope.job_id))
         if pushed is None:
             report.outcome = "superseded"
             report.reason = (f"someone pushed to `{self.pull.head.ref}` while the agent worked, so nothing was pushed "

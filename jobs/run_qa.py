@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ from app.job_args import RunQa
 from app.qa.browser import BrowserNotFound, require_chromium
 from app.qa.network import resolve
 from app.qa.options import RunOptions
-from app.qa.repo_app import QaError, RepoApp
+from app.qa.repo_app import QaError, RepoApp, freeze_spec, steps_dir_of
 from app.qa.runner import run
 from app.qa.sandboxed import run_in_sandbox
 from app.render.qa_check import (
@@ -306,8 +306,8 @@ class QaRun:
         """Check out, refuse a changed spec, find the app, run the scenarios and report them."""
         settings, artifacts, repo = self.scope.deps.settings, self.scope.deps.artifacts, self.scope.repo.full_name
         checkout = await self.checkout()
-        changed = self.approved.changed(build_manifest(read_checkout(checkout, self.features_dir),
-                                                       self.features_dir))
+        spec_files = read_checkout(checkout, self.features_dir)
+        changed = self.approved.changed(build_manifest(spec_files, self.features_dir))
         if changed:
             await self.report(render_spec_changed(changed, sha=self.sha), conclusion="failure")
             return {"status": "spec changed", "changed": changed}
@@ -321,6 +321,9 @@ class QaRun:
         features = [checkout / p for p in sorted(self.approved.manifest) if p.endswith(".feature")]
         steps_dir = checkout / self.features_dir / "steps"
         repo_steps = settings.allow_repo_code and steps_dir.is_dir() and any(steps_dir.glob("*.py"))
+        # Repository code (`qa.install`, `qa.start`, step files) may rewrite the checkout: where any runs, the
+        # scenarios and steps come from a copy of the approved files it cannot write (`freeze_spec`).
+        spec_root = freeze_spec({p: spec_files[p] for p in self.approved.manifest}, self.workdir / "spec")
         url, start = await self.app_url(base_url)
         options = RunOptions(
             contexts=self.qa.contexts, screenshots=self.qa.screenshots, timeout_ms=float(self.qa.timeout_ms),
@@ -343,8 +346,11 @@ class QaRun:
                 url, options.allowed_origins, allow_private=options.allow_private_hosts,
                 private_app=options.private_app)
             await self.install(chromium)  # before the QA sandbox, which never has the network
+            features = [spec_root / p for p in sorted(self.approved.manifest) if p.endswith(".feature")]
+            options = replace(options, steps_dir=str(steps_dir_of(spec_root, self.features_dir)),
+                              code_root=str(checkout))
             try:
-                box = self.repo_app.sandbox(chromium)
+                box = self.repo_app.sandbox(chromium, spec_root=spec_root)
             except QaError as error:
                 raise QaError(f"{error} Until then, set `qa.base_url` to a deployed preview (without project "
                               "step files).") from None
@@ -355,7 +361,7 @@ class QaRun:
                         egress = Confinement.around(url, options.allowed_origins,
                                                     allow_private=options.allow_private_hosts, private_app=True)
                 result = await _run_with_progress(gh, repo_ref, run_id, self.sha, url, lambda progress: run_in_sandbox(
-                    box, features, url, options, root=checkout, progress=progress, egress=egress))
+                    box, features, url, options, root=spec_root, progress=progress, egress=egress))
             except SandboxError as error:  # bubblewrap could not start a command at all
                 raise QaError(f"The repository-code sandbox could not run QA: {error}") from None
             finally:

@@ -23,12 +23,12 @@ from urllib.parse import urlsplit
 import pytest
 
 import jobs.generate_code
-from app.isolation import Limits, sandbox_available
+from app.isolation import Limits, cgroups, sandbox_available
 from app.sandbox.harness import LLM_KEY
 from app.sandbox.messages_api import ToolCalls, ToolUse
+from tests.support.code import AFTER, BRANCH, CONFIG, FEATURE, editor, story_pr
 from tests.support.github import SHOP
 from tests.support.service import Service
-from tests.test_code_generation import AFTER, BRANCH, CONFIG, FEATURE, code_runs, editor, story_pr
 
 pytestmark = pytest.mark.skipif(sandbox_available() is not None, reason=str(sandbox_available()))
 
@@ -39,6 +39,10 @@ SECRET_HOOK = "whsec-planted-8c3d44"
 KEY = "KEY-MATERIAL-planted-2f9a"
 FIX = editor(command="str_replace", path="app.py", old_str="Coming soon", new_str="Hello, shop visitors")
 FINISH = ToolCalls(ToolUse({"summary": "Done."}, name="finish"))
+
+
+def code_runs(github: Any, sha: str) -> list[Any]:
+    return github.check_runs(SHOP, head_sha=sha, name="specloop/code")
 
 
 def bash(command: str) -> ToolUse:
@@ -65,11 +69,12 @@ def _text(content: Any) -> str:
 
 
 def exchanges(llm: Any) -> list[Exchange]:
-    """Every tool call the model made and its tool_result, as the model read them (the last request holds
-    the whole conversation; each result is paired with its call by id)."""
+    """Every tool call the model made and its tool_result, as the model read them (the last request stands
+    for the whole conversation; each result is paired with its call by id)."""
     uses: dict[str, dict[str, Any]] = {}
     found = []
-    for message in llm.requests[-1].body["messages"]:
+    last = llm.requests[-1]
+    for message in (last.conversation or last.body)["messages"]:
         if isinstance(message["content"], str):
             continue
         for block in message["content"]:
@@ -146,9 +151,9 @@ def workspaces(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, dict[Path, b
     seen: list[tuple[Path, dict[Path, bytes]]] = []
     judge = jobs.generate_code.CodeRun.judge
 
-    async def looking(self: Any, ws: Any) -> Any:
+    async def looking(self: Any, ws: Any, snap: Any) -> Any:
         seen.append((ws.root, dict(_files(ws.root))))
-        return await judge(self, ws)
+        return await judge(self, ws, snap)
 
     monkeypatch.setattr(jobs.generate_code.CodeRun, "judge", looking)
     return seen
@@ -202,7 +207,8 @@ async def test_the_editor_writes_only_inside_the_checkout_and_the_token_stays_ou
         (create("features/greeting.feature"), "locked"),
         (editor(command="str_replace", path="features/greeting.feature", old_str="Hello, shop visitors",
                 new_str=MARK), "locked"),
-        (editor(command="insert", path="./features/greeting.feature", insert_line=0, insert_text=MARK), "locked"),
+        (editor(command="insert", path="./features/greeting.feature", insert_line=0, insert_text=MARK),
+         "locked"),
         (create("features/extra.feature"), "feature file"),
         (create("features/steps/x.py"), "step definitions"),
         (create("link/f"), "outside the repository through a symbolic link"),
@@ -246,7 +252,7 @@ async def test_the_editor_writes_only_inside_the_checkout_and_the_token_stays_ou
     for call, why in refused:
         said = answer(llm, call)
         assert said.is_error and why in said.text, (call.input, said.text)
-        assert MARK not in said.text or call.input["command"] != "view"
+        assert "root:x:0" not in said.text and "[core]" not in said.text  # nothing of what it named is shown
         assert str(jobs_dir) not in said.text.replace(str(call.input["path"]), "")  # no host path told
 
     # and nothing was written anywhere: not outside, not in the worker's git folder, not in the checkout
@@ -273,13 +279,17 @@ async def test_the_editor_writes_only_inside_the_checkout_and_the_token_stays_ou
 SPEC_ATTACKS = {
     # the scenario's Then dropped, so any page passes
     "sed -i": ("sed -i '/Then I should see/d' features/greeting.feature", "features/greeting.feature"),
-    "echo >>": ("echo '      And I should see \"Shop\"' >> features/greeting.feature", "features/greeting.feature"),
+    "echo >>": ("echo '      And I should see \"Shop\"' >> features/greeting.feature",
+                "features/greeting.feature"),
     # a feature git never sees (ignored), which the fingerprint over the folder still does
-    "ignored new feature": ("echo features/extra.feature >> .gitignore && "
-                            "cp features/greeting.feature features/extra.feature", "features/extra.feature"),
+    "ignored new feature": (("echo features/extra.feature >> .gitignore && "
+                             "cp features/greeting.feature features/extra.feature"),
+                            "features/extra.feature"),
     # the features folder swapped for a link to an edited copy
-    "folder swapped for a link": ("cp -r features features.mine && sed -i 's/Hello/Bye/' features.mine/*.feature "
-                                  "&& rm -r features && ln -s features.mine features", "features/greeting.feature"),
+    "folder swapped for a link": (("cp -r features features.mine && "
+                                   "sed -i 's/Hello/Bye/' features.mine/*.feature && "
+                                   "rm -r features && ln -s features.mine features"),
+                                  "features/greeting.feature"),
 }
 
 
@@ -354,7 +364,7 @@ async def test_the_agent_sees_no_secret_of_the_worker_and_reaches_none_of_its_se
     procs = bash("for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < $f; done; ls /proc | head -50")
     reads = {path: bash(f"cat {path}") for path in (pem_file, jobs_dir / "private-key.pem", jobs_dir / ".env",
                                                      Path(__file__).resolve().parents[1] / ".env")}
-    look = bash(f"ls -la {jobs_dir} {tmp_path} ..; ls ../..; cat ../../git/.git/config")
+    look = bash("ls -a ../.. && cat ../../git/.git/config")  # the worker's clone is beside `work` on the host
     probe = bash(PROBE.format(ports=ports))
     llm.script(ToolCalls(env, procs, *reads.values(), look, probe), FINISH)
     github.submit_review(SHOP, number, "APPROVED", by="bob", commit_id=approved)
@@ -364,42 +374,46 @@ async def test_the_agent_sees_no_secret_of_the_worker_and_reaches_none_of_its_se
     secrets = [SECRET_API, SECRET_HOOK, KEY, LLM_KEY, github.webhook_secret,
                *[line for line in github.private_key_pem.splitlines()[1:-1] if len(line) > 20][:3],
                *installation_tokens(github)]
-    said = {call: answer(llm, call) for call in (env, procs, look, probe, *reads.values())}
-    for call, result in said.items():
-        leaked = [s for s in secrets if s in result.text]
+    for call in (env, procs, look, probe, *reads.values()):
+        leaked = [secret for secret in secrets if secret in answer(llm, call).text]
         assert leaked == [], (call.input["command"], leaked)
     # 3: the environment is the sandbox's own (and the command ran: it printed the app's first line)
-    assert "HOME=/tmp/home" in said[env].text and "import http.server" in said[env].text
-    assert "ANTHROPIC" not in said[env].text and "WEBHOOK" not in said[env].text and "PRIVATE_KEY" not in said[env].text
+    shown = answer(llm, env).text
+    assert "HOME=/tmp/home" in shown and "import http.server" in shown, shown
+    assert not [name for name in ("ANTHROPIC", "WEBHOOK", "PRIVATE_KEY", "REDIS", "GITHUB") if name in shown]
     for path, call in reads.items():
-        assert "No such file or directory" in said[call].text and "exit code: 1" in said[call].text, (path, said[call].text)
-    assert "No such file or directory" in said[look].text  # neither the jobs folder nor the git folder is there
+        said = answer(llm, call).text
+        assert "No such file or directory" in said and "exit code: 1" in said, (path, said)
+    said = answer(llm, look).text  # only the workspace is there, not the worker's git folder beside it
+    assert said.split("\n[stderr]")[0].split() == [".", "..", "work"], said
+    assert "No such file or directory" in said and "[remote" not in said, said
     # 4: the worker's Redis, the GitHub double, the web service and the model are unreachable; a server the
     # command started on its own loopback is
-    text = said[probe].text
-    assert "REACHED" not in text, text
+    said = answer(llm, probe).text
+    assert "REACHED" not in said, said
     for name, _ in ports:
-        assert f"{name} unreachable:" in text, text
-    assert "own server: pong from inside" in text and "exit code: 0" in text, text
+        assert f"{name} unreachable:" in said, said
+    assert "own server: pong from inside" in said and "exit code: 0" in said, said
 
     (code,) = code_runs(github, approved)  # the run still finished and said so
     assert code.status == "completed" and code.output["title"] == "Nothing pushed", code.output
     shown = f"{code.output['summary']}\n{code.output.get('text') or ''}"
     assert not [s for s in secrets if s in shown]
     assert github.pull(SHOP, number).head_sha == approved
+    _no_workspace_left(jobs_dir, workspaces)
 
 
 # -- 5: resource abuse ------------------------------------------------------------------------------
 
 COMMAND_S = 4.0
-SMALL = Limits(cpu_seconds=20, memory_bytes=512 << 20, processes=64, open_files=1024, file_size_bytes=64 << 20,
-               output_bytes=1 << 20, tmp_bytes=64 << 20)
+SMALL = Limits(cpu_seconds=20, memory_bytes=512 << 20, processes=64, open_files=1024,
+               file_size_bytes=64 << 20, output_bytes=1 << 20, tmp_bytes=64 << 20)
 
 
 @pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
 async def test_a_fork_bomb_an_endless_loop_and_a_flood_are_stopped_and_named_and_the_run_goes_on(
     github: Any, llm: Any, jobs_dir: Path, workspaces: list[tuple[Path, dict[Path, bytes]]],
-    no_follow_up_qa: list[str], service: Service, monkeypatch: pytest.MonkeyPatch,
+    service: Service, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(jobs.generate_code, "COMMAND_TIMEOUT", COMMAND_S)
     monkeypatch.setattr(jobs.generate_code, "AGENT_LIMITS", SMALL)
@@ -407,10 +421,25 @@ async def test_a_fork_bomb_an_endless_loop_and_a_flood_are_stopped_and_named_and
     _, number, approved = story_pr(github, config=ROOMY)
     bomb = bash(f"b() {{ b | b & }}; b; sleep 600 # {mark}")
     loop = bash(f"while :; do :; done # {mark}")
+    # forks until one is refused (at most 200, so a missing limit cannot hurt the machine), then gives up
+    burst = bash(f"""python3 - {mark} <<'EOF'
+import os, sys, time
+made = 0
+try:
+    while made < 200:
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        made += 1
+except OSError as error:
+    print("refused after", made, "forks:", error.strerror)
+    sys.exit(1)
+print("made all", made)
+EOF""")
     flood = bash(f"yes {mark}")
     daemon = bash(f"setsid sleep 600 & echo left a daemon # {mark}")
     alive = bash("python3 -c 'print(6 * 7)' && echo still-alive")
-    llm.script(ToolCalls(bomb, loop), ToolCalls(flood, daemon), ToolCalls(FIX, alive), FINISH)
+    llm.script(ToolCalls(bomb, loop, burst), ToolCalls(flood, daemon), ToolCalls(alive), FINISH)
     github.submit_review(SHOP, number, "APPROVED", by="bob", commit_id=approved)
     started = time.monotonic()
     totals = await service.drain()
@@ -420,17 +449,23 @@ async def test_a_fork_bomb_an_endless_loop_and_a_flood_are_stopped_and_named_and
     said = answer(llm, bomb).text
     assert "[stopped by a sandbox limit:" in said and ("processes" in said or "wall time" in said), said
     said = answer(llm, loop).text
-    assert f"[stopped by a sandbox limit: killed: it ran longer than {COMMAND_S:g} s (wall time)]" in said, said
+    assert f"[stopped by a sandbox limit: killed: it ran longer than {COMMAND_S:g} s (wall time)]" in said
+    said = answer(llm, burst).text
+    if "pids" in cgroups.available():  # else (root, no pids cgroup) nothing counts processes: docs/sandbox.md
+        assert "refused after" in said and "made all" not in said, said
+        assert f"[stopped by a sandbox limit: it reached the limit of {SMALL.processes} processes" in said
     said = answer(llm, flood).text
-    assert "[stopped by a sandbox limit: killed: it wrote more than" in said and len(said) < 40_000, said[-300:]
+    assert "[stopped by a sandbox limit: killed: it wrote more than 1 MB" in said, said[-300:]
+    assert len(said) < 40_000  # the model gets a cut, not the megabyte
     assert "left a daemon" in answer(llm, daemon).text
-    # the worker is fine: the next command runs, the run goes on to push the fix, and nothing is left over
+    # the worker is fine: the next command runs, the run goes on to its end and reports, nothing is left over
     said = answer(llm, alive).text
     assert "42" in said and "still-alive" in said and "exit code: 0" in said, said
     (code,) = code_runs(github, approved)
-    assert code.conclusion == "success", code.output
-    assert github.pull(SHOP, number).head_sha == no_follow_up_qa[0] != approved
-    assert took < 120, took  # each command ended at its few seconds, not at the job's 300 s
+    assert code.status == "completed" and code.output["title"] == "Nothing pushed", code.output
+    assert "the agent changed no files" in code.output["summary"], code.output
+    assert github.pull(SHOP, number).head_sha == approved
+    assert took < 60, took  # each command ended at its few seconds, not at the job's 300 s
     assert _processes_with(mark) == []
     _no_workspace_left(jobs_dir, workspaces)
 
@@ -449,10 +484,6 @@ class T(unittest.TestCase):
 '''
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "TOCTOU: CodeRun.judge reads the workspace, then run_qa (qa.start) and project_tests (code.test) run the "
-    "agent's code with the workspace writable, then push() re-reads each file with ws.read(): a link judged "
-    "to point inside is pushed pointing at /etc/passwd (jobs/generate_code.py push/execute)"))
 @pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
 async def test_what_is_pushed_is_what_was_judged_even_when_code_run_after_the_review_changes_it(
     github: Any, llm: Any, jobs_dir: Path, workspaces: list[tuple[Path, dict[Path, bytes]]],
@@ -466,15 +497,99 @@ async def test_what_is_pushed_is_what_was_judged_even_when_code_run_after_the_re
     totals = await service.drain()
     assert totals["failed"] == 0, totals
 
-    # honest part: the fix was pushed (QA and the project's tests passed)
+    # honest part: the link was made and the run reached Specloop's own checks (QA and the tests passed)
     assert not answer(llm, link).is_error and "-> ../app.py" in answer(llm, link).text
     (code,) = code_runs(github, approved)
-    assert code.conclusion == "success", code.output
-    pushed = github.pull(SHOP, number).head_sha
-    assert pushed != approved and github.file(SHOP, "app.py", ref=pushed) == AFTER
-    # the link the review judged pointed inside; what was pushed must be that, not a link leading out
-    entry = github.repo(SHOP).git.entry_at(pushed, "docs/app-link")
-    assert entry is not None and entry.mode == "120000"
-    target = github.repo(SHOP).git.read_blob(entry.sha).decode()
-    assert target == "../app.py", f"pushed a link to {target!r}, not the one the review judged"
+    assert code.status == "completed", code.output
+    # the project's test swapped the judged link for one leading out: what was checked is not what would
+    # be pushed, so nothing is, and the check run names the path
+    assert github.pull(SHOP, number).head_sha == approved, f"pushed: {code.output['title']}"
+    assert code.output["title"] == "Nothing pushed", code.output
+    assert "changed files in the working copy while Specloop checked it (`docs/app-link`)" in \
+        code.output["summary"], code.output
     _no_workspace_left(jobs_dir, workspaces)
+
+
+FORGING_APP = AFTER.replace("Hello, shop visitors", "Coming soon").replace("import http.server, os\n", '''\
+import http.server, os, pathlib
+
+# started by QA, before the QA child reads the scenarios: make them expect what this page says
+SPEC = pathlib.Path(__file__).resolve().parent / "features" / "greeting.feature"
+SPEC.write_text(SPEC.read_text().replace("Hello, shop visitors", "Coming soon"))
+''')
+
+
+@pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
+async def test_the_agents_app_cannot_rewrite_the_scenarios_qa_proves_the_change_with(
+    github: Any, llm: Any, jobs_dir: Path, workspaces: list[tuple[Path, dict[Path, bytes]]],
+    no_follow_up_qa: list[str], service: Service,
+) -> None:
+    _, number, approved = story_pr(github, config=ROOMY)
+    forge = editor(command="create", path="app.py", file_text=FORGING_APP)
+    llm.script(ToolCalls(forge), FINISH)
+    github.submit_review(SHOP, number, "APPROVED", by="bob", commit_id=approved)
+    totals = await service.drain()
+    assert totals["failed"] == 0, totals
+
+    # the agent's write landed, the run finished and reported
+    assert not answer(llm, forge).is_error
+    ((_, files),) = workspaces
+    assert any(path.name == "app.py" and b"SPEC.write_text" in data for path, data in files.items())
+    (code,) = code_runs(github, approved)
+    assert code.status == "completed", code.output
+    # the page never greets visitors: the approved scenario fails, so nothing may be pushed
+    assert github.pull(SHOP, number).head_sha == approved, f"pushed: {code.output['title']}"
+    assert code.conclusion == "failure", code.output
+    assert "no approved scenario passes" in code.output["summary"], code.output
+    _no_workspace_left(jobs_dir, workspaces)
+
+
+# -- git's own files planted in the checkout, for the worker's git to trip over ------------------------
+
+@pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
+async def test_an_embedded_repository_with_an_fsmonitor_and_hooks_runs_nothing_on_the_worker(
+    github: Any, llm: Any, jobs_dir: Path, workspaces: list[tuple[Path, dict[Path, bytes]]],
+    service: Service, tmp_path: Path,
+) -> None:
+    marker = tmp_path / "ran-on-the-worker"  # a host path: only the worker's own git could create it
+    _, number, approved = story_pr(github, config=ROOMY)
+    git = "git -C sub -c user.name=a -c user.email=a@b"
+    plant = bash(f"git init -q sub && {git} config core.fsmonitor 'touch {marker}; false' && "
+                 f"printf '#!/bin/sh\\ntouch {marker}\\n' > sub/.git/hooks/post-index-change && "
+                 f"chmod +x sub/.git/hooks/post-index-change && echo x > sub/f && {git} add f && "
+                 f"{git} commit -qm x && echo planted")
+    llm.script(ToolCalls(FIX, plant), FINISH)
+    github.submit_review(SHOP, number, "APPROVED", by="bob", commit_id=approved)
+    totals = await service.drain()
+    assert totals["failed"] == 0, totals
+
+    said = answer(llm, plant).text
+    assert "planted" in said and "exit code: 0" in said, said
+    ((_, files),) = workspaces
+    assert any(path.name == "config" and b"fsmonitor" in data for path, data in files.items())
+    assert any(path.name == "app.py" and b"Hello, shop visitors" in data for path, data in files.items())
+    assert not marker.exists(), "the embedded repository's fsmonitor or hook ran on the worker"
+    assert github.pull(SHOP, number).head_sha == approved
+    (code,) = code_runs(github, approved)
+    assert code.conclusion == "failure", code.output
+    assert "`sub` is an embedded git repository" in code.output["summary"], code.output
+    _no_workspace_left(jobs_dir, workspaces)
+
+
+@pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
+async def test_a_git_folder_in_another_case_is_refused_in_the_report_not_a_crash(
+    github: Any, llm: Any, jobs_dir: Path, workspaces: list[tuple[Path, dict[Path, bytes]]], service: Service,
+) -> None:
+    _, number, approved = story_pr(github, config=ROOMY)
+    plant = bash("mkdir -p .GIT && echo '[core]' > .GIT/config && echo planted")
+    llm.script(ToolCalls(FIX, plant), FINISH)
+    github.submit_review(SHOP, number, "APPROVED", by="bob", commit_id=approved)
+    totals = await service.drain()
+
+    assert "planted" in answer(llm, plant).text and not answer(llm, FIX).is_error
+    assert github.pull(SHOP, number).head_sha == approved  # holds today: nothing is pushed
+    assert list(jobs_dir.glob("specloop-code-*")) == []  # the workspace went with the job (never judged)
+    (code,) = code_runs(github, approved)
+    assert totals["failed"] == 0, (totals, code.output["summary"])
+    assert code.output["title"] == "Nothing pushed" and ".GIT/config" in code.output["summary"], code.output
+    assert "git could not read the change" in code.output["summary"], code.output

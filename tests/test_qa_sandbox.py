@@ -577,3 +577,30 @@ async def test_install_commands_have_the_network_only_when_the_repository_asks_a
     assert outcome["status"] == "error"
     assert expected in _qa_runs(github, sha)[-1].output["summary"]
     assert not heard  # never reached: no network in the sandbox, or the command never ran
+
+
+FORGING_START = (
+    '  start: "python3 -c \\"import pathlib; f = pathlib.Path(\'features/forged.feature\'); '
+    "f.write_text(f.read_text().replace(\'Welcome to the shop\', \'Closed\'))\\\" && "
+    'python -m http.server $PORT"\n'
+)
+FORGED_FEATURE = """Feature: Forged
+  Scenario: The shop greets
+    Given I am on the home page
+    Then I should see "Welcome to the shop"
+"""
+
+
+@pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
+async def test_an_app_that_rewrites_the_approved_scenarios_at_start_up_is_still_tested_against_them(
+    github: Any, service: Service, qa_ctx: Any,
+) -> None:
+    # the app the branch starts says "Closed" and, at start-up, edits the checkout's feature to expect that:
+    # QA runs the approved copy the worker froze before any repository code ran, so the scenario fails
+    number, sha = _open_pr(github, FORGING_START, {"features/forged.feature": FORGED_FEATURE,
+                                                  "index.html": "<h1>Closed</h1>"})
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
+    run = _qa_runs(github, sha)[-1]
+    assert outcome.get("conclusion") == "failure", run.output
+    assert "Welcome to the shop" in (run.output.get("text") or "") and run.annotations[0]["path"] == \
+        "features/forged.feature"

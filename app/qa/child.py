@@ -92,10 +92,11 @@ def run_in_child(
 def main(argv: list[str]) -> int:
     """Entry point of the child process: read the request, run in-process, write the result."""
     request = json.loads(Path(argv[0]).read_text())
-    if request.get("root") and request["root"] not in sys.path:
-        # Step files may import the project's own modules; after Specloop's, never before them (the
-        # sandboxed child runs with -P, so the checkout is not first on the path).
-        sys.path.append(request["root"])
+    for folder in (request.get("root"), request["options"].get("code_root")):
+        if folder and folder not in sys.path:
+            # Step files may import the project's own modules; after Specloop's, never before them (the
+            # sandboxed child runs with -P, so the checkout is not first on the path).
+            sys.path.append(folder)
     raw_options = request["options"]
     raw_options["viewport"] = tuple(raw_options.get("viewport") or (1280, 800))
     raw_options["allowed_origins"] = tuple(raw_options.get("allowed_origins") or ())

@@ -17,6 +17,9 @@ class RunOptions:
     timeout_ms: float = 5000.0  # Playwright action and `expect` timeout per step
     trace: bool = True  # keep a Playwright trace for failed scenarios
     steps_dir: str | None = None  # project step definitions (`<features>/steps`)
+    # The checkout, when the scenarios run from a frozen copy of the approved spec elsewhere: step files may
+    # import the project's own modules from it (after Specloop's, and after the copy).
+    code_root: str | None = None
     allow_repo_steps: bool = False  # repository code: only where the operator/user allows it
     out_dir: str | None = None  # where screenshots and traces go (a temp dir when None)
     chromium_path: str | None = None

@@ -13,7 +13,7 @@ or, for the agent, as its tool's result).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -24,6 +24,27 @@ from app.qa.options import RunOptions
 from app.qa.sandboxed import APP_PORT, log_tail, qa_policy, run_in_sandbox, wait_until_ready
 from app.repo_config import QaConfig
 from app.settings import Settings
+
+
+def freeze_spec(files: Mapping[str, bytes], dest: Path) -> Path:
+    """The approved spec files (feature files and step definitions, checked against the fingerprint by the
+    caller) written to `dest`, outside every sandbox's workspace, and returned as the root QA runs from.
+
+    The app `qa.start` starts (and `qa.install` before it) is repository code that can write anywhere in
+    the checkout: were the scenarios read from there, an app could rewrite the feature file it is tested
+    against at start-up and pass. The sandbox sees this copy read-only, laid out as in the repository
+    (so reports and annotations name the same paths).
+    """
+    for path, content in files.items():
+        target = dest / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    return dest
+
+
+def steps_dir_of(spec_root: Path, features_dir: str) -> Path:
+    """Where a frozen spec's project step files are."""
+    return spec_root / features_dir / "steps"
 
 
 class QaError(Exception):
@@ -50,12 +71,17 @@ class RepoApp:
     qa: QaConfig
     settings: Settings
 
-    def sandbox(self, chromium: str | None, policy: Policy | None = None) -> Sandbox:
-        """A sandbox over the workspace; QaError when none can be made here (then nothing runs, not bare)."""
+    def sandbox(self, chromium: str | None, policy: Policy | None = None, *,
+                spec_root: Path | None = None) -> Sandbox:
+        """A sandbox over the workspace (with `spec_root`, the frozen approved spec, visible read-only);
+        QaError when none can be made here (then nothing runs, not bare)."""
         problem = sandbox_available()
         if problem is None:
+            policy = policy or qa_policy(chromium)
+            if spec_root is not None:
+                policy = replace(policy, read_only=(*policy.read_only, spec_root))
             try:
-                return open_sandbox(self.workspace, policy or qa_policy(chromium))
+                return open_sandbox(self.workspace, policy)
             except SandboxUnavailable as error:
                 problem = str(error)
         raise QaError(sandbox_refusal(problem))
@@ -102,17 +128,19 @@ class RepoApp:
         raise QaError(f"The app did not become ready at {ready} within {self.qa.ready_timeout:g} s "
                       f"(`qa.ready_timeout`){why}.", log_tail(app))
 
-    async def run_started_app(self, features: Sequence[Path], options: RunOptions, chromium: str, *,
+    async def run_started_app(self, spec_root: Path, options: RunOptions, chromium: str, *,
                               configured: str | None = None, progress: Progress | None = None) -> RunResult:
-        """`qa.start` and the QA child in one fresh sandbox (closed after, the app too); the result."""
-        box = self.sandbox(chromium)
+        """`qa.start` and the QA child in one fresh sandbox (closed after, the app too); the result. The
+        scenarios and step files come from `spec_root` (see `freeze_spec`), read-only in the sandbox."""
+        box = self.sandbox(chromium, spec_root=spec_root)
         try:
             url = await self.start_app(box, configured)
             egress = None
             if options.allowed_origins:
                 egress = Confinement.around(url, options.allowed_origins,
                                             allow_private=options.allow_private_hosts, private_app=True)
-            return await run_in_sandbox(box, features, url, options, root=self.checkout, progress=progress,
+            features = sorted(p for p in spec_root.rglob("*.feature") if p.is_file())
+            return await run_in_sandbox(box, features, url, options, root=spec_root, progress=progress,
                                         egress=egress)
         except SandboxError as error:  # bubblewrap could not start a command at all
             raise QaError(f"The repository-code sandbox could not run QA: {error}") from None
