@@ -91,13 +91,16 @@ async def test_turns_run_out(llm: Any, sdk: Any) -> None:
     outcome = await run_agent(sdk, setup(tool, max_turns=2))
     assert (outcome.stop, outcome.turns, len(llm.requests)) == ("turns", 2, 2)
     assert "all 2 turns (`code.max_turns`)" in outcome.reason and not outcome.finished
+    assert tool.calls == [{"text": "1"}, {"text": "2"}]  # the last paid-for turn's calls still ran
     llm.reset()  # the third reply was never asked for
 
 
 async def test_the_runs_dollar_cap_stops_it_between_turns(llm: Any, sdk: Any) -> None:
+    tool = Note()
     llm.script(ToolCalls(note("1")), ToolCalls(note("2")))
-    outcome = await run_agent(sdk, setup(Note(), max_usd=0.000001))
+    outcome = await run_agent(sdk, setup(tool, max_usd=0.000001))
     assert (outcome.stop, outcome.turns) == ("budget", 1) and "`code.max_usd`" in outcome.reason
+    assert tool.calls == [{"text": "1"}] and len(llm.requests) == 1
     llm.reset()
 
 

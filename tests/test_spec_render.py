@@ -241,3 +241,17 @@ def test_the_spec_check_summary_counts_in_words_people_read() -> None:
 
     assert [plural(1, "feature file"), plural(2, "error"), plural(0, "warning")] == [
         "1 feature file", "2 errors", "0 warnings"]
+
+
+def test_a_code_report_names_the_approved_steps_nobody_defined() -> None:
+    from app.domain.qa_results import RunResult, ScenarioResult, StepResult
+
+    scenario = ScenarioResult(id="1", name="Pays", uri="features/pay.feature", line=3, feature="Pay",
+                              status="undefined",
+                              steps=[StepResult("Given ", 'I am on "/"', 4, "passed"),
+                                     StepResult("When ", "I pay with a coupon", 5, "undefined")])
+    report = CodeReport(sha="e" * 40, outcome="nothing", reason="no approved scenario passes",
+                        qa=RunResult(base_url="http://x", scenarios=[scenario]))
+    out = render_code_result(report)
+    assert "no step definition" in out.summary and "`When I pay with a coupon`" in out.summary
+    assert "Given I am on" not in out.summary.split("no step definition")[1].split("\n")[0]

@@ -119,6 +119,18 @@ async def _over_budget(ledger: UsageLedger | None, spent: Usage, limits: AgentLi
     return None
 
 
+async def _limit_reached(ledger: UsageLedger | None, spent: Usage, limits: AgentLimits, turns: int,
+                         elapsed: float) -> AgentOutcome | None:
+    """The stop a limit calls for before another turn (turns, minutes, dollars), else None."""
+    if turns >= limits.max_turns:
+        return AgentOutcome(stop="turns", reason=f"it used all {limits.max_turns} turns (`code.max_turns`)")
+    if elapsed >= limits.max_seconds:
+        return AgentOutcome(stop="minutes", reason=f"it ran for {limits.max_seconds / 60:g} minutes "
+                                                   "(`code.max_minutes`)")
+    refused = await _over_budget(ledger, spent, limits)
+    return AgentOutcome(stop="budget", reason=refused) if refused is not None else None
+
+
 async def count_prompt(sdk: AsyncAnthropic, setup: AgentSetup, request: dict[str, Any]) -> int | None:
     """The first request's size in tokens (the Token Counting API), None when it cannot say."""
     try:
@@ -181,16 +193,11 @@ async def run_agent(sdk: AsyncAnthropic, setup: AgentSetup, *, ledger: UsageLedg
             if message.stop_reason != "tool_use":
                 outcome = AgentOutcome(stop="ended", summary=text)  # it stopped talking: its last words
                 break
-            if turns >= limits.max_turns:
-                outcome = AgentOutcome(stop="turns", reason=f"it used all {limits.max_turns} turns (`code.max_turns`)")
-                break
-            if time.monotonic() - started >= limits.max_seconds:
-                outcome = AgentOutcome(stop="minutes", reason=(
-                    f"it ran for {limits.max_seconds / 60:g} minutes (`code.max_minutes`)"))
-                break
-            refused = await _over_budget(ledger, spent, limits)
-            if refused is not None:
-                outcome = AgentOutcome(stop="budget", reason=refused)
+            limit = await _limit_reached(ledger, spent, limits, turns, time.monotonic() - started)
+            if limit is not None:
+                # the turn is paid for: its tool calls still run (no further model call), so its work counts
+                await runner.generate_tool_call_response()
+                outcome = limit
                 break
     except anthropic.APIStatusError as exc:
         outcome = AgentOutcome(stop="model", reason=f"the model API answered {exc.status_code} ({_message(exc)}) "

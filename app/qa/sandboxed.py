@@ -71,7 +71,7 @@ while time.monotonic() < deadline:
             sys.exit(0)
     except Exception:
         pass
-    time.sleep(0.25)
+    time.sleep(0.05)
 sys.exit(1)
 """
 

@@ -155,8 +155,24 @@ def qa_table(result: RunResult | None) -> str:
     return "\n".join(rows)
 
 
+def undefined_steps(result: RunResult | None) -> list[str]:
+    """Steps of the approved spec that no step definition matches: only a person can add those."""
+    found: list[str] = []
+    for scenario in result.scenarios if result is not None else []:
+        for step in scenario.steps:
+            text = f"{step.keyword.strip()} {step.text}"
+            if step.status == "undefined" and text not in found:
+                found.append(text)
+    return found
+
+
 def _tests_notice(report: CodeReport) -> list[str]:
     lines = []
+    missing = undefined_steps(report.qa)
+    if missing:
+        lines.append("✋ **These approved steps have no step definition**, which generated code may not write "
+                     "(step definitions are the test): a person adds them under the features folder's `steps/`: "
+                     + ", ".join(f"`{m}`" for m in missing[:10]))
     if report.tests_removed:
         lines.append("⚠️ **This change deletes test files:** " + ", ".join(f"`{p}`" for p in report.tests_removed))
     if report.tests_weakened:
