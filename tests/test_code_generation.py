@@ -146,10 +146,14 @@ TWO_RULES = FEATURE + """
 
 
 @pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
-async def test_turns_running_out_with_some_scenarios_passing_push_a_draft_and_say_what_fails(
-    github: Any, llm: Any, service: Service,
+@pytest.mark.parametrize(("limit", "said"), [
+    ("max_turns: 2", "all 2 turns (`code.max_turns`)"),
+    ("max_turns: 8\n  max_usd: 0.00001", "cost cap of $0.00 (`code.max_usd`) is spent"),
+], ids=["turns", "dollars"])
+async def test_turns_or_budget_running_out_with_some_scenarios_passing_push_a_draft_and_say_what_fails(
+    github: Any, llm: Any, service: Service, limit: str, said: str,
 ) -> None:
-    config = CONFIG.replace("max_turns: 8", "max_turns: 2")
+    config = CONFIG.replace("max_turns: 8", limit)
     github.push_files(SHOP, "main", {".github/specloop.yml": config}, "Fewer turns")
     issue, number, _ = story_pr(github, config=config)
     head = github.push_files(SHOP, BRANCH.format(n=issue), {"features/greeting.feature": TWO_RULES}, "Two rules")
@@ -163,7 +167,7 @@ async def test_turns_running_out_with_some_scenarios_passing_push_a_draft_and_sa
     assert pull.head_sha != head and pull.draft
     (code,) = code_runs(github, head)
     assert code.conclusion == "neutral" and code.output["title"] == "Partial code pushed: 1 of 2 scenarios pass"
-    assert "all 2 turns (`code.max_turns`)" in code.output["summary"]
+    assert said in code.output["summary"]
     (comment,) = [c.body for c in github.comments(SHOP, number) if find_marker(c.body, "code")]
     assert "pushed a partial implementation" in comment and "The pull request is a draft" in comment
     assert "**Still failing:**" in comment and "the one where a visitor reads about the shop" in comment
