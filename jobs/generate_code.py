@@ -296,10 +296,7 @@ class CodeRun:
 
         async def turn(report: TurnReport) -> None:
             p = self.progress
-            p.turn, p.elapsed_s, p.cost_usd = report.turn, report.elapsed_s, report.usage.cost_usd
-            p.input_tokens = (report.usage.input_tokens + report.usage.cache_read_input_tokens
-                              + report.usage.cache_creation_input_tokens)
-            p.output_tokens = report.usage.output_tokens
+            p.turn, p.elapsed_s, p.usage = report.turn, report.elapsed_s, report.usage
             await self.show("agent")
 
         sdk = model.sdk.with_options(max_retries=model.max_retries)
@@ -396,15 +393,13 @@ class CodeRun:
         except Unreadable as error:
             return CodeReport(sha=self.start, outcome="nothing", reason=f"{error}. Nothing is pushed",
                               summary=outcome.summary, turns=outcome.turns, duration_s=outcome.duration_s,
-                              cost_usd=outcome.usage.cost_usd)
+                              usage=outcome.usage)
         changes = snap.changes
         verdict, files = await self.judge(ws, snap)
         report = CodeReport(sha=self.start, outcome="nothing", files=files, summary=outcome.summary,
                             tests_removed=verdict.tests_removed, tests_weakened=verdict.tests_weakened,
                             turns=outcome.turns, duration_s=outcome.duration_s, stop=outcome.stop,
-                            input_tokens=outcome.usage.input_tokens + outcome.usage.cache_read_input_tokens
-                            + outcome.usage.cache_creation_input_tokens,
-                            output_tokens=outcome.usage.output_tokens, cost_usd=outcome.usage.cost_usd)
+                            usage=outcome.usage)
         stopped = "" if outcome.finished else outcome.reason
         if not verdict.ok:
             report.reason = "; ".join(verdict.blocked) + ". Nothing that touches them is pushed"

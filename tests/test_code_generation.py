@@ -28,6 +28,15 @@ def code_runs(github: Any, sha: str) -> list[Any]:
     return github.check_runs(SHOP, head_sha=sha, name="specloop/code")
 
 
+def nothing_pushed(github: Any, number: int, head: str, conclusion: str, title: str, *,
+                   checked: str | None = None) -> Any:
+    """The branch is still at `head`, and the one `specloop/code` run (on `checked`, default `head`) says so."""
+    assert github.pull(SHOP, number).head_sha == head
+    (code,) = code_runs(github, checked or head)
+    assert (code.conclusion, code.output["title"]) == (conclusion, title), code.output
+    return code
+
+
 @pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
 async def test_a_scripted_agent_implements_the_story_and_qa_passes_on_the_pushed_head(
     github: Any, llm: Any, service: Service, monkeypatch: pytest.MonkeyPatch,
@@ -104,9 +113,7 @@ async def test_nothing_useful_pushes_nothing_and_says_why(github: Any, llm: Any,
     github.submit_review(SHOP, number, "APPROVED", by="bob", commit_id=approved)
     totals = await service.drain()
     assert totals["failed"] == 0, totals
-    assert github.pull(SHOP, number).head_sha == approved
-    (code,) = code_runs(github, approved)
-    assert code.conclusion == "failure" and code.output["title"] == "Nothing pushed"
+    code = nothing_pushed(github, number, approved, "failure", "Nothing pushed")
     assert "no approved scenario passes with this change" in code.output["summary"]
 
 
@@ -191,9 +198,7 @@ async def test_a_persons_push_during_the_run_means_nothing_is_pushed_over_it(
         await asyncio.sleep(0.05)
     theirs = github.push_files(SHOP, BRANCH.format(n=issue), {"NOTES.md": "alice's notes\n"}, "Notes", by="alice")
     assert (await drain)["failed"] == 0
-    assert github.pull(SHOP, number).head_sha == theirs
-    (code,) = code_runs(github, approved)
-    assert code.conclusion == "neutral" and code.output["title"] == "Nothing pushed: the branch moved"
+    code = nothing_pushed(github, number, theirs, "neutral", "Nothing pushed: the branch moved", checked=approved)
     assert "/specloop code" in code.output["summary"]
 
 

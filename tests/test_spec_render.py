@@ -10,6 +10,7 @@ from app.domain.fingerprint import Fingerprint, build_manifest
 from app.domain.gherkin import ParsedFeature, parse_feature
 from app.domain.markers import find_marker
 from app.domain.spec_lint import Finding, check_feature
+from app.model.usage import Usage
 from app.render.code_check import (
     CODE_CHECK_NAME,
     CodeProgress,
@@ -228,8 +229,9 @@ def test_a_code_run_that_could_not_start_is_a_neutral_check_saying_why() -> None
 
 def test_code_progress_names_the_turn_the_last_command_and_the_spend() -> None:
     progress = CodeProgress(sha="e" * 40, turn=3, max_turns=40, files_changed=["app.py"],
-                            last_command="pytest -q\nmore", last_exit=1, input_tokens=1200, output_tokens=300,
-                            cost_usd=0.0123)
+                            last_command="pytest -q\nmore", last_exit=1,
+                            usage=Usage(input_tokens=200, output_tokens=300, cache_read_input_tokens=1000,
+                                        cost_usd=0.0123))
     out = render_code_progress(progress)
     assert (out.status, out.title) == ("in_progress", "Generating code: turn 3 of 40")
     assert "`app.py`" in out.summary and "`pytest -q…` (exit code 1)" in out.summary

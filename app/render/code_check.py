@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from app.domain.markers import marker
 from app.domain.qa_reports import STATUS_ICON
 from app.domain.qa_results import RunResult
+from app.model.usage import Usage
 from app.render.qa_check import QaCheck
 
 CODE_CHECK_NAME = "specloop/code"
@@ -36,9 +37,7 @@ class CodeProgress:
     last_command: str | None = None
     last_exit: int | None = None
     last_qa: RunResult | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
+    usage: Usage = field(default_factory=Usage)  # the model's tokens and dollars so far
     elapsed_s: float = 0.0
     phase: str = "agent"  # "workspace" | "install" | "agent" | "checking" | "pushing"
 
@@ -69,9 +68,7 @@ class CodeReport:
     project_tests: str | None = None  # "passed" | "failed: ..." | None (no `code.test`)
     turns: int = 0
     duration_s: float = 0.0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
+    usage: Usage = field(default_factory=Usage)
     stop: str = ""
     detail: str = ""  # a command's output, for a failed install or test run
 
@@ -83,8 +80,10 @@ def _qa_words(result: RunResult | None) -> str:
     return f"{counts.get('passed', 0)} of {len(result.scenarios)} scenarios pass"
 
 
-def _usage_line(tokens_in: int, tokens_out: int, cost: float) -> str:
-    return f"{tokens_in:,} input + {tokens_out:,} output tokens, ${cost:.2f}"
+def _usage_line(usage: Usage) -> str:
+    """Tokens (input counted with the prompt cache's reads and writes) and dollars."""
+    read = usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
+    return f"{read:,} input + {usage.output_tokens:,} output tokens, ${usage.cost_usd:.2f}"
 
 
 def render_code_progress(progress: CodeProgress) -> QaCheck:
@@ -104,7 +103,7 @@ def render_code_progress(progress: CodeProgress) -> QaCheck:
         code = "running" if progress.last_exit is None else f"exit code {progress.last_exit}"
         lines.append(f"- **Last command:** `{_one_line(progress.last_command)}` ({code})")
     lines.append(f"- **Last QA run:** {_qa_words(progress.last_qa)}")
-    lines.append(f"- **Model:** {_usage_line(progress.input_tokens, progress.output_tokens, progress.cost_usd)}")
+    lines.append(f"- **Model:** {_usage_line(progress.usage)}")
     lines += ["", marker("code", sha=progress.sha, state="running")]
     return QaCheck("in_progress", None, title, "\n".join(lines), name=CODE_CHECK_NAME,
                    actions=[])
@@ -196,7 +195,7 @@ def render_code_result(report: CodeReport) -> QaCheck:
         lines.append(f"- **Project tests:** {report.project_tests}")
     lines += [
         f"- **Turns:** {report.turns}, **duration:** {report.duration_s / 60:.1f} min",
-        f"- **Model:** {_usage_line(report.input_tokens, report.output_tokens, report.cost_usd)}",
+        f"- **Model:** {_usage_line(report.usage)}",
         "", marker("code", sha=report.sha, state=report.outcome, pushed=report.pushed_sha),
     ]
     text = ""
