@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.support.service",
     "tests.support.browser",
     "tests.support.spec",
+    "tests.support.code",
 ]

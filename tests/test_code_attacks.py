@@ -159,18 +159,6 @@ def workspaces(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, dict[Path, b
     return seen
 
 
-@pytest.fixture
-def no_follow_up_qa(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The spec check (and so QA) the job queues on its own push is not run: these tests look at the push."""
-    pushed: list[str] = []
-
-    async def recorded(*args: Any, **kwargs: Any) -> None:
-        pushed.append(args[3])
-
-    monkeypatch.setattr(jobs.generate_code, "run_check", recorded)
-    return pushed
-
-
 def _no_workspace_left(jobs: Path, seen: list[tuple[Path, dict[Path, bytes]]]) -> None:
     assert seen, "the job never judged a change"
     for root, _ in seen:

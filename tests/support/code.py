@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from app.domain.markers import marker
 from app.sandbox.messages_api import ToolUse
 from tests.support.github import SHOP
 from tests.support.spec import mapped_issue
 
-__all__ = ["AFTER", "APP", "BEFORE", "BRANCH", "CONFIG", "FEATURE", "UNIT_TEST", "editor", "story_pr"]
+__all__ = ["AFTER", "APP", "BEFORE", "BRANCH", "CONFIG", "FEATURE", "UNIT_TEST", "editor", "no_follow_up_qa",
+           "story_pr"]
 
 BRANCH = "specloop/{n}-greeting"
 FEATURE = """\
@@ -70,3 +73,18 @@ def story_pr(github: Any, *, config: str = CONFIG) -> tuple[int, int, str]:
     return issue, number, head
 
 
+
+
+@pytest.fixture
+def no_follow_up_qa(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The spec check (and so QA) the job runs on its own push is skipped, and the pushed SHAs recorded: for
+    tests about the push itself (QA on the new head is the end-to-end test's)."""
+    import jobs.generate_code
+
+    pushed: list[str] = []
+
+    async def recorded(*args: Any, **kwargs: Any) -> None:
+        pushed.append(args[3])
+
+    monkeypatch.setattr(jobs.generate_code, "run_check", recorded)
+    return pushed
