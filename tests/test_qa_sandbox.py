@@ -290,6 +290,7 @@ async def test_an_app_that_never_answers_in_the_sandbox_fails_at_the_ready_timeo
 TEST_LIMITS = Limits(cpu_seconds=6, memory_bytes=768 << 20, processes=512, open_files=4096,
                      file_size_bytes=64 << 20, output_bytes=1 << 20, tmp_bytes=256 << 20)
 RUN_WALL_S = 30.0  # room for 6 s of CPU on a loaded 2-core machine (the CPU case)
+FORK_BOMB_WALL_S = 12.0  # the fork bomb needs no CPU room: only its wall time ends it
 HANG_GUARD_S = 150  # how long a case may take before it counts as hanging (not a speed assertion)
 ABUSE_MARK = "specloop-abuse-daemon-81c3"
 
@@ -310,7 +311,7 @@ ABUSE = {
     # forks fail at the pids limit; the run's wall time ends it (the per-process CPU limit cannot: each of
     # hundreds of processes gets a sliver of the CPU)
     "fork bomb": ('    subprocess.run(["sh", "-c", "b() {{ b | b & }}; b; sleep 600", {mark!r}])\n',
-                  "ran longer than 30 s (wall time)"),
+                  f"ran longer than {FORK_BOMB_WALL_S:g} s (wall time)"),
     "memory": ('    blocks = []\n    while True:\n        blocks.append(b"\\1" * (32 << 20))\n',
                "used more than 768 MB of memory"),
     "cpu": ("    while True:\n        pass\n", "used more than 6 s of CPU time"),
@@ -346,8 +347,13 @@ async def _a_clean_job_passes(github: Any, qa_ctx: Any) -> None:
 @pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
 async def test_a_step_file_that_abuses_resources_is_stopped_and_said_so_and_the_next_job_runs(
     github: Any, service: Service, qa_ctx: Any, secrets_dir: Path, small_limits: None, case: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     body, said = ABUSE[case]
+    if case == "fork bomb":
+        import jobs.run_qa
+
+        monkeypatch.setattr(jobs.run_qa, "RunOptions", functools.partial(RunOptions, run_timeout_s=FORK_BOMB_WALL_S))
     mark = f"{ABUSE_MARK}-{uuid.uuid4().hex[:12]}"  # this test's own: another session may run the same test
     files = {"features/abuse.feature": ABUSE_FEATURE, "index.html": "<h1>Home</h1>",
              "features/steps/abuse_steps.py": ABUSE_STEPS.format(mark=mark, body=body.format(mark=mark))}
