@@ -39,6 +39,7 @@ from app.agent.qa_tool import FINISH_TOOL, RunQaTool
 from app.agent.review import Verdict, review_change
 from app.agent.shell import Shell
 from app.agent.workspace import Changes, Workspace
+from app.comments import upsert_comment
 from app.context import JobScope
 from app.domain.fingerprint import Fingerprint, build_manifest, sha256_hex
 from app.domain.qa_results import RunResult
@@ -48,6 +49,7 @@ from app.gh.models import CheckRun, Pull
 from app.git import GitError
 from app.isolation import Limits, Policy, Sandbox, SandboxError, open_sandbox, sandbox_available
 from app.job_args import GenerateCode
+from app.job_checks import open_check, write_check
 from app.model import catalog
 from app.model.usage import Budget, UnknownModel
 from app.qa.browser import BrowserNotFound, require_chromium
@@ -138,8 +140,7 @@ class CodeRun:
     # -- reporting --------------------------------------------------------------------------------
 
     async def _write(self, check: QaCheck) -> None:
-        for payload in check.requests():
-            await checks.update_check_run(self.scope.gh, self.scope.repo, self.check.id, payload)
+        await write_check(self.scope.gh, self.scope.repo, self.check.id, check)
 
     async def show(self, phase: str | None = None, *, force: bool = False) -> None:
         """Post progress, at most every PROGRESS_INTERVAL seconds unless `force`."""
@@ -450,17 +451,6 @@ class CodeRun:
         return report
 
 
-async def _open_check(scope: JobScope, sha: str) -> CheckRun:
-    """This job's `specloop/code` run on `sha` (a retry takes over the run its first try created)."""
-    found = await checks.find_check_run(scope.gh, scope.repo, sha, CODE_CHECK_NAME, app_id=scope.deps.github.app_id,
-                                        external_id=scope.job_id)
-    first = render_code_progress(CodeProgress(sha=sha, phase="workspace")).requests()[0]
-    if found is not None:
-        return await checks.update_check_run(scope.gh, scope.repo, found.id, first)
-    return await checks.create_check_run(scope.gh, scope.repo, sha, CODE_CHECK_NAME,
-                                         {**first, "external_id": scope.job_id})
-
-
 async def _finish(scope: JobScope, run: CodeRun, report: CodeReport) -> dict[str, Any]:
     """The check run's result, the PR (draft when partial), its comment and the story's status chain."""
     gh, repo = scope.gh, scope.repo
@@ -491,8 +481,6 @@ async def _finish(scope: JobScope, run: CodeRun, report: CodeReport) -> dict[str
 
 
 async def _comment(scope: JobScope, run: CodeRun, report: CodeReport) -> None:
-    from app.comments import upsert_comment
-
     await upsert_comment(scope.gh, scope.repo, run.pull.number, CODE_COMMENT_KIND,
                          render_code_comment(report, check_url=run.check.html_url), bot_login=scope.bot_login)
 
@@ -516,8 +504,7 @@ async def _resume_after_push(scope: JobScope, pull: Pull, config: RepoConfig,
                         pushed_sha=pushed, reason=f"the run was interrupted after it pushed {pushed[:7]}; that "
                                                   "commit is its result (`specloop/qa` checks it)")
     if found is not None:
-        for payload in render_code_result(report).requests():
-            await checks.update_check_run(gh, repo, found.id, payload)
+        await write_check(gh, repo, found.id, render_code_result(report))
     await run_check(SpecPr.of(scope), scope.deps.redis, pull.number, pushed, config,
                     installation_id=scope.installation_id)
     await advance_status(gh, repo, story_issue(pull), bot_login=scope.bot_login, code_state=None, code_sha=pushed,
@@ -546,7 +533,7 @@ async def generate_code(scope: JobScope, args: GenerateCode) -> dict[str, Any]:
     start = pull.head.sha
     if await _already_pushed(scope, pull):
         return await _resume_after_push(scope, pull, config, approved)
-    check = await _open_check(scope, start)
+    check = await open_check(scope, start, render_code_progress(CodeProgress(sha=start, phase="workspace")))
     await advance_status(gh, repo, story_issue(pull), bot_login=scope.bot_login, code_state="generating",
                          code_sha=None, code_url=check.html_url)
     run = CodeRun(scope, pull, approved, config, start, check, Path(tempfile.mkdtemp(prefix="specloop-code-")),

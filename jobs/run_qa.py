@@ -32,11 +32,12 @@ from app.domain.fingerprint import Fingerprint, build_manifest
 from app.domain.origins import Confinement
 from app.domain.qa_reports import write_reports
 from app.domain.qa_results import Progress, RunResult, ScenarioResult
-from app.gh import checks, issues, pulls
+from app.gh import issues, pulls
 from app.gh.models import CheckRun, Pull, RepoRef
 from app.git import GitError, clone, run_git
 from app.isolation import SandboxError
 from app.job_args import RunQa
+from app.job_checks import open_check, write_check
 from app.qa.browser import BrowserNotFound, require_chromium
 from app.qa.network import resolve
 from app.qa.options import RunOptions
@@ -44,7 +45,6 @@ from app.qa.repo_app import QaError, RepoApp, freeze_spec, steps_dir_of
 from app.qa.runner import run
 from app.qa.sandboxed import run_in_sandbox
 from app.render.qa_check import (
-    QA_CHECK_NAME,
     QaCheck,
     render_qa_error,
     render_qa_progress,
@@ -74,34 +74,6 @@ async def find_story_pull(gh: GH, repo: RepoRef, number: int | None, sha: str | 
         if opened_by_bot(pull, bot_login):  # a deployment of someone else's PR (or a fork) is not ours to test
             return pull
     return None
-
-
-async def create_check(scope: JobScope, sha: str, check: QaCheck) -> CheckRun:
-    """Create this job's `specloop/qa` run for `sha`, sending the rendered payloads in order.
-
-    The run carries the job's id (which arq's retry keeps) as its external id: a retry of a run that died
-    after GitHub created its check run takes that one over, instead of leaving it in progress for ever
-    beside a new one. A concluded run is reopened by no one: a retry that starts QA again (after a
-    temporary failure concluded the first try) reports on a new run and leaves that one as history.
-    """
-    gh, repo = scope.gh, scope.repo
-    payloads = check.requests()
-    found = await checks.find_check_run(gh, repo, sha, QA_CHECK_NAME, app_id=scope.deps.github.app_id,
-                                        external_id=scope.job_id)
-    if found is not None and (found.status != "completed" or check.status == "completed"):
-        created = await checks.update_check_run(gh, repo, found.id, payloads[0])
-    else:
-        created = await checks.create_check_run(gh, repo, sha, QA_CHECK_NAME,
-                                                {**payloads[0], "external_id": scope.job_id})
-    for payload in payloads[1:]:
-        await checks.update_check_run(gh, repo, created.id, payload)
-    return created
-
-
-async def update_check(gh: GH, repo: RepoRef, run_id: int, check: QaCheck) -> None:
-    """Update the run; annotations beyond 50 go in further updates (GitHub appends them)."""
-    for payload in check.requests():
-        await checks.update_check_run(gh, repo, run_id, payload)
 
 
 def format_base_url(template: str, *, branch: str, pr: int) -> str:
@@ -181,7 +153,7 @@ async def _run_with_progress(gh: GH, repo: RepoRef, run_id: int, sha: str, base_
                 counts: dict[str, int] = {}
                 for scenario in finished[:]:  # a snapshot: the runner thread appends
                     counts[scenario.status] = counts.get(scenario.status, 0) + 1
-                await update_check(gh, repo, run_id, render_qa_progress(posted, total[0], counts,
+                await write_check(gh, repo, run_id, render_qa_progress(posted, total[0], counts,
                                                                         base_url=base_url, sha=sha))
     finally:
         if not task.done():  # cancelled (the job's timeout): the sandboxed run closes its sandbox
@@ -211,7 +183,7 @@ class QaRun:
 
     async def report(self, check: QaCheck, *, conclusion: str | None = None) -> None:
         """Update the check run, and the story's chain when the run concluded."""
-        await update_check(self.scope.gh, self.scope.repo, self.check.id, check)
+        await write_check(self.scope.gh, self.scope.repo, self.check.id, check)
         if conclusion is not None:
             await advance_status(self.scope.gh, self.scope.repo, story_issue(self.pull),
                                  bot_login=self.scope.bot_login, qa_conclusion=conclusion,
@@ -398,12 +370,12 @@ async def run_qa(scope: JobScope, args: RunQa) -> dict[str, Any]:
     if approved is None:
         if args.base_url is not None:
             return {"status": "not approved"}  # a deployment of an unapproved spec PR is not our business
-        await create_check(scope, sha, render_qa_error(
+        await open_check(scope, sha, render_qa_error(
             "QA runs only an approved specification, and this pull request has no approval yet. "
             "Approve it (a review on its current head) and QA will run.", sha=sha, conclusion="neutral"))
         return {"status": "not approved"}
 
-    created = await create_check(scope, sha, render_qa_progress(0, 0, {}, base_url=args.base_url or "(starting)",
+    created = await open_check(scope, sha, render_qa_progress(0, 0, {}, base_url=args.base_url or "(starting)",
                                                                 sha=sha))
     run = QaRun(scope, pull, sha, approved, config.qa, config.features_dir, created,
                 Path(tempfile.mkdtemp(prefix="specloop-qa-")))

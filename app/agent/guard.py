@@ -24,7 +24,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 from app.domain.fingerprint import is_spec_file
@@ -111,40 +111,62 @@ class WorkspaceGuard:
 
     def _not_git(self, relative: str, given: str) -> None:
         if ".git" in relative.split("/"):
-            raise Refused(f"`{given}` is inside `.git`, git's own folder: Specloop keeps the repository's "
-                          "history itself, so work on the files of the checkout only.")
+            raise Refused(GIT_REFUSAL.format(given=given))
 
     def _check_write(self, relative: str, named: str, given: str) -> None:
         """Refuse a write to `relative`; `named` is how the message names it (the path inside the
         checkout, and where it leads when a link is on the way)."""
-        self._not_git(relative, given)
-        if relative == WORKFLOWS or relative.startswith(WORKFLOWS + "/"):
-            raise Refused(f"{named} is a CI workflow; Specloop never writes workflows.")
-        steps = f"{self.features_dir}/steps"
-        if relative == steps or relative.startswith(steps + "/"):
-            raise Refused(f"{named}: step definitions are part of the approved test; a step nothing "
-                          "defines needs a person's step definition.")
-        if relative in self.locked:
-            raise Refused(f"{named} is part of the approved specification, which is locked: implement the "
-                          "code so its scenarios pass instead of changing them.")
-        if is_spec_file(relative, self.features_dir):
-            raise Refused(f"{named} would be a feature file, and the specification is written and approved "
-                          "on the spec pull request, not by the code agent: implement the approved "
-                          "scenarios instead.")
-        pattern = self._protected_by(relative)
-        if pattern is not None:
-            raise Refused(f"{named} matches `{pattern}` in the repository's `protected_paths`; Specloop "
-                          "does not change it.")
+        rule = write_rule(relative, features_dir=self.features_dir, locked=self.locked, protected=self.protected)
+        if rule is None:
+            return
+        kind, pattern = rule
+        raise Refused({
+            "git": GIT_REFUSAL.format(given=given),
+            "workflow": f"{named} is a CI workflow; Specloop never writes workflows.",
+            "steps": f"{named}: step definitions are part of the approved test; a step nothing defines needs a "
+                     "person's step definition.",
+            "locked": f"{named} is part of the approved specification, which is locked: implement the code so its "
+                      "scenarios pass instead of changing them.",
+            "spec": f"{named} would be a feature file, and the specification is written and approved on the spec "
+                    "pull request, not by the code agent: implement the approved scenarios instead.",
+            "protected": f"{named} matches `{pattern}` in the repository's `protected_paths`; Specloop does not "
+                         "change it.",
+        }[kind])
 
-    def _protected_by(self, relative: str) -> str | None:
-        """The `protected_paths` glob that covers `relative` (the path itself or a folder it is in)."""
-        parts = relative.split("/")
-        prefixes = ["/".join(parts[: index + 1]) for index in range(len(parts))]
-        for pattern in self.protected:
-            clean = pattern.strip("/")
-            if any(fnmatch.fnmatchcase(prefix, clean) for prefix in prefixes):
-                return pattern
-        return None
+
+GIT_REFUSAL = ("`{given}` is inside `.git`, git's own folder: Specloop keeps the repository's history itself, "
+               "so work on the files of the checkout only.")
+WriteRule = tuple[str, str]  # (kind: git | workflow | steps | locked | spec | protected, the protected glob)
+
+
+def write_rule(relative: str, *, features_dir: str, locked: Collection[str],
+               protected: Sequence[str]) -> WriteRule | None:
+    """Which rule forbids generated code to write repo-relative `relative`, or None: the one list the
+    editor's guard refuses by and the job judges the finished change by (app/agent/review.py)."""
+    if ".git" in relative.split("/"):
+        return ("git", "")
+    if relative == WORKFLOWS or relative.startswith(WORKFLOWS + "/"):
+        return ("workflow", "")
+    steps = f"{features_dir}/steps"
+    if relative == steps or relative.startswith(steps + "/"):
+        return ("steps", "")
+    if relative in locked:
+        return ("locked", "")
+    if is_spec_file(relative, features_dir):
+        return ("spec", "")
+    pattern = protected_by(relative, protected)
+    return ("protected", pattern) if pattern is not None else None
+
+
+def protected_by(relative: str, protected: Sequence[str]) -> str | None:
+    """The `protected_paths` glob that covers `relative` (the path itself or a folder it is in)."""
+    parts = relative.split("/")
+    prefixes = ["/".join(parts[: index + 1]) for index in range(len(parts))]
+    for pattern in protected:
+        clean = pattern.strip("/")
+        if any(fnmatch.fnmatchcase(prefix, clean) for prefix in prefixes):
+            return pattern
+    return None
 
 
 def _normal(path: str) -> str:

@@ -8,13 +8,12 @@ repositories, and the existing tests the change deletes or weakens.
 
 from __future__ import annotations
 
-import fnmatch
 import posixpath
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from app.domain.fingerprint import is_spec_file
+from app.agent.guard import write_rule
 
 _TEST_PATH = re.compile(
     r"(^|/)(tests?|spec|__tests__)/"          # a tests folder
@@ -59,22 +58,23 @@ class Verdict:
         return not self.blocked
 
 
+# What each of the guard's rules is, as the judgement of a finished change names it.
+RULE_WORDS = {
+    "git": "git's own folder",
+    "workflow": "a CI workflow",
+    "locked": "the approved specification",
+    "steps": "the specification (feature files and step definitions are the approved test)",
+    "spec": "the specification (feature files and step definitions are the approved test)",
+}
+
+
 def protected_reason(path: str, *, features_dir: str, locked: Iterable[str], protected: Sequence[str]) -> str | None:
-    """Why no generated change may touch `path`, or None."""
-    parts = path.split("/")
-    if ".git" in parts:
-        return "git's own folder"
-    if path.startswith(".github/workflows/") or path == ".github/workflows":
-        return "a CI workflow"
-    if path in set(locked):
-        return "the approved specification"
-    root = features_dir.strip("/") + "/"
-    if is_spec_file(path, features_dir) or path.startswith(root + "steps/"):
-        return "the specification (feature files and step definitions are the approved test)"
-    for pattern in protected:
-        if fnmatch.fnmatch(path, pattern):
-            return f"a protected path (`{pattern}` in `protected_paths`)"
-    return None
+    """Why no generated change may touch `path` (the editor's guard's rules, `write_rule`), or None."""
+    rule = write_rule(path, features_dir=features_dir, locked=set(locked), protected=protected)
+    if rule is None:
+        return None
+    kind, pattern = rule
+    return f"a protected path (`{pattern}` in `protected_paths`)" if kind == "protected" else RULE_WORDS[kind]
 
 
 def link_escapes(path: str, target: str) -> bool:
