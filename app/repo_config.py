@@ -17,9 +17,11 @@ from githubkit import GitHub
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.domain.origins import origin_of
+from app.domain.tag_filter import normalise_tags, tag_expression_problem
 from app.gh.models import RepoRef
 from app.gh.repos import file_text, get_repository
 from app.permissions import DEFAULT_TABLE, table_with
+from app.qa.options import MAX_RETRY, ScreenshotPolicy
 
 CONFIG_PATH = ".github/specloop.yml"
 
@@ -94,6 +96,15 @@ def _http_origin(value: str) -> str:
     return origin
 
 
+def _tag_expression(value: str | None) -> str | None:
+    """A `qa.tags` Cucumber tag expression, stripped (None when empty), or a ValueError with the parser's message."""
+    value = normalise_tags(value)
+    if value is not None and (problem := tag_expression_problem(value)) is not None:
+        raise ValueError(f"`{value}` is not a valid tag expression ({problem}); write one like "
+                         "`@smoke and not @wip`")
+    return value
+
+
 class QaConfig(Section):
     """Where and how QA runs."""
 
@@ -103,7 +114,7 @@ class QaConfig(Section):
     ready_timeout: float = Field(default=60.0, gt=0)
     environments: list[str] | None = None  # None: every environment except production
     contexts: int = Field(default=4, ge=1, le=32)
-    screenshots: Literal["every_step", "failures", "final"] = "every_step"
+    screenshots: ScreenshotPolicy = "every_step"
     timeout_ms: int = Field(default=10_000, ge=100)  # per step
     env: dict[str, str] = Field(default_factory=dict)  # extra environment for `qa.start`
     # Commands run in the checkout, in the sandbox, before `qa.start` (installing dependencies, building).
@@ -114,6 +125,12 @@ class QaConfig(Section):
     install_network: bool = False
     # Origins besides the app's own the QA browser may reach (a CDN, an API); anything else is blocked.
     allowed_origins: list[Annotated[str, AfterValidator(_http_origin)]] = Field(default_factory=list)
+    # Only the approved scenarios whose tags satisfy this Cucumber tag expression run (`@smoke and not @wip`);
+    # a scenario inherits its feature's, rule's and examples' tags. Unset: every approved scenario runs.
+    tags: Annotated[str | None, AfterValidator(_tag_expression)] = None
+    # A scenario that fails runs again, in a fresh browser context, up to this many more times (Cucumber's
+    # retry); one that passes on a retry passes the run and is reported as flaky.
+    retry: int = Field(default=0, ge=0, le=MAX_RETRY)
 
     def accepts_environment(self, environment: str | None) -> bool:
         """Whether a deployment to `environment` should trigger QA."""
@@ -239,6 +256,8 @@ def validate_config(data: dict[str, Any], lines: dict[tuple[Any, ...], int], pat
         line = next((lines[loc[:i]] for i in range(len(loc), 0, -1) if loc[:i] in lines), None)
         key = ".".join(str(part) for part in loc) or None
         message = first["msg"]
+        if first["type"] == "value_error":  # our own validators' message, without pydantic's "Value error, "
+            message = str(first.get("ctx", {}).get("error", message))
         if first["type"] == "extra_forbidden":
             message = "unknown setting (check its spelling and indentation)"
         if loc and loc[-1] == "[key]":

@@ -303,6 +303,7 @@ class QaRun:
             out_dir=str(self.workspace / "evidence"), chromium_path=chromium,
             allowed_origins=tuple(self.qa.allowed_origins), allow_private_hosts=settings.qa_allow_private_hosts,
             private_app=start is not None,  # an app QA started is on loopback; any other must stay public
+            tags=self.qa.tags, retry=self.qa.retry,  # `qa.tags` selects what runs; a run it empties fails
         )
         gh, repo_ref, run_id = self.scope.gh, self.scope.repo, self.check.id
         if start is None and not repo_steps:  # no repository code: the browser runs here, behind its fence

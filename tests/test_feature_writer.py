@@ -7,10 +7,18 @@ from pathlib import Path
 import pytest
 
 from app.domain.example_map import Example, ExampleMap, Rule, Story
-from app.domain.feature_writer import feature_path, narrative, slugify, to_web_step, write_feature
+from app.domain.feature_writer import (
+    _TRANSLATIONS,
+    feature_path,
+    narrative,
+    slugify,
+    to_web_step,
+    write_feature,
+)
 from app.domain.gherkin import ParsedFeature, parse_feature
 from app.domain.offline_mapper import build_map
 from app.domain.spec_lint import check_feature, has_errors
+from app.domain.steps import match_step
 from app.domain.story import read_story
 
 STORIES = Path(__file__).parent / "fixtures" / "stories"
@@ -192,3 +200,12 @@ def test_feature_from_each_fixture_story_parses_and_has_no_lint_errors(path: Pat
     assert parsed.tags == ["@issue-42"]
     assert len(parsed.scenarios()) == sum(len(rule.examples) or 1 for rule in example_map.rules)
     assert not has_errors(check_feature(text, "f.feature")), text
+
+
+@pytest.mark.parametrize("template", sorted({template for _, template in _TRANSLATIONS}))
+def test_every_phrasing_the_writer_produces_is_one_built_in_step(template: str) -> None:
+    # a value as the writer captures it: anything but a double quote (an apostrophe included)
+    values = dict.fromkeys(("label", "value", "option", "link", "button", "text"), "it's 12 EUR")
+    match = match_step(template.format(path="/cart", **values))
+    assert match.status == "matched", match.message
+    assert set(match.arguments) <= {"/cart", "it's 12 EUR"}

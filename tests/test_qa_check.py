@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
+from app.agent.qa_tool import describe_result
 from app.domain.markers import find_marker
+from app.domain.qa_reports import junit_xml
 from app.domain.qa_results import RunResult, ScenarioResult, StepResult
 from app.render.qa_check import (
     MAX_ANNOTATIONS_PER_REQUEST,
@@ -88,3 +92,77 @@ def test_without_stored_reports_the_note_says_why_and_nothing_is_linked() -> Non
     note = "_No artifact store is configured._"
     check = render_qa_result(_big_run(2), sha="abc", report_note=note)
     assert note in check.summary and "Reports:" not in check.summary
+
+
+def _flaky_run() -> RunResult:
+    """Two scenarios: one that passed on its second attempt after a failure, one that passed at once."""
+    first = ScenarioResult(id="1", name="Checkout", uri="features/shop.feature", line=3, feature="Shop",
+                           status="failed", steps=[StepResult("Then", 'I should see "Paid"', 5, "failed",
+                                                              error="Expected to see \"Paid\", the page said Pending")])
+    flaky = ScenarioResult(id="1", name="Checkout", uri="features/shop.feature", line=3, feature="Shop",
+                           status="passed", attempt=1, previous_attempts=[first],
+                           steps=[StepResult("Then", 'I should see "Paid"', 5, "passed")])
+    steady = ScenarioResult(id="2", name="Browse", uri="features/shop.feature", line=8, feature="Shop",
+                            status="passed", steps=[StepResult("Given", "I am on the home page", 9, "passed")])
+    return RunResult(base_url="http://app", scenarios=[steady, flaky], tags="@smoke and not @wip", retry=2)
+
+
+def test_a_flaky_scenario_passes_the_run_but_is_shown_as_flaky_with_its_earlier_failure() -> None:
+    check = render_qa_result(_flaky_run(), sha="abc")
+    assert check.conclusion == "success" and check.title == "All scenarios pass (2, 1 flaky)"
+    assert "**2 scenarios**: 2 passed (**1 flaky**: passed only on a retry)" in check.summary
+    rows = [line for line in check.summary.splitlines() if line.startswith("| ")]
+    assert rows[1].startswith("| Checkout (`features/shop.feature:3`) | ⚠️ flaky (passed on attempt 2) |")
+    assert rows[2].startswith("| Browse (`features/shop.feature:8`) | ✅ passed |")
+    assert "### ⚠️ flaky: Checkout" in check.text
+    assert "attempt 1: failed at `Then I should see \"Paid\"` (line 5)" in check.text
+    assert "the page said Pending" in check.text
+    (annotation,) = check.annotations
+    assert (annotation["annotation_level"], annotation["start_line"]) == ("warning", 5)
+    assert annotation["title"].startswith("flaky: Checkout")
+
+
+def test_the_summary_names_the_tag_expression_and_the_retry_setting() -> None:
+    summary = render_qa_result(_flaky_run(), sha="abc").summary
+    assert "Scenarios selected by the tag expression `@smoke and not @wip` (`qa.tags`)." in summary
+    assert "A failed scenario was run again up to 2 more times (`qa.retry`)." in summary
+    plain = render_qa_result(_big_run(2), sha="abc").summary
+    assert "tag expression" not in plain and "qa.retry" not in plain and "flaky" not in plain
+
+
+def _skipped_run(*, also_passing: bool) -> RunResult:
+    skipped = ScenarioResult(id="s", name="Feature flag off", uri="features/a.feature", line=2, feature="A",
+                             status="skipped", steps=[StepResult("Given", "the beta is off", 3, "skipped",
+                                                                 error="skipped: the beta flag is off")])
+    scenarios = [skipped]
+    if also_passing:
+        scenarios.append(ScenarioResult(id="p", name="Works", uri="features/a.feature", line=6, feature="A",
+                                        status="passed", steps=[StepResult("Given", "it works", 7, "passed")]))
+    return RunResult(base_url="http://app", scenarios=scenarios)
+
+
+def test_a_skipped_scenario_does_not_fail_the_run_but_a_run_of_only_skipped_scenarios_tested_nothing() -> None:
+    mixed = _skipped_run(also_passing=True)
+    assert mixed.passed
+    assert render_qa_result(mixed, sha="abc").conclusion == "success"
+    only_skipped = _skipped_run(also_passing=False)
+    assert not only_skipped.passed
+    check = render_qa_result(only_skipped, sha="abc")
+    assert check.conclusion == "failure"
+    assert check.title == "Every scenario was skipped: nothing was tested"
+
+
+def test_junit_reports_a_skipped_scenario_as_skipped_with_the_reason() -> None:
+    suite = ET.fromstring(junit_xml(_skipped_run(also_passing=True))).find("testsuite")
+    assert suite is not None and suite.get("skipped") == "1" and suite.get("failures") == "0"
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
+    skipped = cases["Feature flag off"].find("skipped")
+    assert skipped is not None and skipped.get("message") == "skipped: the beta flag is off"
+    assert cases["Works"].find("skipped") is None
+
+
+def test_the_code_agent_is_told_a_skipped_scenario_does_not_count_as_passing() -> None:
+    text = describe_result(_skipped_run(also_passing=True))
+    assert "- PASSED: Works" in text
+    assert "- SKIPPED: Feature flag off" in text and "does not count as passing" in text
+    assert "skipped: the beta flag is off" in text

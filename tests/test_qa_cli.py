@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
+from app.domain.qa_results import HookResult, RunResult
 from app.isolation import sandbox_available
-from app.qa.cli import main
+from app.qa.cli import main, print_summary
 from tests.sample_app import SampleApp
 
 FEATURE = """Feature: Sign-up smoke test
@@ -225,3 +227,94 @@ def test_the_help_documents_the_sandbox_and_no_sandbox(capsys: pytest.CaptureFix
         main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--no-sandbox" in text and "bubblewrap" in text and "scrubbed environment" in text
+
+
+TAGGED_FEATURE = """@shop
+Feature: Tagged
+  @smoke
+  Scenario: The form is there
+    Given I am on "/signup"
+    Then I should see "Create your account"
+
+  @smoke
+  Scenario: A page that does not exist
+    Given I am on "/"
+    Then I should see "Free shipping"
+
+  @smoke @wip
+  Scenario: Not ready
+    Given I am on "/"
+    Then I should see "Not built yet"
+"""
+
+
+def test_tags_select_the_scenarios_and_retry_runs_a_failure_again(
+    sample_app: SampleApp, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feature = tmp_path / "tagged.feature"
+    feature.write_text(TAGGED_FEATURE)
+    out = tmp_path / "r"
+    code = main(["--base-url", sample_app.url, str(feature), "--out", str(out), "--timeout", "4",
+                 "--screenshots", "failures", "--tags", "@smoke and not @wip", "--retry", "1"])
+    printed = capsys.readouterr().out
+    assert code == 1
+    assert "Not ready" not in printed  # deselected by the tag expression
+    assert "tagged.feature:9, " in printed and ", attempt 2)" in printed
+    assert "FAILED: 2 scenarios selected by `@smoke and not @wip` (1 failed, 1 passed)" in printed
+    (case,) = [c for c in ET.parse(out / "junit.xml").getroot().iter("testcase") if c.find("failure") is not None]
+    assert len(case.findall("rerunFailure")) == 1  # the first attempt, as Maven Surefire writes a rerun
+    assert "<code>@smoke and not @wip</code>" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--retry", "6"], "argument --retry: must be a whole number from 0 to 5, not '6'"),
+    (["--retry", "once"], "argument --retry: must be a whole number from 0 to 5, not 'once'"),
+])
+def test_a_bad_retry_count_is_a_usage_error(
+    flags: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--base-url", "http://127.0.0.1:9", *flags])
+    assert exited.value.code == 2 and expected in capsys.readouterr().err
+
+
+def test_a_bad_tag_expression_is_refused_with_the_parsers_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feature = tmp_path / "smoke.feature"
+    feature.write_text(FEATURE)
+    assert main(["--base-url", "http://127.0.0.1:9", str(feature), "--tags", "@smoke and"]) == 2
+    err = capsys.readouterr().err
+    assert "--tags: `@smoke and` is not a valid tag expression: and: Too few operands" in err
+    assert "Traceback" not in err
+
+
+def test_a_tag_expression_that_selects_nothing_fails_the_run_saying_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feature = tmp_path / "smoke.feature"
+    feature.write_text(FEATURE)
+    assert main(["--base-url", "http://127.0.0.1:9", str(feature), "--out", str(tmp_path / "r"),
+                 "--tags", "@nightly"]) == 1
+    assert "no scenario matches the tag expression `@nightly` (2 scenarios in the feature files, none selected)" \
+        in capsys.readouterr().out
+
+
+def test_the_help_documents_tags_and_retry_with_an_example(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--tags EXPR" in text and '--tags "@smoke and not @wip"' in text
+    assert "--retry N" in text and "(0 to 5, default: 0)" in text and "flaky" in text
+
+
+def test_the_summary_names_a_failed_before_all_hook() -> None:
+    """A run whose BeforeAll hook failed ran no scenario: the summary must say why, not just `0 scenarios`."""
+    result = RunResult(base_url="http://app", run_hooks=[HookResult(
+        hook="seed.py:4", kind="before_all", name="seed the database", status="failed",
+        error="ConnectionRefusedError: [Errno 111] Connection refused")])
+    out = io.StringIO()
+    print_summary(result, out)
+    text = out.getvalue()
+    assert 'BeforeAll hook "seed the database" (seed.py:4) failed: ConnectionRefusedError' in text
+    assert "FAILED" in text

@@ -72,7 +72,7 @@ import os
 from app.domain.steps import step
 
 
-@step('I sign up as "{name}" on the {plan} plan')
+@step("I sign up as {string} on the {word} plan")
 async def sign_up(page, name, plan):
     await page.goto("/signup")
     await page.get_by_label("Name").fill(name)

@@ -3,6 +3,7 @@ spec lock, start failures, a missing browser, and the story's status chain."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -17,7 +18,7 @@ from app.isolation import sandbox_available
 from app.job_args import RunQa
 from app.render.map_comment import read_map_state
 from app.render.qa_check import SPEC_CHANGED
-from jobs.worker import run_job
+from jobs.worker import JOBS, run_job, wrap
 from tests.sample_app import SampleApp
 from tests.support.github import SHOP
 from tests.support.service import Service
@@ -273,3 +274,60 @@ async def test_progress_is_written_at_most_once_per_interval(
     await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP, number=number))
     assert _qa_run(github, sha).status == "completed"
     assert bool(_progress_writes(github)) is expect_progress
+
+
+TAGGED = """Feature: Smoke
+  @smoke
+  Scenario: The shop opens
+    Given I am on the home page
+    Then I should see "Welcome to the shop"
+
+  @wip
+  Scenario: Not built yet
+    Given I am on the home page
+    Then I should see "Gift cards"
+"""
+
+
+@pytest.mark.parametrize("service", [{"qa_allow_private_hosts": True}], indirect=True)  # the app is on 127.0.0.1
+async def test_qa_tags_select_the_approved_scenarios_that_run_and_the_check_says_which(
+    github: Any, service: Service, qa_ctx: Any, sample_app: SampleApp
+) -> None:
+    number, sha = open_approved_pr(github, f"  base_url: {sample_app.url}\n  tags: \"not @wip\"\n  retry: 1\n",
+                                   TAGGED)
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP,
+                                                number=number))
+    assert outcome["conclusion"] == "success" and outcome["counts"] == {"passed": 1}
+    summary = _qa_run(github, sha).output["summary"]
+    assert "The shop opens" in summary and "Not built yet" not in summary
+    assert "Scenarios selected by the tag expression `not @wip` (`qa.tags`)." in summary
+    assert "up to 1 more time (`qa.retry`)" in summary
+
+
+@pytest.mark.parametrize("service", [{"qa_allow_private_hosts": True}], indirect=True)  # the app is on 127.0.0.1
+async def test_qa_tags_that_select_no_approved_scenario_fail_the_check_saying_so(
+    github: Any, service: Service, qa_ctx: Any, sample_app: SampleApp
+) -> None:
+    number, sha = open_approved_pr(github, f"  base_url: {sample_app.url}\n  tags: \"@nightly\"\n", TAGGED)
+    outcome = await run_job(deps(qa_ctx), RunQa(installation_id=github.installation_id, repo=SHOP,
+                                                number=number))
+    assert outcome["conclusion"] == "failure"
+    run = _qa_run(github, sha)
+    assert run.conclusion == "failure"
+    assert "no scenario matches the tag expression `@nightly` (2 scenarios in the feature files, none selected)" \
+        in run.output["summary"]
+
+
+async def test_a_bad_qa_tags_expression_is_reported_as_a_config_error(
+    github: Any, service: Service, qa_ctx: Any
+) -> None:
+    number, sha = open_approved_pr(github, "  base_url: http://127.0.0.1:9\n  tags: \"@smoke and\"\n", TAGGED)
+    # as the worker runs it: the wrapper turns the job's ConfigError into the config-error reply
+    job = wrap("run_qa", JOBS["run_qa"], "heavy")
+    with contextlib.suppress(Exception):
+        await job({**qa_ctx, "job_id": "bad-tags", "job_try": 9},
+                  **RunQa(installation_id=github.installation_id, repo=SHOP, number=number).model_dump())
+    bodies = [c.body for c in github.comments(SHOP, number)]
+    assert any("`qa.tags`" in b and "`@smoke and` is not a valid tag expression (and: Too few operands" in b
+               for b in bodies), bodies
+    assert github.check_runs(SHOP, head_sha=sha, name="specloop/qa") == []  # nothing ran

@@ -101,8 +101,8 @@ def test_an_undefined_step_fails_the_scenario_with_a_snippet(
     scenario = result.scenarios[0]
     assert scenario.status == "undefined" and not result.passed
     assert [s.status for s in scenario.steps] == ["passed", "undefined", "skipped", "undefined"]
-    assert "@step('I teleport to \"{text1}\"')" in (scenario.steps[1].snippet or "")
-    assert "{number1:d}" in (scenario.steps[3].snippet or "")
+    assert "@step('I teleport to {string}')\nasync def i_teleport_to(page, text):" in (scenario.steps[1].snippet or "")
+    assert "@step('I moonwalk {int} times')" in (scenario.steps[3].snippet or "")
     assert progress == [("undefined", 1, 1)]
 
 
@@ -129,7 +129,7 @@ from playwright.async_api import expect
 from app.domain.steps import step
 
 
-@step('I sign up as "{name}" on the {plan} plan')
+@step("I sign up as {string} on the {word} plan")
 async def sign_up(page, name, plan):
     await page.goto("/signup")
     await page.get_by_label("Name").fill(name)
@@ -143,7 +143,7 @@ def no_secrets():
     assert not leaked, f"leaked: {leaked}"
 
 
-@step('I go to "{where}"')
+@step("I go to {string}")
 async def clashes_with_the_built_in(page, where):
     await page.goto(where)
 '''
@@ -198,3 +198,45 @@ def test_project_steps_are_not_loaded_unless_allowed(
     result = run([features / "project.feature"], sample_app.url, options, root=features, shared_browser=browser)
     signup = next(s for s in result.scenarios if s.name == "A project step signs up")
     assert signup.status == "undefined"
+
+
+def test_retry_runs_a_failed_scenario_again_in_this_process_with_its_own_evidence(
+    browser: SharedBrowser, sample_app: SampleApp, tmp_path: Path
+) -> None:
+    feature = tmp_path / "missing.feature"
+    feature.write_text('Feature: m\n  Scenario: missing text\n    Given I am on "/"\n'
+                       '    Then I should see "Free shipping"\n')
+    options = RunOptions(contexts=1, timeout_ms=1500, screenshots="failures", trace=False, retry=1,
+                         out_dir=str(tmp_path / "evidence"))
+    result = run([feature], sample_app.url, options, root=tmp_path, shared_browser=browser)
+    (scenario,) = result.scenarios
+    assert (scenario.status, scenario.attempt, scenario.flaky, result.retry) == ("failed", 1, False, 1)
+    (first,) = scenario.previous_attempts
+    shots = [first.failing_step().screenshot, scenario.failing_step().screenshot]  # type: ignore[union-attr]
+    assert shots[0] != shots[1] and all(s and Path(s).is_file() for s in shots)
+    assert "/retry-1/" in str(shots[1])
+
+
+FORGING_STEPS = '''import atexit
+import sys
+
+from app.domain.steps import step
+
+
+@step("the step code forges the run's result")
+def forge():
+    # After the child writes its result, overwrite it with something that is not a run.
+    atexit.register(lambda: open(sys.argv[-1], "w").write('{"scenarios": [{"no": "fields"}]}'))
+'''
+
+
+def test_a_result_the_step_code_forged_is_an_error_not_a_crash(sample_app: SampleApp, tmp_path: Path) -> None:
+    features = tmp_path / "features"
+    (features / "steps").mkdir(parents=True)
+    (features / "steps" / "forge.py").write_text(FORGING_STEPS)
+    (features / "forge.feature").write_text("Feature: F\n  Scenario: S\n    Given the step code forges the run's result\n")
+    options = RunOptions(contexts=1, screenshots="off", trace=False, steps_dir=str(features / "steps"),
+                         allow_repo_steps=True)
+    result = run([features / "forge.feature"], sample_app.url, options, root=features)
+    assert not result.passed
+    assert any("left a result that does not read" in e.message for e in result.errors), result.errors

@@ -239,6 +239,25 @@ def test_evidence_a_result_names_outside_its_folder_is_dropped(tmp_path: Path) -
     assert result.scenarios[0].trace is None and result.scenarios[0].steps[0].screenshot is None
 
 
+def test_evidence_of_an_earlier_attempt_outside_its_folder_is_dropped_too(tmp_path: Path) -> None:
+    # A retried scenario's earlier attempts come from the same child and name files the reports embed.
+    out = tmp_path / "evidence"
+    (out / "retry-1").mkdir(parents=True)
+    shot = out / "retry-1" / "step-01.png"
+    shot.write_bytes(b"png")
+    secret = tmp_path / ".env"
+    secret.write_text(SECRET)
+    earlier = ScenarioResult(id="s1", name="one", uri="a.feature", line=2, feature="F", status="failed",
+                             steps=[StepResult(keyword="Given ", text="x", line=3, status="failed",
+                                               screenshot=str(secret))],
+                             screenshots=[str(shot), str(secret)], trace=str(secret))
+    last = ScenarioResult(id="s1", name="one", uri="a.feature", line=2, feature="F", status="passed", attempt=1,
+                          previous_attempts=[earlier])
+    result = confine_evidence(RunResult(base_url="http://127.0.0.1:3000", started_at=0.0, scenarios=[last]), out)
+    (kept,) = result.scenarios[0].previous_attempts
+    assert kept.screenshots == [str(shot)] and kept.trace is None and kept.steps[0].screenshot is None
+
+
 SMALL = """Feature: Smoke
   Scenario: One
     Given I am on the home page

@@ -172,3 +172,28 @@ async def test_a_broken_extends_is_a_config_error_not_a_loop(github: Any, core_d
     with pytest.raises(ConfigError) as caught:
         await load_repo_config(gh, RepoRef("octo-org", "a"))
     assert caught.value.key == "_extends" and says in caught.value.message
+
+
+def test_qa_tags_and_retry_are_read_and_checked() -> None:
+    qa = parse_repo_config("qa:\n  tags: \" @smoke and not @wip \"\n  retry: 2\n").qa
+    assert (qa.tags, qa.retry) == ("@smoke and not @wip", 2)
+    assert (RepoConfig().qa.tags, RepoConfig().qa.retry) == (None, 0)
+    assert parse_repo_config("qa:\n  tags: ''\n").qa.tags is None  # empty: every scenario
+
+
+@pytest.mark.parametrize("text, key, message", [
+    ("qa:\n  tags: \"@smoke and\"\n", "qa.tags",
+     ("`@smoke and` is not a valid tag expression (and: Too few operands (expressions=[Literal('@smoke')])); "
+     "write one like `@smoke and not @wip`")),
+    ("qa:\n  tags: \"@a @b\"\n", "qa.tags", "(Syntax error. Expected operator after @a)"),
+    ("qa:\n  retry: 6\n", "qa.retry", "less than or equal to 5"),
+    ("qa:\n  retry: -1\n", "qa.retry", "greater than or equal to 0"),
+    ("qa:\n  retry: twice\n", "qa.retry", "valid integer"),
+])
+def test_a_bad_tag_expression_or_retry_is_a_config_error_with_the_reason(text: str, key: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_repo_config(text)
+    error = caught.value
+    assert (error.key, error.line) == (key, 2) and message in error.message
+    assert "Value error" not in error.message  # the parser's words, not pydantic's wrapper
+    assert message in config_error(error.path, error.key, error.line, error.message)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from app.domain.spec_lint import NEEDS_STEP_DEFINITION, check_feature, has_errors, static_step_registry
+from app.domain.steps import match_step
+from app.qa.step_files import load_step_files
 
 GOOD = """\
 @issue-1
@@ -98,7 +101,7 @@ def test_repository_step_definitions_are_read_without_running_them() -> None:
     source = (
         "import os\nos.environ['RAN'] = 'yes'  # would run if imported\n"
         "from app.domain.steps import step\n\n"
-        "@step('the moon turns {colour}')\nasync def moon(page, colour):\n    pass\n"
+        "@step('the moon turns {word}')\nasync def moon(page, colour):\n    pass\n"
     )
     registry = static_step_registry({"features/steps/moon.py": source})
     text = GOOD.replace('      When I press "Sign in"\n', "      When the moon turns blue\n")
@@ -108,7 +111,7 @@ def test_repository_step_definitions_are_read_without_running_them() -> None:
 
 def test_a_step_two_definitions_match_is_flagged_as_ambiguous() -> None:
     registry = static_step_registry(
-        {"features/steps/dup.py": "@step('I press \"{b}\"')\ndef p(b):\n    pass\n"}
+        {"features/steps/dup.py": "@step('I press {string}')\ndef p(b):\n    pass\n"}
     )
     findings = [f for f in check_feature(GOOD, "f.feature", extra=registry) if f.code == "step-ambiguous"]
     assert [f.line for f in findings] == [6]
@@ -142,3 +145,47 @@ def test_relative_paths_and_origins_the_repository_allows_are_fine() -> None:
     # a URL typed into a field is data, not a place QA goes
     typed = GOOD.replace('      When I press "Sign in"\n', '      When I fill in "Website" with "https://a.example"\n')
     assert "foreign-url" not in [c for _, c in _codes(typed)]
+
+
+MOON_STEPS = (
+    "import re\n\nfrom app.domain.steps import parameter_type, step\n\n"
+    "parameter_type('colour', r'red|blue', str.upper)\n"
+    "parameter_type('phase', [r'full', re.compile(r'new')])\n\n"
+    "@step('the moon turns {colour} when {phase}')\nasync def moon(page, colour, phase):\n    pass\n\n"
+    "@step(re.compile(r'^the tide is (high|low)$'))\ndef tide(level):\n    pass\n\n"
+    "@step('the sun is {brightness}')\ndef sun(brightness):\n    pass\n"
+)
+
+
+@pytest.mark.parametrize(("step", "known"), [
+    ("the moon turns blue when full", True),
+    ("the moon turns blue when new", True),
+    ("the moon turns green when full", False),  # not a colour the project registered
+    ("the tide is high", True),
+    ("the tide is medium", False),
+    ("the sun is bright", False),  # {brightness} is no parameter type: that definition never matches
+])
+def test_the_lint_reads_parameter_types_and_regular_expressions_as_the_runner_matches_them(
+    tmp_path: Path, step: str, known: bool,
+) -> None:
+    registry = static_step_registry({"features/steps/moon.py": MOON_STEPS})
+    text = GOOD.replace('      When I press "Sign in"\n', f"      When {step}\n")
+    lint_known = not [f for f in check_feature(text, "f.feature", extra=registry) if f.code.startswith("step-")]
+    assert lint_known is known
+    # what the lint accepts is exactly what the QA run executes
+    (tmp_path / "moon.py").write_text(MOON_STEPS)
+    assert (match_step(step, load_step_files(tmp_path)).status == "matched") is known
+
+
+def test_a_step_meant_for_a_definition_with_an_unknown_parameter_type_says_which_type() -> None:
+    registry = static_step_registry({"features/steps/moon.py": MOON_STEPS})
+    text = GOOD.replace('      When I press "Sign in"\n', "      When the sun is bright\n")
+    [finding] = [f for f in check_feature(text, "f.feature", extra=registry) if f.code == "step-undefined"]
+    assert '`{brightness}` in "the sun is {brightness}" is not a parameter type' in finding.message
+
+
+def test_an_old_parse_pattern_leaves_its_steps_undefined_in_the_lint() -> None:
+    registry = static_step_registry(
+        {"features/steps/old.py": "@step('the moon turns \"{colour}\"')\ndef moon(colour):\n    pass\n"})
+    text = GOOD.replace('      When I press "Sign in"\n', '      When the moon turns "blue"\n')
+    assert [f.code for f in check_feature(text, "f.feature", extra=registry)] == ["step-undefined"]

@@ -108,10 +108,98 @@ def test_a_built_in_step_fails_with_a_clear_message_where_it_should_not_pass(
 
 def test_every_action_of_the_vocabulary_is_performed_by_exactly_one_playwright_action() -> None:
     assert sorted(ACTIONS) == sorted(entry.action for entry in VOCABULARY)
-    assert all(step_function(d) is ACTIONS[d.action or ""] for d in BUILTIN)
+    reordered = {p for entry in VOCABULARY for p, _ in entry.argument_names}
+    assert all(step_function(d) is ACTIONS[d.action or ""] for d in BUILTIN if d.pattern not in reordered)
+    # `I enter {string} in {string}` gives the value first: its arguments go to `fill` by name (shop.feature
+    # runs it and finds the typed text in the right field)
+    assert reordered == {"I enter {string} in {string}"}
 
 
 def test_every_built_in_action_has_a_failing_case() -> None:
     # visit_home only opens the base URL: it fails just when the whole app is down (a run-level test).
     actions = {d.source.removeprefix("builtin:") for d in BUILTIN} - {"visit_home"}
     assert actions <= set(NEGATIVE)
+
+
+def test_each_step_result_names_its_definition_and_its_cucumber_arguments(positive_run: RunResult) -> None:
+    steps = [st for s in positive_run.scenarios for st in s.steps]
+    visit = next(st for st in steps if st.text == 'I visit "/search"')
+    assert visit.definitions == ['"I visit {string}" (builtin:visit)']
+    assert visit.match_arguments == [[{"group": {"start": 8, "value": '"/search"', "children": [
+        {"start": 9, "value": "/search", "children": [{}]}, {"children": [{}]}]}, "parameterTypeName": "string"}]]
+    home = next(st for st in steps if st.text == "I am on the home page")
+    assert home.match_arguments == [[]]
+    definitions = {d["pattern"]: d for d in positive_run.step_definitions}
+    assert definitions["I visit {string}"]["expression_type"] == "CUCUMBER_EXPRESSION"
+    assert definitions["I visit {string}"]["name"] == '"I visit {string}" (builtin:visit)'
+
+
+PROJECT_STEPS = '''
+import re
+
+from app.domain.steps import Pending, parameter_type, step
+
+
+@step("I sign up as {string} on the {plan} plan")
+async def sign_up(page, name, plan):
+    await page.goto("/signup")
+    await page.get_by_label("Name").fill(name)
+    await page.get_by_label("Plan").select_option(label=plan)
+    await page.get_by_role("button", name="Create account").click()
+
+
+@step(re.compile(r"^the greeting names (\\w+)$"))
+async def greets(name, page):
+    assert name in await page.inner_text("h1")
+
+
+@step("{airport} is closed")
+def closed(airport):
+    pass
+
+
+@step("the invoice is emailed")
+def not_yet():
+    raise Pending("the mail double is not wired yet")
+
+
+parameter_type("plan", r"free|pro|team", str.capitalize)
+'''
+
+PROJECT_FEATURE = """Feature: Project steps as Cucumber Expressions
+  Scenario: Sign up with a custom parameter type
+    When I sign up as 'Flo' on the team plan
+    Then the greeting names Flo
+    And I should see "Welcome, Flo!"
+
+  Scenario: A step not written yet
+    Given the invoice is emailed
+
+  Scenario: A step meant for an unknown parameter type
+    Given CDG is closed
+"""
+
+
+def test_project_steps_with_parameter_types_regexes_and_pending_run_in_qa(sample_app: SampleApp, tmp_path: Path) -> None:
+    features = tmp_path / "features"
+    (features / "steps").mkdir(parents=True)
+    (features / "steps" / "signup_steps.py").write_text(PROJECT_STEPS)
+    (features / "project.feature").write_text(PROJECT_FEATURE)
+    options = replace(PASSING, steps_dir=str(features / "steps"), allow_repo_steps=True)
+    result = run([features / "project.feature"], sample_app.url, options, root=features)
+    assert not result.errors
+    by_name = {s.name: s for s in result.scenarios}
+    signup = by_name["Sign up with a custom parameter type"]
+    assert signup.status == "passed", [st.error for st in signup.steps]
+    assert signup.steps[0].match_arguments[0][1] == {"group": {"start": 26, "value": "team"},
+                                                     "parameterTypeName": "plan"}
+    assert by_name["A step not written yet"].steps[0].status == "pending"
+    unknown = by_name["A step meant for an unknown parameter type"].steps[0]
+    assert unknown.status == "undefined" and "{airport}" in (unknown.error or "")
+    assert [(t["name"], t["source"]) for t in result.parameter_types] == [("plan", "signup_steps.py:30")]
+    assert result.undefined_parameter_types == [{"expression": "{airport} is closed", "name": "airport"}]
+    project = {d["pattern"]: d for d in result.step_definitions if not d["source"].startswith("builtin:")}
+    assert "{airport} is closed" not in project  # Cucumber lists it as an undefined parameter type instead
+    regex = project["^the greeting names (\\w+)$"]
+    assert regex["expression_type"] == "REGULAR_EXPRESSION" and regex["source"] == "signup_steps.py:15"
+    assert regex["uri"].endswith("signup_steps.py") and regex["line"] == 15

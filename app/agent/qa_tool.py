@@ -48,8 +48,14 @@ def describe_result(result: RunResult) -> str:
     for error in result.errors:
         lines.append(f"- error: {error.message}")
     for scenario in result.scenarios:
-        if not scenario.failed:
+        if scenario.status == "passed":
             lines.append(f"- PASSED: {scenario.name}")
+            continue
+        if scenario.status == "skipped":
+            skipped_by = next((s for s in scenario.steps if s.error), None)
+            why = f" ({skipped_by.error.strip()[:200]})" if skipped_by and skipped_by.error else ""
+            lines.append(f"- SKIPPED: {scenario.name}: a project step or hook skipped it{why}; it tests nothing, "
+                         "so it does not count as passing.")
             continue
         lines.append(f"- {scenario.status.upper()}: {scenario.name} ({scenario.uri}:{scenario.line})")
         step = scenario.failing_step()

@@ -1,19 +1,18 @@
-"""Standard reports of a QA run: JUnit XML, Cucumber Messages NDJSON, and a self-contained HTML page."""
+"""Standard reports of a QA run: JUnit XML, Cucumber Messages NDJSON (`qa_messages`), and a self-contained
+HTML page."""
 
 from __future__ import annotations
 
 import base64
 import html
-import json
 import time
-import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
-from app.domain.qa_results import RunResult, ScenarioResult, StepResult
+from app.domain.qa_messages import messages_ndjson
+from app.domain.qa_results import HookResult, RunResult, ScenarioResult, StepResult
 
-STATUS_ICON = {"passed": "✅", "failed": "❌", "skipped": "⏭️", "undefined": "❓", "ambiguous": "⚠️"}
+STATUS_ICON = {"passed": "✅", "failed": "❌", "skipped": "⏭️", "undefined": "❓", "ambiguous": "⚠️", "pending": "⏸️"}
 
 
 def step_error(step: StepResult) -> str:
@@ -37,6 +36,21 @@ def scenario_error(scenario: ScenarioResult) -> str:
 # ------------------------------------------------------------------------------------------------
 
 
+def _junit_earlier_attempts(case: ET.Element, scenario: ScenarioResult) -> None:
+    """The failed attempts before a retry, as Maven Surefire's rerun report writes them (`flakyFailure` under a
+    test that passed on a rerun, `rerunFailure` under one that never did), which the Surefire report, Jenkins'
+    JUnit and flaky-test-handler plugins and others read; tools that do not know them skip the elements, and
+    still see a flaky scenario as passed (as Cucumber counts it)."""
+    tag = "flakyFailure" if scenario.flaky else "rerunFailure"
+    for earlier in scenario.previous_attempts:
+        step = earlier.failing_step()
+        message = (step.error or "").splitlines()[0] if step and step.error else earlier.status
+        node = ET.SubElement(case, tag, type=earlier.status, message=message)
+        ET.SubElement(node, "stackTrace").text = scenario_error(earlier)
+        ET.SubElement(node, "system-out").text = "\n".join(
+            f"{s.keyword} {s.text} ... {s.status}" for s in earlier.steps)
+
+
 def junit_xml(result: RunResult) -> str:
     """JUnit XML (one testsuite per feature file), as CI systems read it."""
     suites = ET.Element("testsuites", name="specloop qa", time=f"{result.duration:.3f}")
@@ -45,21 +59,26 @@ def junit_xml(result: RunResult) -> str:
         by_uri.setdefault(scenario.uri, []).append(scenario)
     for uri, scenarios in by_uri.items():
         failures = sum(1 for s in scenarios if s.status == "failed")
-        errors = sum(1 for s in scenarios if s.status in ("undefined", "ambiguous"))
+        errors = sum(1 for s in scenarios if s.status in ("undefined", "ambiguous", "pending"))
+        skipped = sum(1 for s in scenarios if s.status == "skipped")
         suite = ET.SubElement(suites, "testsuite", name=uri, tests=str(len(scenarios)), failures=str(failures),
-                              errors=str(errors), skipped="0",
+                              errors=str(errors), skipped=str(skipped),
                               time=f"{sum(s.duration for s in scenarios):.3f}")
         for scenario in scenarios:
             name = f"{scenario.rule} / {scenario.name}" if scenario.rule else scenario.name
             case = ET.SubElement(suite, "testcase", name=name, classname=scenario.feature or uri,
                                  file=uri, line=str(scenario.line), time=f"{scenario.duration:.3f}")
-            if scenario.failed:
+            if scenario.status == "skipped":  # a step or hook skipped it (`Skipped`): not run, not failed
+                step = next((s for s in scenario.steps if s.error), None)
+                ET.SubElement(case, "skipped", message=(step.error if step and step.error else "skipped"))
+            elif scenario.failed:
                 tag = "failure" if scenario.status == "failed" else "error"
                 step = scenario.failing_step()
                 node = ET.SubElement(case, tag, type=scenario.status,
                                      message=(step.error or "").splitlines()[0] if step and step.error
                                      else scenario.status)
                 node.text = scenario_error(scenario)
+            _junit_earlier_attempts(case, scenario)
             steps = "\n".join(f"{s.keyword} {s.text} ... {s.status}" for s in scenario.steps)
             ET.SubElement(case, "system-out").text = steps
     for error in result.errors:
@@ -71,100 +90,88 @@ def junit_xml(result: RunResult) -> str:
 
 
 # ------------------------------------------------------------------------------------------------
-# Cucumber Messages NDJSON
-# ------------------------------------------------------------------------------------------------
-
-
-def _timestamp(seconds: float) -> dict[str, int]:
-    whole = int(seconds)
-    return {"seconds": whole, "nanos": int((seconds - whole) * 1e9)}
-
-
-def _duration(seconds: float) -> dict[str, int]:
-    return _timestamp(max(0.0, seconds))
-
-
-def cucumber_messages(result: RunResult, *, version: str = "0.1.0") -> list[dict[str, Any]]:
-    """The run as Cucumber Messages envelopes (meta, sources, documents, pickles, test cases, results)."""
-    ids = (str(uuid.UUID(int=i)) for i in range(1, 10**9))
-    envelopes: list[dict[str, Any]] = [{"meta": {
-        "protocolVersion": "27.0.0", "implementation": {"name": "specloop", "version": version},
-        "runtime": {"name": "python"}, "os": {"name": "linux"}, "cpu": {"name": "x86_64"},
-    }}]
-    envelopes += result.documents
-    envelopes += [{"pickle": p} for p in result.pickles]
-    definition_ids: dict[str, str] = {}
-    for definition in result.step_definitions:
-        def_id = next(ids)
-        name = f'"{definition["pattern"]}" ({definition["source"]})'
-        definition_ids[name] = def_id
-        uri = definition["source"].split(":")[0]
-        envelopes.append({"stepDefinition": {
-            "id": def_id, "pattern": {"source": definition["pattern"], "type": "CUCUMBER_EXPRESSION"},
-            "sourceReference": {"uri": uri},
-        }})
-    run_id = next(ids)
-    envelopes.append({"testRunStarted": {"timestamp": _timestamp(result.started_at), "id": run_id}})
-    pickles = {p["id"]: p for p in result.pickles}
-    for scenario in result.scenarios:
-        pickle_steps = pickles.get(scenario.id, {}).get("steps", [])
-        case_id = next(ids)
-        test_steps = []
-        for index, step in enumerate(scenario.steps):
-            step_def_id = definition_ids.get(step.definition or "")
-            test_steps.append({
-                "id": next(ids),
-                "pickleStepId": pickle_steps[index]["id"] if index < len(pickle_steps) else "",
-                "stepDefinitionIds": [step_def_id] if step_def_id else [],
-            })
-        envelopes.append({"testCase": {"id": case_id, "pickleId": scenario.id, "testSteps": test_steps,
-                                       "testRunStartedId": run_id}})
-        started_id = next(ids)
-        clock = scenario.started_at
-        envelopes.append({"testCaseStarted": {"id": started_id, "testCaseId": case_id, "attempt": 0,
-                                              "timestamp": _timestamp(clock)}})
-        for step, test_step in zip(scenario.steps, test_steps, strict=True):
-            envelopes.append({"testStepStarted": {"testCaseStartedId": started_id, "testStepId": test_step["id"],
-                                                  "timestamp": _timestamp(clock)}})
-            clock += step.duration
-            if step.screenshot and Path(step.screenshot).is_file():
-                envelopes.append({"attachment": {
-                    "testCaseStartedId": started_id, "testStepId": test_step["id"], "mediaType": "image/png",
-                    "contentEncoding": "BASE64", "fileName": Path(step.screenshot).name,
-                    "body": base64.b64encode(Path(step.screenshot).read_bytes()).decode(),
-                }})
-            step_result: dict[str, Any] = {"status": step.status.upper(), "duration": _duration(step.duration)}
-            if step.error:
-                step_result["message"] = step_error(step)
-            envelopes.append({"testStepFinished": {"testCaseStartedId": started_id, "testStepId": test_step["id"],
-                                                   "testStepResult": step_result, "timestamp": _timestamp(clock)}})
-        envelopes.append({"testCaseFinished": {"testCaseStartedId": started_id, "willBeRetried": False,
-                                               "timestamp": _timestamp(scenario.started_at + scenario.duration)}})
-    for error in result.errors:
-        envelopes.append({"parseError": {"source": {"uri": error.uri, **(
-            {"location": {"line": error.line}} if error.line else {})}, "message": error.message}})
-    envelopes.append({"testRunFinished": {"success": result.passed, "testRunStartedId": run_id,
-                                          "timestamp": _timestamp(result.started_at + result.duration)}})
-    return envelopes
-
-
-def cucumber_ndjson(result: RunResult) -> str:
-    """Cucumber Messages as newline-delimited JSON."""
-    return "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in cucumber_messages(result))
-
-
-# ------------------------------------------------------------------------------------------------
 # HTML
 # ------------------------------------------------------------------------------------------------
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#1f2328}
 h1{font-size:1.4rem} table{border-collapse:collapse} td,th{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:left}
-.passed{color:#1a7f37}.failed,.undefined,.ambiguous{color:#cf222e}.skipped{color:#6e7781}
+.passed{color:#1a7f37}.failed,.undefined,.ambiguous,.pending{color:#cf222e}.skipped{color:#6e7781}.flaky{color:#9a6700}
 details{margin:.6rem 0;border:1px solid #ddd;border-radius:6px;padding:.4rem .8rem}
 summary{cursor:pointer;font-weight:600} pre{background:#f6f8fa;padding:.6rem;white-space:pre-wrap}
 img{max-width:640px;border:1px solid #ccc;margin:.3rem 0;display:block}
 """
+
+
+def _html_run_notes(result: RunResult) -> list[str]:
+    """Which tag expression selected the scenarios, the retry setting, and how many passed only on a retry."""
+    esc = html.escape
+    notes = []
+    if result.tags:
+        notes.append(f"<p>Scenarios selected by the tag expression <code>{esc(result.tags)}</code>.</p>")
+    flaky = sum(1 for s in result.scenarios if s.flaky)
+    if result.retry or flaky:
+        notes.append(f"<p>A failed scenario ran again up to {result.retry} more time(s)"
+                     + (f"; <span class='flaky'>{flaky} flaky</span> (passed only on a retry)" if flaky else "")
+                     + ".</p>")
+    return notes
+
+
+def _html_status_cell(scenario: ScenarioResult) -> str:
+    """The status cell of the summary table: a flaky scenario says so, with the attempt it passed on."""
+    if scenario.flaky:
+        return f"<td class='flaky'>⚠️ flaky (passed on attempt {scenario.attempt + 1})</td>"
+    attempt = f" (attempt {scenario.attempt + 1})" if scenario.attempt else ""
+    return f"<td class='{scenario.status}'>{STATUS_ICON.get(scenario.status, '')} {scenario.status}{attempt}</td>"
+
+
+def _html_earlier_attempts(scenario: ScenarioResult) -> list[str]:
+    """The attempts before the last one, each with its failing step and error (text only: an earlier
+    attempt's evidence files are not kept with the report)."""
+    esc = html.escape
+    parts = []
+    for earlier in scenario.previous_attempts:
+        parts.append(f"<p class='failed'>Attempt {earlier.attempt + 1}: {esc(earlier.status)}</p>"
+                     f"<pre>{esc(scenario_error(earlier))}</pre>")
+    return parts
+
+
+_HTML_IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+
+
+def _html_attachments(attachments: list[dict[str, object]]) -> list[str]:
+    """A step's or hook's attachments: text as text, links as links, images inline, other bytes to download."""
+    esc = html.escape
+    parts: list[str] = []
+    for item in attachments:
+        media, body, name = str(item.get("mediaType", "")), str(item.get("body", "")), item.get("fileName")
+        label = esc(f"{name} ({media})" if name else media)
+        if item.get("contentEncoding") == "BASE64":
+            if media in _HTML_IMAGE_TYPES:
+                parts.append(f"<img alt='{label}' src='data:{media};base64,{esc(body)}'>")
+            else:
+                parts.append(f"<p><a download='{esc(str(name or 'attachment'))}' "
+                             f"href='data:application/octet-stream;base64,{esc(body)}'>📎 {label}</a></p>")
+        elif media == "text/uri-list":
+            links = [u.strip() for u in body.splitlines() if u.strip() and not u.startswith("#")]
+            parts += [f"<p>🔗 <a href='{esc(u)}'>{esc(u)}</a></p>" if u.lower().startswith(("http://", "https://"))
+                      else f"<p>🔗 {esc(u)}</p>" for u in links]
+        else:
+            parts.append(f"<p><small>{label}</small></p><pre>{esc(body)}</pre>")
+    return parts
+
+
+def _html_hooks(hooks: list[HookResult]) -> list[str]:
+    """Hook results as list items: kind, name and source, status, error and attachments."""
+    esc = html.escape
+    parts: list[str] = []
+    for hook in hooks:
+        parts.append(f"<li class='{hook.status}'>{esc(hook.label)} <small>{hook.status}</small>")
+        if hook.error:
+            parts.append(f"<pre>{esc(hook.error)}</pre>")
+        parts += _html_attachments(hook.attachments)
+        parts.append("</li>")
+    return parts
 
 
 def html_report(result: RunResult, *, title: str = "Specloop QA report") -> str:
@@ -179,17 +186,21 @@ def html_report(result: RunResult, *, title: str = "Specloop QA report") -> str:
         (f"<p>{len(result.scenarios)} scenarios ({esc(counts or 'none')}) against <code>{esc(result.base_url)}</code>"
          f" in {result.duration:.1f} s, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(result.started_at))}.</p>"),
     ]
+    parts += _html_run_notes(result)
     for error in result.errors:
         where = f"{error.uri}:{error.line}" if error.line else error.uri
         parts.append(f"<pre class='failed'>{esc(where)}: {esc(error.message)}</pre>")
+    if result.run_hooks:
+        parts += ["<p>BeforeAll / AfterAll hooks:</p><ul>", *_html_hooks(result.run_hooks), "</ul>"]
     parts.append("<table><tr><th>Scenario</th><th>Rule</th><th>Status</th><th>Duration</th></tr>")
     for s in result.scenarios:
         parts.append(f"<tr><td><a href='#s-{esc(s.id)}'>{esc(s.name)}</a></td><td>{esc(s.rule or '')}</td>"
-                     f"<td class='{s.status}'>{STATUS_ICON[s.status]} {s.status}</td><td>{s.duration:.2f} s</td></tr>")
+                     f"{_html_status_cell(s)}<td>{s.duration:.2f} s</td></tr>")
     parts.append("</table>")
     for s in result.scenarios:
         parts.append(f"<details id='s-{esc(s.id)}'{' open' if s.failed else ''}><summary class='{s.status}'>"
                      f"{STATUS_ICON[s.status]} {esc(s.name)} <small>({esc(s.uri)}:{s.line})</small></summary><ol>")
+        parts += _html_hooks(s.before_hooks)
         for step in s.steps:
             parts.append(f"<li class='{step.status}'>{esc(step.keyword)} {esc(step.text)} "
                          f"<small>line {step.line}, {step.status}</small>")
@@ -198,8 +209,11 @@ def html_report(result: RunResult, *, title: str = "Specloop QA report") -> str:
             if step.screenshot and Path(step.screenshot).is_file():
                 data = base64.b64encode(Path(step.screenshot).read_bytes()).decode()
                 parts.append(f"<img alt='screenshot after: {esc(step.text)}' src='data:image/png;base64,{data}'>")
+            parts += _html_attachments(step.attachments)
             parts.append("</li>")
+        parts += _html_hooks(s.after_hooks)
         parts.append("</ol>")
+        parts += _html_earlier_attempts(s)
         if s.error:
             parts.append(f"<pre>{esc(s.error)}</pre>")
         if s.console_errors:
@@ -223,6 +237,6 @@ def write_reports(result: RunResult, out_dir: str | Path) -> dict[str, Path]:
         "html": folder / "report.html",
     }
     paths["junit"].write_text(junit_xml(result), encoding="utf-8")
-    paths["ndjson"].write_text(cucumber_ndjson(result), encoding="utf-8")
+    paths["ndjson"].write_text(messages_ndjson(result), encoding="utf-8")
     paths["html"].write_text(html_report(result), encoding="utf-8")
     return paths

@@ -6,13 +6,13 @@ the check run (`app.render.qa_check`) read it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from app.domain.scenario_plan import FeatureError
 
-StepStatus = Literal["passed", "failed", "skipped", "undefined", "ambiguous"]
+StepStatus = Literal["passed", "failed", "skipped", "undefined", "ambiguous", "pending"]
 Progress = Callable[["ScenarioResult", int, int], None]
 
 
@@ -27,10 +27,58 @@ class StepResult:
     duration: float = 0.0
     error: str | None = None
     screenshot: str | None = None
-    snippet: str | None = None
+    snippet: str | None = None  # an undefined step's ready-to-paste definition (the other expressions as comments)
+    snippets: list[str] = field(default_factory=list)  # one definition per expression Cucumber proposes
     definition: str | None = None
     data_table: list[list[str]] | None = None
     doc_string: str | None = None
+    # What the step attached (`ctx.attach`, `ctx.log`, `ctx.link`): {"body", "mediaType", "contentEncoding"
+    # ("IDENTITY" text, "BASE64" bytes), "fileName"}.
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    exception: dict[str, Any] | None = None  # {"type": "AssertionError", "message": ...} when the step raised
+    definitions: list[str] = field(default_factory=list)  # every candidate definition's name (2+: ambiguous)
+    match_arguments: list[list[dict[str, Any]]] = field(default_factory=list)  # = StepMatch.argument_lists
+
+    def __post_init__(self) -> None:
+        checked_attachments(self.attachments)
+
+
+def checked_attachments(items: object) -> list[dict[str, Any]]:
+    """`items` when it is a list of attachments in the results' form, else ValueError: a run handed back by
+    the child process (which runs repository code) is untrusted, and the reports must not trip on it."""
+    def well_formed(item: object) -> bool:
+        return (isinstance(item, dict) and isinstance(item.get("body"), str)
+                and isinstance(item.get("mediaType"), str) and item.get("contentEncoding") in ("IDENTITY", "BASE64")
+                and isinstance(item.get("fileName"), (str, type(None))))
+
+    if not isinstance(items, list) or not all(well_formed(item) for item in items):
+        raise ValueError("malformed attachments in a QA result")
+    return items
+
+
+@dataclass
+class HookResult:
+    """One run of a hook (`app.domain.hooks`): Before/After around a scenario, BeforeAll/AfterAll around the run."""
+
+    hook: str  # the hook definition's key (its source, "file.py:line")
+    kind: str  # "before" | "after" | "before_all" | "after_all"
+    name: str | None
+    status: StepStatus
+    duration: float = 0.0
+    started_at: float = 0.0
+    error: str | None = None
+    exception: dict[str, Any] | None = None
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        checked_attachments(self.attachments)
+
+    @property
+    def label(self) -> str:
+        """How messages name the hook: `Before hook "log in" (auth_steps.py:12)`."""
+        kind = {"before": "Before", "after": "After", "before_all": "BeforeAll", "after_all": "AfterAll"}
+        named = f' "{self.name}"' if self.name else ""
+        return f"{kind.get(self.kind, self.kind)} hook{named} ({self.hook})"
 
 
 @dataclass
@@ -54,32 +102,59 @@ class ScenarioResult:
     failed_requests: list[str] = field(default_factory=list)
     error: str | None = None  # a failure outside any step (browser context could not open, ...)
     page_text: str | None = None  # the page's visible text when a step failed (for the code agent)
+    before_hooks: list[HookResult] = field(default_factory=list)  # in the order they ran
+    after_hooks: list[HookResult] = field(default_factory=list)
+    # Retry (`qa.retry`, `--retry`): this result is the scenario's last attempt (0 = the first run);
+    # `previous_attempts` are the earlier ones that failed and were retried, oldest first.
+    attempt: int = 0
+    previous_attempts: list[ScenarioResult] = field(default_factory=list)
+
+    @property
+    def flaky(self) -> bool:
+        """Whether the scenario passed only on a retry, after failed attempts (Cucumber's "flaky")."""
+        return self.status == "passed" and bool(self.previous_attempts)
 
     @property
     def failed(self) -> bool:
-        """Whether the scenario did not pass (failed, undefined or ambiguous)."""
-        return self.status != "passed"
+        """Whether the scenario counts against the run: failed, undefined, ambiguous or pending (Cucumber's
+        strict default); a scenario a step or hook skipped on purpose does not."""
+        return self.status not in ("passed", "skipped")
 
     def failing_step(self) -> StepResult | None:
-        """The first step that is failed, undefined or ambiguous."""
-        return next((s for s in self.steps if s.status in ("failed", "undefined", "ambiguous")), None)
+        """The first step that is failed, undefined, ambiguous or pending."""
+        return next((s for s in self.steps if s.status in ("failed", "undefined", "ambiguous", "pending")), None)
+
+    def failed_hooks(self) -> list[HookResult]:
+        """The Before and After hooks that failed (or are pending)."""
+        return [h for h in (*self.before_hooks, *self.after_hooks) if h.status in ("failed", "pending")]
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ScenarioResult:
         """A scenario from its `asdict` form."""
         raw = dict(data)
         steps = [StepResult(**s) for s in raw.pop("steps", [])]
-        return cls(**raw, steps=steps)
+        for hooks in ("before_hooks", "after_hooks"):
+            raw[hooks] = [HookResult(**h) for h in raw.get(hooks, [])]
+        previous = [cls.from_json(p) for p in raw.pop("previous_attempts", [])]
+        return cls(**raw, steps=steps, previous_attempts=previous)
 
 
-def scenario_status(steps: list[StepResult]) -> StepStatus:
-    """A scenario's status from its steps: the worst of them; an empty scenario never passes."""
-    for status in ("failed", "ambiguous", "undefined"):
-        if any(s.status == status for s in steps):
-            return status
-    if not steps:
+# Cucumber's precedence: a scenario (or a run of results) has the status of its worst result.
+WORST_FIRST: tuple[StepStatus, ...] = ("failed", "ambiguous", "undefined", "pending", "skipped", "passed")
+
+
+def worst_status(statuses: Iterable[str]) -> StepStatus:
+    """The worst of `statuses` in Cucumber's order (failed, ambiguous, undefined, pending, skipped); "passed" if none."""
+    present = set(statuses)
+    return next((status for status in WORST_FIRST if status in present), "passed")
+
+
+def scenario_status(steps: list[StepResult], hooks: Sequence[HookResult] = ()) -> StepStatus:
+    """A scenario's status from its steps and Before/After hooks: the worst of them; an empty scenario never passes."""
+    status = worst_status([*(s.status for s in steps), *(h.status for h in hooks)])
+    if not steps and status not in ("failed", "ambiguous", "undefined"):
         return "undefined"  # an empty scenario proves nothing, so it must not pass
-    return "passed"
+    return status
 
 
 @dataclass
@@ -94,11 +169,27 @@ class RunResult:
     documents: list[dict[str, Any]] = field(default_factory=list)  # source / gherkinDocument envelopes
     pickles: list[dict[str, Any]] = field(default_factory=list)
     step_definitions: list[dict[str, Any]] = field(default_factory=list)
+    # Project hooks: their definitions ({"key", "kind", "name", "tags", "source"}) and the BeforeAll then
+    # AfterAll results (Before/After results are on each scenario).
+    hook_definitions: list[dict[str, Any]] = field(default_factory=list)
+    # The project's custom parameter types, and the definitions naming a type nobody registered.
+    parameter_types: list[dict[str, Any]] = field(default_factory=list)
+    undefined_parameter_types: list[dict[str, Any]] = field(default_factory=list)  # {"expression", "name"}
+    run_hooks: list[HookResult] = field(default_factory=list)
+    tags: str | None = None  # the tag expression the run filtered its scenarios with (`qa.tags`, `--tags`)
+    retry: int = 0  # how many more times a failed scenario was allowed to run (`qa.retry`, `--retry`)
 
     @property
     def passed(self) -> bool:
-        """True only when there were scenarios, all passed, and nothing failed to load."""
-        return bool(self.scenarios) and not self.errors and all(not s.failed for s in self.scenarios)
+        """True only when at least one scenario passed, none failed (a skipped one does not fail the run, as
+        in Cucumber, but a run where every scenario was skipped tested nothing), no BeforeAll/AfterAll hook
+        failed, and nothing failed to load."""
+        return (any(s.status == "passed" for s in self.scenarios) and not self.errors
+                and all(not s.failed for s in self.scenarios) and not self.failed_run_hooks())
+
+    def failed_run_hooks(self) -> list[HookResult]:
+        """The BeforeAll/AfterAll hooks that failed (or are pending): each fails the whole run."""
+        return [h for h in self.run_hooks if h.status in ("failed", "pending")]
 
     def counts(self) -> dict[str, int]:
         """Number of scenarios per status."""
@@ -116,5 +207,6 @@ class RunResult:
         """A run from `to_json`'s form."""
         scenarios = [ScenarioResult.from_json(raw) for raw in data.get("scenarios", [])]
         errors = [FeatureError(**e) for e in data.get("errors", [])]
-        rest = {k: v for k, v in data.items() if k not in ("scenarios", "errors")}
-        return cls(**rest, scenarios=scenarios, errors=errors)
+        run_hooks = [HookResult(**h) for h in data.get("run_hooks", [])]
+        rest = {k: v for k, v in data.items() if k not in ("scenarios", "errors", "run_hooks")}
+        return cls(**rest, scenarios=scenarios, errors=errors, run_hooks=run_hooks)

@@ -20,6 +20,8 @@ from gherkin.parser_types import Location
 from gherkin.pickles.compiler import Compiler, GherkinDocumentWithURI
 from gherkin.stream.id_generator import IdGenerator
 
+from app.domain.tag_filter import matches
+
 
 @dataclass
 class FeatureError:
@@ -118,6 +120,25 @@ def _planned_step(pstep: dict[str, Any], nodes: dict[str, dict[str, Any]]) -> Pl
     )
 
 
+_TRAILING_BLANK_LINES = re.compile(r"(\n[ \t]*)+$")
+
+
+def _trim_descriptions(node: Any) -> Any:
+    """The document with each description's trailing blank lines removed, as Cucumber's reference parser
+    gives it (gherkin-official's Python parser keeps a last line of spaces: `"  text\n  "`), so the
+    `gherkinDocument` messages equal every other implementation's (tests/test_cck.py)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "description" and isinstance(value, str):
+                node[key] = _TRAILING_BLANK_LINES.sub("", value)
+            else:
+                _trim_descriptions(value)
+    elif isinstance(node, list):
+        for item in node:
+            _trim_descriptions(item)
+    return node
+
+
 def _plan(compiled: Compiled, document: dict[str, Any], uri: str, compiler: Compiler) -> None:
     """Compile one parsed document to pickles and append them, and their scenarios, to `compiled`."""
     nodes, rules = _index_document(document)
@@ -157,7 +178,7 @@ def compile_features(paths: Sequence[str | Path], root: str | Path | None = None
             {"source": {"uri": uri, "data": source, "mediaType": "text/x.cucumber.gherkin+plain"}}
         )
         try:
-            document: dict[str, Any] = {**parser.parse(source), "uri": uri}
+            document: dict[str, Any] = {**_trim_descriptions(parser.parse(source)), "uri": uri}
         except CompositeParserException as exc:
             compiled.errors.extend(_parse_error(uri, e) for e in exc.errors)
             continue
@@ -167,6 +188,18 @@ def compile_features(paths: Sequence[str | Path], root: str | Path | None = None
         compiled.documents.append({"gherkinDocument": document})
         _plan(compiled, document, uri, compiler)
     return compiled
+
+
+def select_by_tags(compiled: Compiled, expression: str | None) -> Compiled:
+    """Only the scenarios (and their pickles) whose tags satisfy the tag expression, as Cucumber filters
+    pickles before running them (it emits no pickle message for the others either). A pickle's tags include
+    those it inherits from its feature, rule and examples. The documents and errors stay as they are."""
+    if expression is None:
+        return compiled
+    kept = [s for s in compiled.scenarios if matches(expression, s.tags)]
+    ids = {s.pickle["id"] for s in kept}
+    return Compiled(documents=compiled.documents, pickles=[p for p in compiled.pickles if p["id"] in ids],
+                    scenarios=kept, errors=compiled.errors)
 
 
 def _parse_error(uri: str, exc: ParserError) -> FeatureError:

@@ -205,15 +205,54 @@ def _step_locations(document: dict[str, Any]) -> dict[str, tuple[int, int]]:
 _STEP_DECORATORS = {"step", "given", "when", "then"}
 
 
-def _noop(**_: Any) -> None:
+def _noop(*_: Any, **__: Any) -> None:
     """Stands in for a repository step function the lint never runs."""
 
 
+def _call_name(call: ast.Call) -> str:
+    func = call.func
+    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+
+
+def _literal_pattern(node: ast.expr) -> str | re.Pattern[str] | None:
+    """A pattern written as a string literal, or as `re.compile("literal")`; None for anything computed."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Call) and _call_name(node) == "compile" and node.args and not node.keywords \
+            and len(node.args) == 1 and isinstance(node.args[0], ast.Constant) \
+            and isinstance(node.args[0].value, str):
+        try:
+            return re.compile(node.args[0].value)
+        except re.error:
+            return None
+    return None
+
+
+def _parameter_type(registry: StepRegistry, call: ast.Call, source: str) -> None:
+    """Register a literal `parameter_type("name", "regexp", ...)` call (its transformer is never run)."""
+    if len(call.args) < 2 or not (isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str)):
+        return
+    regexps = call.args[1].elts if isinstance(call.args[1], (ast.List, ast.Tuple)) else [call.args[1]]
+    patterns = [_literal_pattern(r) for r in regexps]
+    flags = {k.arg: k.value.value for k in call.keywords if isinstance(k.value, ast.Constant)}
+    if not patterns or any(p is None for p in patterns):
+        return
+    try:
+        registry.define_parameter_type(
+            call.args[0].value, [p for p in patterns if p is not None], _noop,
+            use_for_snippets=bool(flags.get("use_for_snippets", True)),
+            prefer_for_regexp_match=bool(flags.get("prefer_for_regexp_match", False)), source=source)
+    except StepDefinitionError:
+        return
+
+
 def static_step_registry(files: Mapping[str, str]) -> StepRegistry:
-    """The patterns of repository step files (`path -> source`), read with `ast`, never executed.
+    """The patterns (and parameter types) of repository step files (`path -> source`), read with `ast`,
+    never executed.
 
     The lint runs on every push, where running repository code is not allowed; reading the decorator
-    patterns statically is enough to know which steps a project defines.
+    patterns and the literal `parameter_type(...)` calls statically is enough to know which steps a
+    project defines, matched by the same Cucumber Expressions as the QA run.
     """
     registry = StepRegistry()
     for path in sorted(files):
@@ -221,30 +260,22 @@ def static_step_registry(files: Mapping[str, str]) -> StepRegistry:
             tree = ast.parse(files[path], filename=path)
         except (SyntaxError, ValueError):
             continue  # the QA run reports a broken step file with its real error
+        name = path.rsplit("/", 1)[-1]
         for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and _call_name(node) == "parameter_type":
+                _parameter_type(registry, node, f"{name}:{node.lineno}")
             if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue
             for decorator in node.decorator_list:
                 if not (isinstance(decorator, ast.Call) and decorator.args):
                     continue
-                func = decorator.func
-                name = (
-                    func.id
-                    if isinstance(func, ast.Name)
-                    else func.attr
-                    if isinstance(func, ast.Attribute)
-                    else ""
-                )
-                pattern = decorator.args[0]
-                if (
-                    name in _STEP_DECORATORS
-                    and isinstance(pattern, ast.Constant)
-                    and isinstance(pattern.value, str)
-                ):
+                pattern = _literal_pattern(decorator.args[0])
+                if _call_name(decorator) in _STEP_DECORATORS and pattern is not None:
                     try:
-                        registry.add(pattern.value, _noop, f"{path.rsplit('/', 1)[-1]}:{node.lineno}")
+                        registry.add(pattern, _noop, f"{name}:{node.lineno}")
                     except StepDefinitionError:
                         continue
+    registry.compile()  # a pattern that does not compile leaves its steps undefined; QA reports why
     return registry
 
 
@@ -255,7 +286,8 @@ def _unknown_steps(parsed: ParsedFeature, extra: StepRegistry | None) -> list[Fi
     for pickle in parsed.pickles:
         for step in pickle.get("steps", []):
             text = str(step.get("text", ""))
-            status = match_step(text, extra).status
+            match = match_step(text, extra)
+            status = match.status
             if status == "matched":
                 continue
             line, column = locations.get((step.get("astNodeIds") or [""])[0], (1, 1))
@@ -263,6 +295,10 @@ def _unknown_steps(parsed: ParsedFeature, extra: StepRegistry | None) -> list[Fi
                 message = f'Step "{text}" matches more than one step definition; make it unambiguous.'
             else:
                 message = f'Step "{text}" {NEEDS_STEP_DEFINITION}: the QA runner has no step for it.'
+                # a project step meant for it names a parameter type nobody registered: say which
+                message += "".join(f' `{{{u["name"]}}}` in "{u["expression"]}" is not a parameter type; register '
+                                   "it with parameter_type(...) or use {string}, {int}, {float}, {word} or {}."
+                                   for u in match.undefined_types)
             findings.setdefault((line, status), Finding(line, column, "warning", message, f"step-{status}"))
     return list(findings.values())
 
@@ -283,7 +319,7 @@ def _foreign_urls(parsed: ParsedFeature, extra: StepRegistry | None, allowed: Se
             url: str | None = None
             if match.status == "matched" and match.definition is not None \
                     and match.definition.source == "builtin:visit":
-                target = str(next(iter(match.args.values()), ""))
+                target = str(next(iter(match.arguments), ""))
                 if _ABSOLUTE_URL.match(target.strip()) and not is_allowed(target, allowed):
                     url = target
             if url is None and (found := _FILE_URL.search(text)):

@@ -14,6 +14,7 @@ from typing import Any
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import expect
 
+from app.domain.step_vocabulary import VOCABULARY
 from app.domain.steps import StepDefinition, StepFunc
 from app.qa.network import BLOCKED
 from app.qa.step_context import StepContext, StepFailure, short_error
@@ -258,10 +259,28 @@ ACTIONS: dict[str, StepFunc] = {func.__name__: func for func in (
 )}
 
 
+_NAMES: dict[tuple[str, str], tuple[str, ...]] = {
+    (entry.action, pattern): names
+    for entry in VOCABULARY for pattern in entry.patterns if (names := entry.names_for(pattern)) is not None
+}
+
+
 def step_function(definition: StepDefinition) -> StepFunc:
-    """What performs a definition: the project's function, or the built-in action it names."""
+    """What performs a definition: the project's function, or the built-in action it names.
+
+    A phrasing's positional arguments fill the action's parameters in order, or the ones its
+    vocabulary entry names (`I enter {string} in {string}` gives the value, then the label).
+    """
     if definition.func is not None:
         return definition.func
     if definition.action is None or definition.action not in ACTIONS:
         raise LookupError(f"no action performs {definition.name}")
-    return ACTIONS[definition.action]
+    action = ACTIONS[definition.action]
+    names = _NAMES.get((definition.action, definition.pattern))
+    if names is None:
+        return action
+
+    async def named(ctx: StepContext, *args: Any) -> None:
+        await action(ctx, **dict(zip(names, args, strict=True)))
+
+    return named

@@ -86,7 +86,13 @@ def run_in_child(
                 options.steps_dir or "", None, None,
                 f"the QA child process failed (exit {proc.returncode}):\n{tail}"))
             return result
-        return RunResult.from_json(json.loads(response.read_text()))
+        try:
+            return RunResult.from_json(json.loads(response.read_text()))
+        except (ValueError, KeyError, TypeError) as error:  # step code can write the file: read it as untrusted
+            result = RunResult(base_url=base_url, started_at=time.time())
+            result.errors.append(FeatureError(
+                options.steps_dir or "", None, None, f"the QA child process left a result that does not read: {error}"))
+            return result
 
 
 def main(argv: list[str]) -> int:

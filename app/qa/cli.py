@@ -16,13 +16,14 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, get_args
 
 from app.domain.qa_reports import STATUS_ICON, scenario_error, write_reports
 from app.domain.qa_results import Progress, RunResult, ScenarioResult
+from app.domain.tag_filter import normalise_tags, tag_expression_problem
 from app.isolation import open_sandbox, sandbox_available
 from app.qa.browser import BrowserNotFound, require_chromium
-from app.qa.options import RunOptions
+from app.qa.options import MAX_RETRY, RunOptions, ScreenshotPolicy
 from app.qa.runner import run
 from app.qa.sandboxed import qa_policy, run_in_sandbox
 
@@ -54,10 +55,30 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="reports", help="folder for junit.xml, cucumber-messages.ndjson, "
                         "report.html and evidence (default: reports/)")
     parser.add_argument("--contexts", type=int, default=4, help="scenarios run in parallel (default: 4)")
-    parser.add_argument("--screenshots", choices=["every_step", "failures", "final"], default="every_step")
+    parser.add_argument("--screenshots", choices=list(get_args(ScreenshotPolicy)), default="every_step",
+                        help="when to take screenshots (default: every_step; off: none)")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds each step may wait (default: 5)")
     parser.add_argument("--chromium", help="path to the Chromium executable (default: CHROMIUM_PATH or system)")
+    parser.add_argument("--tags", metavar="EXPR",
+                        help="run only the scenarios whose tags satisfy this Cucumber tag expression (a scenario "
+                             "has its feature's, rule's and examples' tags too), e.g. --tags \"@smoke and not "
+                             "@wip\"; a run it leaves without scenarios fails")
+    parser.add_argument("--retry", type=_retry_count, default=0, metavar="N",
+                        help=f"run a failed scenario again, in a fresh browser context, up to N more times "
+                             f"(0 to {MAX_RETRY}, default: 0); one that then passes counts as passed and is "
+                             f"reported as flaky; undefined, ambiguous and pending scenarios are not retried")
     return parser
+
+
+def _retry_count(text: str) -> int:
+    """`--retry N`: a whole number from 0 to MAX_RETRY, or argparse's usage error saying so."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_RETRY:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {MAX_RETRY}, not {text!r}")
+    return value
 
 
 def collect_features(paths: list[str]) -> tuple[list[Path], list[str]]:
@@ -79,8 +100,18 @@ def collect_features(paths: list[str]) -> tuple[list[Path], list[str]]:
 
 
 def _line(scenario: ScenarioResult, done: int, total: int) -> str:
-    return f"[{done}/{total}] {STATUS_ICON[scenario.status]} {scenario.status:<9} {scenario.name} " \
-           f"({scenario.uri}:{scenario.line}, {scenario.duration:.1f} s)"
+    attempts = f", attempt {scenario.attempt + 1}" if scenario.attempt else ""
+    flaky = " (flaky)" if scenario.flaky else ""
+    return f"[{done}/{total}] {STATUS_ICON[scenario.status]} {scenario.status:<9} {scenario.name}{flaky} " \
+           f"({scenario.uri}:{scenario.line}, {scenario.duration:.1f} s{attempts})"
+
+
+def _counts_text(result: RunResult) -> str:
+    """`2 failed, 5 passed (1 flaky)`: the final attempts' statuses, and how many passed only on a retry."""
+    flaky = sum(1 for s in result.scenarios if s.flaky)
+    parts = [f"{n} {status}" + (f" ({flaky} flaky)" if status == "passed" and flaky else "")
+             for status, n in sorted(result.counts().items())]
+    return ", ".join(parts) or "no scenarios"
 
 
 def print_summary(result: RunResult, out: TextIO) -> None:
@@ -88,13 +119,21 @@ def print_summary(result: RunResult, out: TextIO) -> None:
     for error in result.errors:
         where = f"{error.uri}:{error.line}" if error.line else error.uri
         print(f"\nerror: {where}: {error.message}", file=out)
+    for hook in result.failed_run_hooks():
+        print(f"\nerror: {hook.label} {hook.status}: {hook.error or ''}", file=out)
     failed = [s for s in result.scenarios if s.failed]
     for scenario in failed:
         print(f"\n{STATUS_ICON[scenario.status]} {scenario.name}\n  " +
               scenario_error(scenario).replace("\n", "\n  "), file=out)
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(result.counts().items())) or "no scenarios"
+    for scenario in (s for s in result.scenarios if s.flaky):
+        first = scenario.previous_attempts[0]
+        print(f"\n⚠️ flaky: {scenario.name} passed on attempt {scenario.attempt + 1}, after failing "
+              f"{len(scenario.previous_attempts)} time(s); first failure:\n  " +
+              scenario_error(first).replace("\n", "\n  "), file=out)
     verdict = "PASSED" if result.passed else "FAILED"
-    print(f"\n{verdict}: {len(result.scenarios)} scenarios ({counts}) in {result.duration:.1f} s", file=out)
+    tags = f" selected by `{result.tags}`" if result.tags else ""
+    print(f"\n{verdict}: {len(result.scenarios)} scenarios{tags} ({_counts_text(result)}) in "
+          f"{result.duration:.1f} s", file=out)
 
 
 def _bound_dirs(root: Path, files: Sequence[Path], steps_dir: Path) -> list[Path]:
@@ -116,6 +155,9 @@ def _move_evidence(result: RunResult, source: Path, target: Path) -> RunResult:
         shutil.copyfile(path, copy, follow_symlinks=False)
         return str(copy)
 
+    def kept(path: str | None) -> str | None:  # an earlier attempt's evidence is not confined: only if inside
+        return moved(path) if path and Path(path).is_relative_to(source) and Path(path).is_file() else None
+
     for scenario in result.scenarios:
         scenario.screenshots = [moved(p) for p in scenario.screenshots]
         for step in scenario.steps:
@@ -123,6 +165,11 @@ def _move_evidence(result: RunResult, source: Path, target: Path) -> RunResult:
                 step.screenshot = moved(step.screenshot)
         if scenario.trace:
             scenario.trace = moved(scenario.trace)
+        for earlier in scenario.previous_attempts:
+            earlier.screenshots = [p for p in (kept(p) for p in earlier.screenshots) if p]
+            for step in earlier.steps:
+                step.screenshot = kept(step.screenshot)
+            earlier.trace = kept(earlier.trace)
     return result
 
 
@@ -157,6 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the scenarios; print progress and a summary; write reports; exit 1 on any failure."""
     args = _parser().parse_args(argv)
     out = sys.stdout
+    tags = normalise_tags(args.tags)
+    if tags is not None and (tag_problem := tag_expression_problem(tags)) is not None:
+        print(f"specloop qa: --tags: `{tags}` is not a valid tag expression: {tag_problem} "
+              "(write one like \"@smoke and not @wip\")", file=sys.stderr)
+        return 2
     files, problems = collect_features(args.features)
     if problems:
         for problem in problems:
@@ -171,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     options = RunOptions(
         contexts=max(1, args.contexts), screenshots=args.screenshots, timeout_ms=args.timeout * 1000,
         steps_dir=str(steps_dir), allow_repo_steps=args.allow_repo_steps,
-        out_dir=str((out_dir / "evidence").resolve()), chromium_path=args.chromium,
+        out_dir=str((out_dir / "evidence").resolve()), chromium_path=args.chromium, tags=tags, retry=args.retry,
     )
     repo_steps = args.allow_repo_steps and steps_dir.is_dir() and any(steps_dir.glob("*.py"))
     sandboxed = repo_steps and not args.no_sandbox

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-ScreenshotPolicy = Literal["every_step", "failures", "final"]
+ScreenshotPolicy = Literal["every_step", "failures", "final", "off"]
+MAX_RETRY = 5  # `qa.retry` / `--retry`: more retries than this would hide a broken scenario behind a slow run
 
 
 @dataclass
@@ -32,6 +33,12 @@ class RunOptions:
     # Whether the app under test itself may be on a private address: yes for `qa.start` and `qa.base_url`;
     # a deployment's URL must resolve to public addresses for the whole run (unless private hosts are allowed).
     private_app: bool = True
+    # A Cucumber tag expression (`@smoke and not @wip`): only the scenarios whose tags (their own and the
+    # feature's, rule's and examples' they inherit) satisfy it run; None runs every scenario.
+    tags: str | None = None
+    # How many more times a scenario whose attempt FAILED runs again, each time in a fresh browser context
+    # (Cucumber's `--retry`); undefined, ambiguous and pending scenarios never do. 0 to MAX_RETRY.
+    retry: int = 0
 
     def step_timeout_s(self) -> float:
         """How long any one step may take: a project step may hang outside Playwright."""

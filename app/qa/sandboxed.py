@@ -159,7 +159,8 @@ def _inside(path: str, folder: Path) -> bool:
 def confine_evidence(result: RunResult, out_dir: Path) -> RunResult:
     """Drop every screenshot and trace the result names that is not a plain file inside `out_dir`."""
     folder = Path(os.path.realpath(out_dir))
-    for scenario in result.scenarios:
+    # a retried scenario's earlier attempts name evidence too (the message stream embeds it)
+    for scenario in [a for s in result.scenarios for a in (*s.previous_attempts, s)]:
         scenario.screenshots = [p for p in scenario.screenshots if _inside(p, folder)]
         for step in scenario.steps:
             if step.screenshot and not _inside(step.screenshot, folder):

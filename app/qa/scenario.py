@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from app.domain.hooks import Hook, HookKind, ScenarioInfo, hooks_for
 from app.domain.origins import Confinement
-from app.domain.qa_results import ScenarioResult, StepResult, scenario_status
+from app.domain.qa_results import HookResult, ScenarioResult, StepResult, scenario_status, worst_status
 from app.domain.scenario_plan import PlannedScenario, PlannedStep
-from app.domain.steps import StepRegistry, match_step, snippet
+from app.domain.steps import Pending, Skipped, StepRegistry, match_step, snippet, snippets
 from app.qa.actions import step_function
 from app.qa.network import BLOCKED, NetworkFence
 from app.qa.options import RunOptions
@@ -95,29 +97,108 @@ def _listen(page: Any, result: ScenarioResult, blocked: set[str]) -> None:
         f"{resp.request.method} {resp.url}: HTTP {resp.status}") if resp.status >= 400 else None)
 
 
-async def _perform(step_result: StepResult, func: Any, args: dict[str, Any], ctx: StepContext,
+async def _perform(step_result: StepResult, func: Any, args: list[Any], ctx: StepContext,
                    options: RunOptions) -> None:
     """Run one step within the step timeout; any error fails the step with a readable message."""
+    await _settle(step_result, lambda: call_step(func, ctx, args), options, "step")
+    step_result.attachments = ctx.attachments
+
+
+async def _settle(outcome: StepResult | HookResult, call: Callable[[], Awaitable[Any]], options: RunOptions,
+                  what: str) -> None:
+    """Await a step's or hook's call within the step timeout and record its status, error and duration:
+    `Pending` makes it pending, `Skipped` skipped, and any other error fails it with a readable message."""
     started = time.perf_counter()
     try:
-        await asyncio.wait_for(call_step(func, ctx, args), options.step_timeout_s())
-        step_result.status = "passed"
+        await asyncio.wait_for(call(), options.step_timeout_s())
+        outcome.status = "passed"
+    except Pending as exc:
+        outcome.status, outcome.error = "pending", str(exc) or f"the {what} is pending (not written yet)"
+        outcome.exception = {"type": type(exc).__name__, "message": outcome.error}
+    except Skipped as exc:
+        outcome.status, outcome.error = "skipped", str(exc) or None
+        outcome.exception = {"type": type(exc).__name__, "message": outcome.error} if outcome.error else None
     except StepFailure as exc:
-        step_result.status, step_result.error = "failed", str(exc)
+        outcome.status, outcome.error = "failed", str(exc)
+        outcome.exception = {"type": type(exc).__name__, "message": outcome.error}
     except AssertionError as exc:
-        step_result.status, step_result.error = "failed", short_error(exc) or "assertion failed"
+        outcome.status, outcome.error = "failed", short_error(exc) or "assertion failed"
+        outcome.exception = {"type": type(exc).__name__, "message": outcome.error}
     except TimeoutError:
-        step_result.status = "failed"
-        step_result.error = f"the step did not finish within {options.step_timeout_s():g} s"
-    except Exception as exc:  # noqa: BLE001 - any error in a step (project code too) fails that step
-        step_result.status, step_result.error = "failed", f"{type(exc).__name__}: {short_error(exc)}"
-    step_result.duration = time.perf_counter() - started
+        outcome.status = "failed"
+        outcome.error = f"the {what} did not finish within {options.step_timeout_s():g} s"
+        outcome.exception = {"type": "TimeoutError", "message": outcome.error}
+    except Exception as exc:  # noqa: BLE001 - any error in a step or hook (project code too) fails it
+        outcome.status, outcome.error = "failed", f"{type(exc).__name__}: {short_error(exc)}"
+        outcome.exception = {"type": type(exc).__name__, "message": short_error(exc)}
+    outcome.duration = time.perf_counter() - started
+
+
+async def run_hook(hook: Hook, ctx: StepContext, options: RunOptions, scenario: ScenarioInfo | None = None,
+                   *, skip: bool = False) -> HookResult:
+    """Run one hook (or only report it skipped); what it attaches goes into its result."""
+    result = HookResult(hook=hook.key, kind=hook.kind, name=hook.name, status="skipped", started_at=time.time())
+    if skip:
+        return result
+    available = {"ctx": ctx, "base_url": ctx.base_url, "timeout": ctx.timeout}
+    if hook.kind in ("before", "after"):
+        available.update(page=ctx.page, scenario=scenario, world=ctx.scenario_world())
+
+    async def call() -> None:
+        value = hook.call(available)
+        if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
+            await value
+
+    await _settle(result, call, options, "hook")
+    result.attachments = ctx.attachments
+    return result
+
+
+async def run_global_hooks(hooks: Sequence[Hook], kind: HookKind, base_url: str, options: RunOptions) -> list[HookResult]:
+    """Run every BeforeAll (or AfterAll) hook once, in order; one failing does not stop the others (Cucumber)."""
+    results = []
+    for hook in hooks_for(hooks, kind):
+        ctx = StepContext(page=None, base_url=base_url, timeout=options.timeout_ms)
+        results.append(await run_hook(hook, ctx, options))
+    return results
+
+
+async def _scenario_hooks(kind: HookKind, hooks: Sequence[Hook], page: Any, planned: PlannedScenario, base_url: str,
+                          options: RunOptions, network: NetworkFence, result: ScenarioResult) -> bool:
+    """Run the scenario's Before (or After) hooks into `result`; False when a Before hook did not pass.
+
+    After a Before hook fails, is pending or skips, the remaining Before hooks are skipped (and so are the
+    steps); every After hook runs whatever happened before it, and sees the scenario's status so far.
+    """
+    done = result.before_hooks if kind == "before" else result.after_hooks
+    for hook in hooks_for(hooks, kind, planned.tags):
+        so_far = [*result.before_hooks, *result.after_hooks]
+        status = scenario_status(result.steps, so_far) if result.steps else worst_status(h.status for h in so_far)
+        info = ScenarioInfo(name=planned.name, uri=planned.uri, line=planned.line, tags=tuple(planned.tags),
+                            status=status)
+        ctx = StepContext(page=page, base_url=base_url, timeout=options.timeout_ms,
+                          confinement=network.confinement, network=network)
+        skip = kind == "before" and any(h.status != "passed" for h in done)
+        done.append(await run_hook(hook, ctx, options, info, skip=skip))
+        if done[-1].status == "failed" and result.page_text is None:
+            result.page_text = await _page_text(page)  # what the page said when, say, logging in failed
+    return all(h.status == "passed" for h in done)
+
+
+def _hook_failures(result: ScenarioResult) -> str | None:
+    """What failed around the scenario's steps, naming each hook, for the scenario's error."""
+    lines = [f"{h.label} {h.status}: {h.error or h.status}" for h in result.failed_hooks()]
+    return "\n".join(lines) or None
 
 
 async def _run_steps(page: Any, planned: PlannedScenario, registry: StepRegistry | None, base_url: str,
-                     options: RunOptions, folder: Path, result: ScenarioResult, network: NetworkFence) -> None:
-    """Every step in order; after a failure the rest are skipped (undefined ones are still reported)."""
-    failed = False
+                     options: RunOptions, folder: Path, result: ScenarioResult, network: NetworkFence,
+                     *, skip: bool = False) -> None:
+    """Every step in order; after a step that did not pass (failed, pending, skipped), or with `skip` (a
+    Before hook did not pass), the rest are skipped. Undefined and ambiguous ones are still reported, except
+    after a step or Before hook that skipped: then everything is skipped, as in Cucumber."""
+    failed = skip
+    skipping = next((h.status for h in result.before_hooks if h.status != "passed"), None) == "skipped"
     last_page_step: StepResult | None = None
     for index, planned_step in enumerate(planned.steps, start=1):
         step_result = StepResult(
@@ -126,9 +207,12 @@ async def _run_steps(page: Any, planned: PlannedScenario, registry: StepRegistry
         )
         result.steps.append(step_result)
         match = match_step(planned_step.text, registry)
+        step_result.definitions = [d.name for d in match.candidates]
+        step_result.match_arguments = match.argument_lists
         if match.status != "matched":
             # Reported even after a failure, so every missing definition shows up at once.
-            _unmatched(step_result, planned_step, match.status, match.message)
+            if not skipping:
+                _unmatched(step_result, planned_step, match.status, match.message, registry)
             failed = True
             continue
         assert match.definition is not None
@@ -138,10 +222,11 @@ async def _run_steps(page: Any, planned: PlannedScenario, registry: StepRegistry
         ctx = StepContext(page=page, base_url=base_url, timeout=options.timeout_ms,
                           data_table=planned_step.data_table, doc_string=planned_step.doc_string,
                           confinement=network.confinement, network=network)
-        await _perform(step_result, step_function(match.definition), match.args, ctx, options)
-        failed = step_result.status == "failed"
+        await _perform(step_result, step_function(match.definition), match.arguments, ctx, options)
+        failed = step_result.status != "passed"
+        skipping = step_result.status == "skipped"
         last_page_step = step_result
-        if failed:
+        if step_result.status == "failed":
             result.page_text = await _page_text(page)
         if options.screenshots == "every_step" or (
             options.screenshots == "failures" and step_result.status == "failed"
@@ -151,13 +236,15 @@ async def _run_steps(page: Any, planned: PlannedScenario, registry: StepRegistry
         last_page_step.screenshot = await _screenshot(page, folder / "final.png")
 
 
-def _unmatched(step_result: StepResult, planned_step: PlannedStep, status: str, message: str) -> None:
+def _unmatched(step_result: StepResult, planned_step: PlannedStep, status: str, message: str,
+               registry: StepRegistry | None) -> None:
     """Mark a step no definition (or more than one) matches; an undefined one gets a snippet."""
     step_result.error = message
     if status == "undefined":
         step_result.status = "undefined"
-        step_result.snippet = snippet(planned_step.text, data_table=planned_step.data_table is not None,
-                                      doc_string=planned_step.doc_string is not None)
+        shape = {"data_table": planned_step.data_table is not None, "doc_string": planned_step.doc_string is not None}
+        step_result.snippet = snippet(planned_step.text, **shape, registry=registry)
+        step_result.snippets = snippets(planned_step.text, **shape, registry=registry)
     else:
         step_result.status = "ambiguous"
 
@@ -206,9 +293,15 @@ async def run_scenario(
         await _configure(context, options)
         page = await context.new_page()
         _listen(page, result, blocked)
-        await _run_steps(page, planned, registry, base_url, options, folder, result, network)
+        hooks = registry.hooks if registry is not None else []
+        try:
+            ready = await _scenario_hooks("before", hooks, page, planned, base_url, options, network, result)
+            await _run_steps(page, planned, registry, base_url, options, folder, result, network, skip=not ready)
+        finally:
+            await _scenario_hooks("after", hooks, page, planned, base_url, options, network, result)
         result.screenshots = [s.screenshot for s in result.steps if s.screenshot]
-        result.status = scenario_status(result.steps)
+        result.status = scenario_status(result.steps, [*result.before_hooks, *result.after_hooks])
+        result.error = result.error or _hook_failures(result)
     except Exception as exc:  # noqa: BLE001 - the browser itself failed: the scenario cannot pass
         result.status = "failed"
         result.error = f"{type(exc).__name__}: {short_error(exc)}"

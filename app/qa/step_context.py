@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import inspect
 import re
-from dataclasses import dataclass
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from app.domain.origins import Confinement
-from app.domain.steps import StepFunc
+from app.domain.steps import ArgumentError, StepFunc, signature_problem
+from app.qa.attachments import LINK_MEDIA_TYPE, LOG_MEDIA_TYPE, attachment
 
 if TYPE_CHECKING:
     from app.qa.network import NetworkFence
+
+
+_WORLDS: weakref.WeakKeyDictionary[Any, SimpleNamespace] = weakref.WeakKeyDictionary()
 
 
 class StepFailure(AssertionError):
@@ -30,6 +37,30 @@ class StepContext:
     doc_string: str | None = None
     confinement: Confinement | None = None  # where the page may go; None: the base URL's origin only
     network: NetworkFence | None = None  # the context's resolved, pinned view of that (host names count)
+    attachments: list[dict[str, Any]] = field(default_factory=list)  # what `attach` recorded, for the result
+    world: Any = None  # what the scenario's steps share (`world.count = 3`); by default one per page
+
+    def scenario_world(self) -> Any:
+        """The scenario's shared namespace: `world` when given, else the one of this step's page (each
+        scenario has its own browser context and page, so its steps and hooks share it)."""
+        if self.world is None:
+            try:
+                self.world = _WORLDS.setdefault(self.page, SimpleNamespace())
+            except TypeError:  # a page that cannot be weakly referenced (a stand-in): a world of its own
+                self.world = SimpleNamespace()
+        return self.world
+
+    def attach(self, body: str | bytes, media_type: str, file_name: str | None = None) -> None:
+        """Attach text or bytes to this step's (or hook's) result: `ctx.attach(png, "image/png", "cart.png")`."""
+        self.attachments.append(attachment(body, media_type, file_name))
+
+    def log(self, text: str) -> None:
+        """Attach a line of log text to the result (Cucumber's `log`)."""
+        self.attach(str(text), LOG_MEDIA_TYPE)
+
+    def link(self, url: str) -> None:
+        """Attach a link to the result (Cucumber's `link`, media type `text/uri-list`)."""
+        self.attach(str(url), LINK_MEDIA_TYPE)
 
     def fence(self) -> Confinement:
         """Where this step's page may go: the app under test (and the origins the repository allows)."""
@@ -54,8 +85,12 @@ def short_error(exc: BaseException) -> str:
     return "\n".join(lines[:3])
 
 
-async def call_step(func: StepFunc, ctx: StepContext, args: dict[str, Any]) -> None:
-    """Call a step function with its pattern arguments and the context values it asks for."""
+async def call_step(func: StepFunc, ctx: StepContext, arguments: Sequence[Any]) -> None:
+    """Call a step function: the expression's arguments fill its parameters in order, and the context
+    values (`INJECTED`: page, ctx, base_url, data_table, doc_string, timeout, world) go to the ones named so."""
+    for argument in arguments:
+        if isinstance(argument, ArgumentError):
+            raise StepFailure(str(argument))
     available: dict[str, Any] = {
         "ctx": ctx,
         "page": ctx.page,
@@ -63,11 +98,31 @@ async def call_step(func: StepFunc, ctx: StepContext, args: dict[str, Any]) -> N
         "data_table": ctx.data_table,
         "doc_string": ctx.doc_string,
         "timeout": ctx.timeout,
+        "world": ctx.scenario_world(),
     }
-    params = inspect.signature(func).parameters
-    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    kwargs = {k: v for k, v in available.items() if k in params}
-    kwargs.update({k: v for k, v in args.items() if k in params or takes_kwargs})
-    result = func(**kwargs)
+    problem = signature_problem(func, len(arguments))
+    if problem is not None:
+        raise StepFailure(f"Cannot call the step definition: {problem}")
+    positional: list[Any] = []
+    keywords: dict[str, Any] = {}
+    pending = list(arguments)
+    by_keyword = False  # once a parameter with a default is left out, later ones can only go by name
+    for param in inspect.signature(func).parameters.values():
+        if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+            if param.name in available:
+                if by_keyword:
+                    keywords[param.name] = available[param.name]
+                else:
+                    positional.append(available[param.name])
+            elif pending and not by_keyword:
+                positional.append(pending.pop(0))
+            else:
+                by_keyword = True
+        elif param.kind is param.VAR_POSITIONAL and not by_keyword:
+            positional.extend(pending)
+            pending = []
+        elif param.kind is param.KEYWORD_ONLY and param.name in available:
+            keywords[param.name] = available[param.name]
+    result = func(*positional, **keywords)
     if inspect.isawaitable(result):
         await result

@@ -10,13 +10,23 @@ from app.domain.steps import StepDefinitionError, StepRegistry, collecting
 
 
 def load_step_files(steps_dir: str | Path) -> StepRegistry:
-    """Import every `*.py` in `steps_dir` and return the definitions their `@step` decorators register."""
+    """Import every `*.py` in `steps_dir` and return the definitions, parameter types and hooks they register.
+
+    A pattern that is not a valid Cucumber Expression (an old `parse` pattern like `"{item}"`), or a
+    function that cannot take its expression's arguments, raises `StepDefinitionError` naming file and
+    line; a definition naming an unknown parameter type is kept (it never matches) and listed in
+    `registry.undefined_parameter_types`.
+    """
     registry = StepRegistry()
     directory = Path(steps_dir)
     if not directory.is_dir():
         return registry
     for path in sorted(directory.glob("*.py")):
         load_step_file(registry, path)
+    # Compiled once every file is in: a step may use a parameter type a later file registers.
+    errors = registry.compile()
+    if errors:
+        raise StepDefinitionError("\n".join(str(e) for e in errors))
     return registry
 
 

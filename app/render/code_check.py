@@ -241,7 +241,7 @@ def commit_message(issue: int | None, title: str, report_qa: RunResult | None, r
     """`Implement #<issue>: <title>` and a body listing the scenarios it makes pass; the run's trailer lets a
     retry of the same job recognise its own push."""
     head = f"Implement #{issue}: {title}" if issue else f"Implement: {title}"
-    passing = [s.name for s in (report_qa.scenarios if report_qa else []) if not s.failed]
+    passing = [s.name for s in (report_qa.scenarios if report_qa else []) if s.status == "passed"]
     body = ["Makes these approved scenarios pass:", *(f"- {name}" for name in passing)] if passing else \
         ["No approved scenario passes yet (a partial implementation)."]
     return "\n".join([head[:200], "", *body, "", f"Specloop-Run: {run_id}"])

@@ -28,6 +28,7 @@ TITLE_RUNNING = "Running the approved scenarios"
 TITLE_PASSED = "All scenarios pass"
 TITLE_CHANGED = "QA refused: " + SPEC_CHANGED
 TITLE_ERROR = "QA could not run"
+TITLE_ALL_SKIPPED = "Every scenario was skipped: nothing was tested"
 # The order and names reports are linked under (keys as `app.domain.qa_reports.write_reports` returns them).
 REPORT_LINKS = (("html", "HTML report"), ("junit", "JUnit XML"), ("ndjson", "Cucumber Messages (NDJSON)"))
 
@@ -87,12 +88,33 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+FLAKY = "⚠️ flaky"
+
+
 def _counts_line(result: RunResult) -> str:
+    """`**5 scenarios**: 4 passed (1 flaky), 1 failed, against ...`, then which tag expression selected them."""
     counts = result.counts()
-    parts = [f"{counts[s]} {s}" for s in ("passed", "failed", "undefined", "ambiguous") if counts.get(s)]
+    flaky = sum(1 for s in result.scenarios if s.flaky)
+    parts = [f"{counts[s]} {s}" + (f" (**{flaky} flaky**: passed only on a retry)" if s == "passed" and flaky
+                                   else "")
+             for s in ("passed", "failed", "undefined", "ambiguous", "pending") if counts.get(s)]
     count = len(result.scenarios)
-    return f"**{count} scenario{'' if count == 1 else 's'}**: " + (", ".join(parts) or "none") + \
+    line = f"**{count} scenario{'' if count == 1 else 's'}**: " + (", ".join(parts) or "none") + \
         f", against `{result.base_url}` in {result.duration:.1f} s."
+    if result.tags:
+        line += f"\nScenarios selected by the tag expression `{result.tags}` (`qa.tags`)."
+    if result.retry:
+        line += f"\nA failed scenario was run again up to {result.retry} more time{'s' if result.retry > 1 else ''} " \
+                "(`qa.retry`)."
+    return line
+
+
+def _status_cell(scenario: ScenarioResult) -> str:
+    """`❌ failed`, or `⚠️ flaky (passed on attempt 2 of 2)` for one that passed only on a retry."""
+    if scenario.flaky:
+        return f"{FLAKY} (passed on attempt {scenario.attempt + 1})"
+    attempts = f" (attempt {scenario.attempt + 1})" if scenario.attempt else ""
+    return f"{STATUS_ICON.get(scenario.status, '')} {scenario.status}{attempts}"
 
 
 def _summary_table(result: RunResult, budget: int, trace_urls: Mapping[str, str] | None = None) -> str:
@@ -105,9 +127,9 @@ def _summary_table(result: RunResult, budget: int, trace_urls: Mapping[str, str]
     for (feature, rule), scenarios in groups.items():
         heading = f"**{_cell(feature)}**" + (f" · Rule: {_cell(rule)}" if rule else "")
         parts.append(f"\n{heading}\n\n| scenario | status | duration |\n|---|---|---|")
-        for s in sorted(scenarios, key=lambda s: not s.failed):
+        for s in sorted(scenarios, key=lambda s: (not s.failed, not s.flaky)):
             trace = f" ([trace]({trace_urls[s.id]}))" if s.failed and trace_urls.get(s.id) else ""
-            parts.append(f"| {_cell(s.name)} (`{s.uri}:{s.line}`) | {STATUS_ICON[s.status]} {s.status}{trace} "
+            parts.append(f"| {_cell(s.name)} (`{s.uri}:{s.line}`) | {_status_cell(s)}{trace} "
                          f"| {s.duration:.1f} s |")
     return _fit(parts, budget, lambda n: f"\n… and {n} more rows (the full list is in the reports).")
 
@@ -116,6 +138,8 @@ def _failure_text(scenario: ScenarioResult, trace_url: str | None, budget: int) 
     lines = [f"### {STATUS_ICON[scenario.status]} {scenario.name}", f"`{scenario.uri}:{scenario.line}`", ""]
     for step in scenario.steps:
         lines.append(f"- {STATUS_ICON[step.status]} {step.status}: `{step.keyword} {step.text}` (line {step.line})")
+    for hook in scenario.failed_hooks():  # their errors are in `scenario.error`, below
+        lines.append(f"- {STATUS_ICON[hook.status]} {hook.status}: {hook.label}")
     if scenario.error:
         lines.append(f"\n```\n{scenario.error[:2000]}\n```")
     failing = scenario.failing_step()
@@ -130,6 +154,21 @@ def _failure_text(scenario: ScenarioResult, trace_url: str | None, budget: int) 
     return "\n".join(lines)[:budget]
 
 
+def _flaky_text(scenario: ScenarioResult, budget: int) -> str:
+    """A scenario that passed only on a retry: each earlier attempt's failing step and error."""
+    earlier_count = len(scenario.previous_attempts)
+    plural = "s" if earlier_count > 1 else ""
+    lines = [f"### {FLAKY}: {scenario.name}",
+             f"`{scenario.uri}:{scenario.line}` passed on attempt {scenario.attempt + 1}, after {earlier_count} "
+             + f"failed attempt{plural}:"]
+    for earlier in scenario.previous_attempts:
+        step = earlier.failing_step()
+        where = f"`{step.keyword} {step.text}` (line {step.line})" if step is not None else "the scenario"
+        error = step_error(step) if step is not None else (earlier.error or earlier.status)
+        lines.append(f"\n- attempt {earlier.attempt + 1}: {earlier.status} at {where}\n\n```\n{error[:2000]}\n```")
+    return "\n".join(lines)[:budget]
+
+
 def _annotation(scenario: ScenarioResult) -> dict[str, Any] | None:
     step = scenario.failing_step()
     line = step.line if step is not None else scenario.line
@@ -139,6 +178,20 @@ def _annotation(scenario: ScenarioResult) -> dict[str, Any] | None:
     return {
         "path": scenario.uri, "start_line": line, "end_line": line, "annotation_level": "failure",
         "title": f"{scenario.status}: {scenario.name}"[:255], "message": message[:64_000] or scenario.status,
+    }
+
+
+def _flaky_annotation(scenario: ScenarioResult) -> dict[str, Any] | None:
+    """A warning on the step where a flaky scenario's first attempt failed."""
+    step = scenario.previous_attempts[0].failing_step()
+    line = step.line if step is not None else scenario.line
+    if not line or not scenario.uri:
+        return None
+    message = step_error(step) if step is not None else (scenario.previous_attempts[0].error or "failed")
+    return {
+        "path": scenario.uri, "start_line": line, "end_line": line, "annotation_level": "warning",
+        "title": f"flaky: {scenario.name} (passed on attempt {scenario.attempt + 1})"[:255],
+        "message": (f"Failed on attempt 1 and passed on a retry: {message}")[:64_000],
     }
 
 
@@ -173,16 +226,21 @@ def render_qa_result(
     image_urls = image_urls or {}
     trace_urls = trace_urls or {}
     failed = [s for s in result.scenarios if s.failed]
+    flaky = sum(1 for s in result.scenarios if s.flaky)
     if result.passed:
-        title = TITLE_PASSED + f" ({len(result.scenarios)})"
+        title = TITLE_PASSED + f" ({len(result.scenarios)}{f', {flaky} flaky' if flaky else ''})"
     elif result.errors and not result.scenarios:
         title = TITLE_ERROR
+    elif not failed and result.scenarios and not result.errors and not result.failed_run_hooks():
+        title = TITLE_ALL_SKIPPED
     else:
         title = f"{len(failed)} of {len(result.scenarios)} scenarios failed" if failed else TITLE_ERROR
     head = [_counts_line(result)]
     for error in result.errors[:20]:
         where = f"{error.uri}:{error.line}" if error.line else error.uri
         head.append(f"- ❌ `{where}`: {error.message[:500]}")
+    for hook in result.failed_run_hooks():
+        head.append(f"- ❌ {hook.label} {hook.status}: {(hook.error or '')[:500]}")
     reports = render_report_links(report_urls or {})
     for note in (reports, report_note):
         if note:
@@ -191,8 +249,10 @@ def render_qa_result(
     head_text = "\n".join(head)
     summary = head_text + "\n" + _summary_table(result, _BUDGET - len(head_text) - len(closing), trace_urls) + closing
     text_parts = [_failure_text(s, trace_urls.get(s.id), 8000) for s in failed]
+    text_parts += [_flaky_text(s, 4000) for s in result.scenarios if s.flaky]
     text = _fit(text_parts, _BUDGET, lambda n: f"\n… and {n} more failed scenarios (see the annotations).")
     annotations = [a for a in (_annotation(s) for s in failed) if a is not None]
+    annotations += [a for a in (_flaky_annotation(s) for s in result.scenarios if s.flaky) if a is not None]
     for error in result.errors:
         if error.line and error.uri.endswith(".feature"):
             annotations.append({"path": error.uri, "start_line": error.line, "end_line": error.line,
