@@ -13,6 +13,7 @@ import itertools
 import os
 import socket
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import AsyncIterator
@@ -28,6 +29,7 @@ from app.isolation import (
     Sandbox,
     SandboxUnavailable,
     cgroups,
+    launch,
     open_sandbox,
     python_runtime,
     sandbox_available,
@@ -111,6 +113,73 @@ async def test_a_normal_command_gets_its_output_exit_code_stdin_and_workspace(bo
     done = await box.run(["sh", "-c", "pwd; echo made > made.txt; echo $HOME"], timeout=10, cwd=".")
     assert done.stdout == f"{box.workspace}\n/tmp/home\n"
     assert (box.workspace / "made.txt").read_text() == "made\n"  # the workspace is the host's, read-write
+
+
+@needs_bwrap
+async def test_commands_started_at_once_each_get_their_own_start(box: Sandbox) -> None:
+    """Each command starts from a launcher made ahead (app/isolation/launch.py); several at once each get
+    one, with their own pipes and stdin."""
+    app = await box.start(["sh", "-c", "echo serving; exec sleep 1000"], name="app")
+    runs = [box.run(["sh", "-c", f"echo {n}; cat"], timeout=20, stdin=f"in{n}".encode()) for n in range(4)]
+    done = await asyncio.gather(*runs, box.run(["cat"], timeout=20))
+    assert [d.stdout for d in done] == [f"{n}\nin{n}" for n in range(4)] + [""]  # no stdin: /dev/null
+    assert app.returncode is None
+    await app.stop()
+
+
+@needs_bwrap
+async def test_a_command_holds_no_descriptor_of_the_worker_or_of_its_start(box: Sandbox) -> None:
+    """The sandbox's namespaces are joined through the worker's descriptors, and the launcher reads its
+    command line from a pipe: none of them, nor bwrap's info pipe, reaches the command."""
+    done = await box.run(["sh", "-c", "for fd in /proc/self/fd/*; do echo \"$fd $(readlink $fd)\"; done"],
+                         timeout=10)
+    fds = dict(line.split(" ", 1) for line in done.stdout.splitlines())
+    assert fds["/proc/self/fd/0"] == "/dev/null" and fds["/proc/self/fd/1"].startswith("pipe:")
+    assert set(fds) - {"/proc/self/fd/0", "/proc/self/fd/1", "/proc/self/fd/2"} <= {"/proc/self/fd/3"}
+    assert not any(target.startswith(("user:", "net:", "pipe:")) for fd, target in fds.items()
+                   if fd not in ("/proc/self/fd/1", "/proc/self/fd/2")), fds  # 3: the shell's own glob, if any
+
+
+@needs_bwrap
+@pytest.mark.skipif(cgroups.PIDS not in cgroups.available(), reason="no pids cgroup here")
+async def test_each_command_runs_in_a_cgroup_of_its_own_under_the_rlimits(box: Sandbox) -> None:
+    """Seen from the host: the command's process is in a `specloop-<worker pid>-...` cgroup of its own, with
+    the policy's rlimits (set from outside while its launcher waited: app/isolation/launch.py)."""
+    groups = []
+    for _ in range(2):
+        marker = f"sleep {unique_seconds()}"
+        app = await box.start(marker.split(), name="sleeper")
+        for _ in range(500):
+            if pids := host_processes_with(marker):
+                break
+            await asyncio.sleep(0.01)
+        pid = pids[0]
+        groups.append(next(line.split(":", 2)[2] for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+                           if line.split(":")[1] == "pids"))
+        limits = Path(f"/proc/{pid}/limits").read_text()
+        assert f"Max cpu time              {LIMITS.cpu_seconds}" in limits
+        assert f"Max open files            {LIMITS.open_files}" in limits
+        await app.stop()
+    assert all(f"/specloop-{os.getpid()}-" in group for group in groups) and groups[0] != groups[1]
+
+
+@needs_bwrap
+async def test_etc_inside_is_the_allow_list_read_only_and_a_policy_path_under_it(workspace: Path) -> None:
+    """/etc inside is a copy of the allow-listed files with the large directories bound over it
+    (app/isolation/etc.py): the same content as the host's, read-only, nothing else; a read-only path
+    of the policy under /etc is there too."""
+    extra = Path("/etc/issue") if Path("/etc/issue").is_file() else Path("/etc/debian_version")
+    async with open_sandbox(workspace, policy(read_only=(*PY_PATHS, extra))) as box:
+        done = await box.run(["sh", "-c", f"""
+            cat /etc/hosts; echo ---; ls /etc/ssl/certs | wc -l; echo ---; cat {extra}; echo ---
+            ls /etc/shadow /etc/gitconfig; echo x >> /etc/hosts
+        """], timeout=10)
+    hosts, certs, seen, _ = done.stdout.split("---\n")
+    assert hosts == Path("/etc/hosts").read_text()
+    assert int(certs) == len(os.listdir("/etc/ssl/certs")) > 0
+    assert seen == extra.read_text()
+    assert "'/etc/shadow': No such file" in done.stderr and "Read-only file system" in done.stderr
+    assert Path("/etc/hosts").read_text() == hosts
 
 
 # -- the worker's secrets -----------------------------------------------------------------------------
@@ -390,6 +459,54 @@ async def test_daemons_are_gone_after_run_returns_and_after_close(workspace: Pat
     assert host_processes_with(f"sleep {second}") == [] and host_processes_with(f"sleep {server}") == []
     assert app.returncode is not None and app.reason == "stopped"
     await box.close()  # idempotent
+
+
+@needs_bwrap
+async def test_closing_leaves_no_launcher_cgroup_or_etc_copy(workspace: Path) -> None:
+    """What a sandbox makes ahead or once (the next command's launcher and cgroup, its /etc copy) goes with
+    `close()`, as the commands' own cgroups go once they end."""
+    mine = f"specloop-{os.getpid()}-"
+    bases = {controller.base for controller in cgroups.available().values()}
+    box = open_sandbox(workspace, policy())
+    for _ in range(3):
+        assert (await box.run(["true"], timeout=10)).ok
+    await asyncio.sleep(0)
+    assert [p for p in host_processes_with("mapfile -d") if _parent(p) == os.getpid()]  # one made ahead
+    assert list(Path(tempfile.gettempdir()).glob(f"specloop-etc-{os.getpid()}-*"))
+    await box.close()
+    assert [p for p in host_processes_with("mapfile -d") if _parent(p) == os.getpid()] == []
+    assert list(Path(tempfile.gettempdir()).glob(f"specloop-etc-{os.getpid()}-*")) == []
+    assert [d for base in bases for d in base.iterdir() if d.name.startswith(mine)] == []
+
+
+@needs_bwrap
+@pytest.mark.parametrize("whole", [True, False])
+def test_a_launcher_runs_its_command_line_only_when_it_arrived_whole(tmp_path: Path, whole: bool) -> None:
+    """A launcher (app/isolation/launch.py) whose worker died while writing its command line (no end
+    marker) runs nothing; the same command line whole runs."""
+    launcher = launch.prepare(namespace_fds=(), rlimits=[], cgroup=None)
+    ran = tmp_path / "ran"
+    argv = ["/bin/sh", "-c", f"echo yes > {ran}"]
+    try:
+        if whole:
+            launcher.exec(argv, stdin=False)
+        else:
+            os.write(launcher.argv_write, b"".join(f"{word}\0".encode() for word in ["devnull", *argv]))
+            os.close(launcher.argv_write)
+        assert launcher.popen.wait(timeout=20) == (0 if whole else 125)
+    finally:
+        os.close(launcher.info_read)
+        for file in (launcher.popen.stdin, launcher.popen.stdout, launcher.popen.stderr):
+            if file is not None:
+                file.close()
+    assert ran.exists() == whole
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 @needs_bwrap

@@ -1,7 +1,8 @@
 """The bubblewrap backend: each command in its own namespaces, under rlimits and (where possible) a cgroup.
 
 Inside, a command sees a read-only system (`/usr` and the `/bin`, `/lib*` links; from `/etc` only an
-allow-list: resolver, users, certificates, linker cache, fonts), its own `/proc` and `/dev`, a private
+allow-list: resolver, users, certificates, linker cache, fonts; a copy made once per sandbox,
+`app/isolation/etc.py`), its own `/proc` and `/dev`, a private
 size-capped `/tmp` with `HOME=/tmp/home`, the policy's read-only paths and the workspace read-write,
 each at its host path. Everything else of the host, the worker's project directory, `.env`, `DATA_DIR`
 and private key included, is simply not there. The environment is `--clearenv` plus the policy's.
@@ -10,21 +11,25 @@ Namespaces: a new user (root inside maps to the worker's uid; no capabilities; n
 namespaces), pid (bwrap's init is pid 1: when it dies the kernel kills everything left), ipc, uts and
 cgroup namespace. Without `policy.network`, the commands of one sandbox share one network namespace
 that has only its own loopback: a "holder" process made at first use keeps it, and each command joins it
-(`setns` before bwrap starts), so an app started with `start()` is reachable from `run()` and from
+(`nsenter` before bwrap starts), so an app started with `start()` is reachable from `run()` and from
 nothing else. With `policy.network` the host's network is shared, loopback services included.
 
-Limits: rlimits set in the child before it execs bwrap (inherited by everything inside): CPU time,
-open files, file size, no core files, and, where no cgroup holds them, address space (for memory)
-and, for a non-root worker, processes. Where a cgroup can be made (`app/isolation/cgroups.py`) it holds
-processes and memory for the command's processes together. Wall time and output size are watched
-here: over either, bwrap and the sandbox's init are killed, which takes the whole pid namespace along.
+Limits: rlimits set on the process that becomes bwrap before it execs it (inherited by everything
+inside): CPU time, open files, file size, no core files, and, where no cgroup holds them, address space
+(for memory) and, for a non-root worker, processes. Where a cgroup can be made (`app/isolation/cgroups.py`)
+it holds processes and memory for the command's processes together. Wall time and output size are
+watched here: over either, bwrap and the sandbox's init are killed, which takes the whole pid namespace
+along.
+
+Starting: each command execs bwrap from a launcher made ahead, while the previous command ran, already
+in the command's cgroup, under its rlimits and in the sandbox's namespaces (`app/isolation/launch.py`
+says why: a fork with a `preexec_fn` and a cgroup move cost most of a command's start).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import functools
 import os
 import re
@@ -38,7 +43,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from app.isolation import cgroups
+from app.isolation import cgroups, launch
 from app.isolation.base import (
     SANDBOX_HOME,
     Completed,
@@ -50,6 +55,7 @@ from app.isolation.base import (
     SandboxError,
     SandboxUnavailable,
 )
+from app.isolation.etc import EtcCopy, copy_etc
 from app.isolation.processes import Capture, LogFile, Pipe, Process, human_bytes
 
 INSTALL_HINT = (
@@ -71,25 +77,16 @@ ETC_ALLOWED = (
 LOG_DIR = ".sandbox"  # in the workspace: the logs of commands started with start()
 _LOG_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 
-_CLONE_NEWUSER = 0x10000000
-_CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
-_setns = _libc.setns
-_setns.argtypes = (ctypes.c_int, ctypes.c_int)
-_setns.restype = ctypes.c_int
-
-# Forks and execs of bwrap happen off the event loop (see `_launch`). These threads live as long as the
-# worker: bwrap's --die-with-parent is a parent-death signal, sent when the *thread* that forked it ends.
+# Launchers are made off the event loop (`launch.prepare`). These threads live as long as the worker:
+# bwrap's --die-with-parent is a parent-death signal, sent when the *thread* that forked it ends.
 _SPAWNER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sandbox-spawn")
-# What `_launch` hands back: bwrap's process, the read end of its --info-fd pipe, the command's cgroup.
-_Launched = tuple[subprocess.Popen[bytes], int, cgroups.CommandCgroup | None]
 
 _MEMORY_WORDS = ("MemoryError", "Cannot allocate memory", "out of memory", "bad_alloc", "heap out of memory")
 
 
 @functools.cache
-def _system_args() -> tuple[str, ...]:
-    """The read-only system every command sees (computed once: the host's layout does not change)."""
+def _usr_args() -> tuple[str, ...]:
+    """The read-only system directories (computed once: the host's layout does not change)."""
     args: list[str] = []
     for directory in SYSTEM_DIRS:
         path = Path(directory)
@@ -97,9 +94,17 @@ def _system_args() -> tuple[str, ...]:
             args += ["--symlink", os.readlink(path), directory]
         elif path.is_dir():
             args += ["--ro-bind", directory, directory]
-    for name in ETC_ALLOWED:
-        args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     return tuple(args)
+
+
+def _etc_bind_args() -> list[str]:
+    """The allow-listed part of /etc, one bind each (where a sandbox has no copy of it: `etc.py`)."""
+    return [arg for name in ETC_ALLOWED for arg in ("--ro-bind-try", f"/etc/{name}", f"/etc/{name}")]
+
+
+def _system_args() -> tuple[str, ...]:
+    """The read-only system: the system directories and the allow-listed part of /etc."""
+    return (*_usr_args(), *_etc_bind_args())
 
 
 def _namespace_args(*, network: bool, joined: bool) -> list[str]:
@@ -149,23 +154,6 @@ def _tasks_of(uid: int) -> int:
                 if entry.stat().st_uid == uid:
                     count += len(os.listdir(f"/proc/{entry.name}/task"))
     return count
-
-
-def _preexec(rlimits: list[tuple[int, tuple[int, int]]], cgroup_procs: list[str],
-             namespaces: list[tuple[int, int]]) -> Callable[[], None]:
-    """What the child does between fork and exec of bwrap: only system calls, nothing that locks."""
-    def child() -> None:
-        for which, value in rlimits:
-            resource.setrlimit(which, value)
-        pid = str(os.getpid()).encode()
-        for path in cgroup_procs:
-            fd = os.open(path, os.O_WRONLY)
-            os.write(fd, pid)
-            os.close(fd)
-        for fd, kind in namespaces:  # user first, then net: joining the sandbox's network
-            if _setns(fd, kind) != 0:
-                raise OSError(ctypes.get_errno(), "setns into the sandbox's network namespace failed")
-    return child
 
 
 def _tee(*sinks: Callable[[bytes], None]) -> Callable[[bytes], None]:
@@ -244,11 +232,13 @@ class BubblewrapSandbox(Sandbox):
         self._bwrap = shutil.which("bwrap") or "bwrap"
         self._processes: set[Process] = set()
         self._holder: Process | None = None
-        self._namespaces: list[tuple[int, int]] = []
+        self._namespaces: list[int] = []
         self._holder_lock = asyncio.Lock()
         self._holder_pipe: Pipe | None = None
         self._started: set[_Started] = set()
         self._background: set[asyncio.Task[None]] = set()
+        self._spare = launch.Spare(functools.partial(self._prepare, command=True), _SPAWNER)
+        self._etc: asyncio.Future[EtcCopy | None] | None = None  # made at first use
         self._closed = False
 
     # -- what is enforced how, here -------------------------------------------------------------------
@@ -280,9 +270,18 @@ class BubblewrapSandbox(Sandbox):
         path = Path(cwd)
         return str(path if path.is_absolute() else self.workspace / path)
 
-    def _mounts(self) -> list[str]:
+    def _copy_etc(self) -> EtcCopy | None:
+        """This sandbox's /etc (`etc.py`); None when it cannot be copied (then each part is bound)."""
+        under_etc = [Path(p) for p in self.policy.read_only if Path(p).is_relative_to("/etc")]
+        try:
+            return copy_etc(ETC_ALLOWED, under_etc)
+        except OSError:
+            return None
+
+    def _mounts(self, etc: EtcCopy | None) -> list[str]:
         tmp = str(self.policy.limits.tmp_bytes)
-        args = [*_system_args(), "--proc", "/proc", "--dev", "/dev", "--size", tmp, "--tmpfs", "/dev/shm",
+        system = [*_usr_args(), *(etc.args() if etc is not None else _etc_bind_args())]
+        args = [*system, "--proc", "/proc", "--dev", "/dev", "--size", tmp, "--tmpfs", "/dev/shm",
                 "--remount-ro", "/dev", "--size", tmp, "--tmpfs", "/tmp", "--dir", SANDBOX_HOME]
         workspace = str(self.workspace)
         inside = [p for p in self.policy.read_only if Path(p).is_relative_to(self.workspace)]
@@ -316,7 +315,7 @@ class BubblewrapSandbox(Sandbox):
             out.append((which, (soft, hard)))
         return out
 
-    async def _join_namespaces(self) -> list[tuple[int, int]]:
+    async def _join_namespaces(self) -> list[int]:
         """The user and network namespaces every command of this sandbox joins (made at first use)."""
         if self.policy.network:
             return []
@@ -324,11 +323,23 @@ class BubblewrapSandbox(Sandbox):
             if self._holder is None:
                 # no --disable-userns here: that would put its init in a nested user namespace, which
                 # has no say over the network namespace the commands join
-                holder = await self._start_bwrap(
+                made = asyncio.get_running_loop().run_in_executor(
+                    _SPAWNER, functools.partial(self._prepare, command=False))
+                try:
+                    launcher = await asyncio.shield(made)
+                except asyncio.CancelledError:
+                    made.add_done_callback(launch.discard_made)
+                    raise
+                except launch.LaunchError as exc:
+                    raise SandboxError(str(exc)) from exc
+                if self._closed:
+                    await asyncio.to_thread(launcher.discard)
+                    raise SandboxError("this sandbox is closed")
+                holder = self._start(
+                    launcher,
                     ["--unshare-user", "--unshare-net", "--unshare-pid", "--die-with-parent", "--new-session",
                      "--cap-drop", "ALL", *_system_args(), "--proc", "/proc", "--dev", "/dev"],
-                    ["sh", "-c", "echo ready && exec sleep infinity"],
-                    namespaces=[], cgroup=False, stdin=False)
+                    ["sh", "-c", "echo ready && exec sleep infinity"], stdin=False)
                 self._holder = holder
                 # Joining before bwrap has written the namespace's uid map would leave a command unmapped
                 # (and unable to make its own user namespace): wait until the holder's command runs.
@@ -343,87 +354,39 @@ class BubblewrapSandbox(Sandbox):
                 self._holder_pipe = Pipe(holder.popen.stdout, heard)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(ready, 10)
-                if not ready.done() or holder.init_pid is None:
+                if not ready.done() or holder.init_pid is None or self._closed:
                     holder.kill()
-                    raise SandboxError("could not make the sandbox's network namespace")
-                for kind, flag in (("user", _CLONE_NEWUSER), ("net", _CLONE_NEWNET)):
-                    fd = os.open(f"/proc/{holder.init_pid}/ns/{kind}", os.O_RDONLY)
-                    self._namespaces.append((fd, flag))
+                    raise SandboxError("this sandbox is closed" if self._closed else
+                                       "could not make the sandbox's network namespace")
+                for kind in ("user", "net"):  # the order nsenter joins them in (`launch.nsenter_prefix`)
+                    self._namespaces.append(os.open(f"/proc/{holder.init_pid}/ns/{kind}", os.O_RDONLY))
             return self._namespaces
 
-    def _launch(self, bwrap_args: list[str], argv: Sequence[str], *, namespaces: list[tuple[int, int]],
-                cgroup: bool, stdin: bool) -> _Launched:
-        """Make the command's cgroup, then fork and exec bwrap: (the process, its info pipe, the cgroup).
-
-        Runs in a thread: moving a process into a cgroup waits for the kernel (milliseconds, more under
-        load), and fork/exec of a large worker is not free either; the event loop must not wait for it.
-        """
+    def _new_cgroup(self) -> cgroups.CommandCgroup | None:
+        """A cgroup for one command with the policy's limits; None where none can be made (rlimits only)."""
+        if not cgroups.available():
+            return None
         limits = self.policy.limits
-        group = None
-        if cgroup and cgroups.available():
-            with contextlib.suppress(OSError):  # none: rlimits only, as where no cgroup can be made
-                group = cgroups.CommandCgroup.create(processes=limits.processes + 2,  # + bwrap and its init
-                                                     memory_bytes=limits.memory_bytes)
-        preexec = _preexec(self._rlimits(group), group.procs_files if group else [], namespaces)
-        info_read, info_write = os.pipe()
-        try:
-            popen = subprocess.Popen(
-                [self._bwrap, *bwrap_args, "--info-fd", str(info_write), "--", *argv],
-                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, env={}, cwd="/", close_fds=True, pass_fds=(info_write,),
-                # limits, cgroup and namespaces must be in place before bwrap runs: only a preexec can;
-                # it makes system calls only (no locks, no imports), which is what is safe after fork
-                preexec_fn=preexec,  # noqa: PLW1509
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            os.close(info_read)
-            if group is not None:
-                group.remove()
-            raise SandboxError(f"could not start bubblewrap: {exc}") from exc
-        finally:
-            os.close(info_write)
-        return popen, info_read, group
+        with contextlib.suppress(OSError):
+            return cgroups.CommandCgroup.create(processes=limits.processes + 2,  # + bwrap and its init
+                                                memory_bytes=limits.memory_bytes)
+        return None
 
-    async def _start_bwrap(self, bwrap_args: list[str], argv: Sequence[str], *,
-                           namespaces: list[tuple[int, int]], cgroup: bool, stdin: bool) -> Process:
-        launch = asyncio.get_running_loop().run_in_executor(_SPAWNER, functools.partial(
-            self._launch, bwrap_args, argv, namespaces=namespaces, cgroup=cgroup, stdin=stdin))
-        try:
-            popen, info_read, group = await asyncio.shield(launch)
-        except asyncio.CancelledError:
-            # The launch completes in its thread whatever happens: kill what it starts before giving up
-            # (and, if cancelled again meanwhile, as soon as it has started).
-            launch.add_done_callback(self._abandon)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(launch), 10)
-                await asyncio.gather(*self._background, return_exceptions=True)
-            raise
-        if self._closed:  # closed while it was being launched
-            self._abandon(launch)
-            raise SandboxError("this sandbox is closed")
-        return self._adopt(popen, info_read, group)
+    def _prepare(self, *, command: bool) -> launch.Launcher:
+        """A launcher (`app/isolation/launch.py`) for a command (in its own cgroup, in the sandbox's
+        namespaces) or for the holder (neither). Blocking: runs in a thread."""
+        group = self._new_cgroup() if command else None
+        return launch.prepare(namespace_fds=tuple(self._namespaces) if command else (),
+                              rlimits=self._rlimits(group), cgroup=group)
 
-    def _adopt(self, popen: subprocess.Popen[bytes], info_read: int,
-               group: cgroups.CommandCgroup | None) -> Process:
-        process = Process(popen, os.fdopen(info_read, "rb", buffering=0), group)
+    def _start(self, launcher: launch.Launcher, bwrap_args: list[str], argv: Sequence[str], *,
+               stdin: bool) -> Process:
+        """Have `launcher` exec bwrap for `argv`; the process is ours from then on (`close()` kills it)."""
+        launcher.exec([self._bwrap, *bwrap_args, "--info-fd", str(launcher.info_fd), "--", *argv], stdin=stdin)
+        info = os.fdopen(launcher.info_read, "rb", buffering=0)
+        process = Process(launcher.popen, info, launcher.cgroup, self._background)
         self._processes.add(process)
         return process
-
-    def _abandon(self, launch: asyncio.Future[_Launched]) -> None:
-        """A launch whose caller was cancelled: kill it, then free it like any finished command."""
-        if launch.cancelled() or launch.exception() is not None:
-            return
-        process = self._adopt(*launch.result())
-        process.kill()
-
-        async def free() -> None:
-            await process.finish()
-            for file in (process.popen.stdin, process.popen.stdout, process.popen.stderr):
-                if file is not None:
-                    file.close()
-            self._processes.discard(process)
-        self._background.add(task := asyncio.ensure_future(free()))
-        task.add_done_callback(self._background.discard)
 
     async def _spawn(self, argv: Sequence[str], *, cwd: str | Path | None, env: Mapping[str, str] | None,
                      stdin: bool) -> Process:
@@ -431,12 +394,22 @@ class BubblewrapSandbox(Sandbox):
             raise SandboxError("this sandbox is closed")
         if not argv:
             raise SandboxError("nothing to run: argv is empty")
+        if self._etc is None:  # copied while the holder starts
+            self._etc = asyncio.get_running_loop().run_in_executor(_SPAWNER, self._copy_etc)
         namespaces = await self._join_namespaces()
-        args = [*_namespace_args(network=self.policy.network, joined=bool(namespaces)), *self._mounts(),
+        etc = await asyncio.shield(self._etc)
+        try:
+            launcher = await self._spare.take()  # made while the previous command ran
+        except launch.LaunchError as exc:
+            raise SandboxError(str(exc)) from exc
+        if self._closed:  # closed while it was waited for
+            await asyncio.to_thread(launcher.discard)
+            raise SandboxError("this sandbox is closed")
+        args = [*_namespace_args(network=self.policy.network, joined=bool(namespaces)), *self._mounts(etc),
                 "--chdir", self._cwd(cwd), "--clearenv"]
         for key, value in self.policy.environment(env).items():
             args += ["--setenv", key, value]
-        return await self._start_bwrap(args, argv, namespaces=namespaces, cgroup=True, stdin=stdin)
+        return self._start(launcher, args, argv, stdin=stdin)
 
     async def _setup_failure(self, process: Process, stderr: str) -> None:
         """Raise when bwrap exited without ever starting the command (a bad path, say)."""
@@ -604,10 +577,14 @@ class BubblewrapSandbox(Sandbox):
             await holder.finish()
         if self._holder_pipe is not None:
             self._holder_pipe.close()
+        await self._spare.close()
         await asyncio.gather(*self._background, return_exceptions=True)
-        for fd, _ in self._namespaces:
+        # every launcher has exited by now: none will open these through /proc/<worker>/fd any more
+        for fd in self._namespaces:
             os.close(fd)
         self._namespaces.clear()
+        if self._etc is not None and (etc := await self._etc) is not None:
+            await asyncio.to_thread(etc.remove)
         for process in list(self._processes):
             for file in (process.popen.stdin, process.popen.stdout, process.popen.stderr):
                 if file is not None:

@@ -174,10 +174,10 @@ class CommandCgroup:
             raise
         return group
 
-    @property
-    def procs_files(self) -> list[str]:
-        """The `cgroup.procs` files a new process writes its pid to (before it execs)."""
-        return [str(path / "cgroup.procs") for path in self.dirs]
+    def add(self, pid: int) -> None:
+        """Move process `pid` into it (what it starts from then on is born in it)."""
+        for path in self.dirs:
+            _write(path / "cgroup.procs", str(pid))
 
     def oom_killed(self) -> bool:
         """Whether the kernel killed one of its processes for going over the memory limit."""

@@ -110,8 +110,9 @@ class Process:
     """One bwrap process and what belongs to it: its exit, its sandbox's init, its cgroup."""
 
     def __init__(self, popen: subprocess.Popen[bytes], info: IO[bytes],
-                 cgroup: cgroups.CommandCgroup | None) -> None:
+                 cgroup: cgroups.CommandCgroup | None, background: set[asyncio.Task[None]]) -> None:
         self.popen, self.cgroup = popen, cgroup
+        self._background = background  # the sandbox's: where freeing the cgroup goes, awaited by its close()
         self.pid = popen.pid
         self.started = time.monotonic()
         self.killed_for: Limit | None = None
@@ -204,6 +205,7 @@ class Process:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self.info.done), 1.0)
         self.info.close()
+        namespace_gone = False
         if self._init_fd is not None:
             # The init exits only after every other process of its namespace is gone (the kernel waits
             # for them); after a kill, bwrap may be reaped before that, so wait for the init itself.
@@ -216,6 +218,7 @@ class Process:
             self._loop.add_reader(fd, exited)
             try:
                 await asyncio.wait_for(gone, 5.0)
+                namespace_gone = True
             except TimeoutError:
                 pass
             finally:
@@ -226,7 +229,14 @@ class Process:
             self.oom = self.cgroup.oom_killed()
             self.forks_refused = self.cgroup.forks_refused()
             self.cpu_s = self.cgroup.cpu_seconds() or self.cpu_s
-            await asyncio.to_thread(self._free_cgroup, self.cgroup)
+            freeing = asyncio.ensure_future(asyncio.to_thread(self._free_cgroup, self.cgroup))
+            if namespace_gone:
+                # Nothing of the command is left to kill (bwrap is reaped, its namespace empty): the sweep
+                # and the rmdir need not hold up the caller. The sandbox's close() waits for them.
+                self._background.add(freeing)
+                freeing.add_done_callback(self._background.discard)
+            else:
+                await freeing
         return code
 
     @staticmethod
