@@ -100,7 +100,7 @@ def _tag_expression(value: str | None) -> str | None:
     """A `qa.tags` Cucumber tag expression, stripped (None when empty), or a ValueError with the parser's message."""
     value = normalise_tags(value)
     if value is not None and (problem := tag_expression_problem(value)) is not None:
-        raise ValueError(f"`{value}` is not a valid tag expression ({problem}); write one like "
+        raise ValueError(f"`{value:.200}` is not a valid tag expression ({problem}); write one like "
                          "`@smoke and not @wip`")
     return value
 

@@ -17,8 +17,9 @@ from cucumber_messages import message_converter
 from app.domain import qa_messages
 from app.domain.qa_messages import messages_ndjson, run_messages
 from app.domain.qa_results import RunResult, ScenarioResult, StepResult
-from app.domain.scenario_plan import FeatureError, compile_features
+from app.domain.scenario_plan import FeatureError, PlannedStep, compile_features
 from app.domain.steps import BUILTIN, match_step
+from app.qa.scenario import MAX_SNIPPETS, _unmatched
 
 FEATURE = """Feature: Sign-up
   Scenario: Ann signs up
@@ -147,3 +148,23 @@ def test_a_passing_run_is_a_successful_stream(tmp_path: Path) -> None:
     scenario.status = "passed"
     assert _of(_envelopes(result), "testRunFinished")[0]["success"] is True
     assert len(run_messages(result)) == len(_envelopes(result))
+
+
+def test_an_undefined_step_full_of_numbers_keeps_a_few_suggestions_not_hundreds() -> None:
+    """Cucumber's generator proposes {int}/{float} for every number (up to 256 expressions): the run keeps a
+    handful, so a spec of such steps cannot swell the result the QA child hands back."""
+    text = "I pay " + " and ".join(str(n) for n in range(1, 12))
+    step = StepResult(keyword="When ", text=text, line=3, status="skipped")
+    _unmatched(step, PlannedStep("When ", text, 3, "p1", None, None), "undefined", "Undefined", None)
+    assert step.status == "undefined"
+    assert len(step.snippets) == MAX_SNIPPETS
+    assert "{int}" in step.snippets[0] and step.snippet is not None and "{int}" in step.snippet
+
+
+def test_an_undefined_step_too_long_to_be_real_gets_no_suggestion() -> None:
+    """Generating suggestions for a 100,000-character step of numbers takes seconds of the run: it gets none."""
+    text = "I pay " + " ".join(str(n) for n in range(20000))
+    step = StepResult(keyword="When ", text=text, line=3, status="skipped")
+    _unmatched(step, PlannedStep("When ", text, 3, "p1", None, None), "undefined", "Undefined step", None)
+    assert step.status == "undefined" and step.error == "Undefined step"
+    assert step.snippet is None and step.snippets == []

@@ -38,6 +38,7 @@ from cucumber_tag_expressions import parse as parse_tags
 from cucumber_tag_expressions.parser import TagExpressionError
 
 from app.domain.steps import StepDefinitionError, StepFunc, current_registry
+from app.domain.tag_filter import tag_expression_problem
 
 HookKind = Literal["before", "after", "before_all", "after_all"]
 DEFAULT_ORDER = 10000  # Cucumber's default hook order
@@ -74,6 +75,8 @@ class Hook:
             if self.kind in ("before_all", "after_all"):
                 raise StepDefinitionError(f"{self.label}: a {KIND_LABEL[self.kind]} hook runs once per run and "
                                           f"cannot take tags")
+            if (problem := tag_expression_problem(self.tags)) is not None:  # too deep to evaluate, too
+                raise StepDefinitionError(f"{self.label}: `{self.tags:.200}` is not a valid tag expression: {problem}")
             try:
                 self._expression = parse_tags(self.tags)
             except TagExpressionError as exc:

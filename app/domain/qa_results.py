@@ -6,6 +6,7 @@ the check run (`app.render.qa_check`) read it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -13,6 +14,7 @@ from typing import Any, Literal
 from app.domain.scenario_plan import FeatureError
 
 StepStatus = Literal["passed", "failed", "skipped", "undefined", "ambiguous", "pending"]
+STATUSES = frozenset(("passed", "failed", "skipped", "undefined", "ambiguous", "pending"))
 Progress = Callable[["ScenarioResult", int, int], None]
 
 
@@ -41,6 +43,26 @@ class StepResult:
 
     def __post_init__(self) -> None:
         checked_attachments(self.attachments)
+        checked_status(self.status, self.duration)
+
+
+def checked_status(status: object, *numbers: object) -> None:
+    """ValueError unless `status` is a step status and `numbers` are numbers: the reports put a status into
+    HTML attributes and look up its icon, and format durations, so a forged result must not reach them."""
+    if status not in STATUSES:
+        raise ValueError(f"malformed status in a QA result: {str(status)[:40]!r}")
+    checked_numbers(*numbers)
+
+
+MAX_NUMBER = 1e12  # no duration, timestamp, line or count of a run comes near it; the reports format them all
+
+
+def checked_numbers(*numbers: object) -> None:
+    """ValueError unless every one of `numbers` is a finite int or float of a sane size (a duration, a time,
+    a line, a count): NaN or 1e308 would make the reports' time formatting raise."""
+    if not all(isinstance(n, (int, float)) and not isinstance(n, bool) and math.isfinite(n) and abs(n) < MAX_NUMBER
+               for n in numbers):
+        raise ValueError("malformed duration or number in a QA result")
 
 
 def checked_attachments(items: object) -> list[dict[str, Any]]:
@@ -72,6 +94,7 @@ class HookResult:
 
     def __post_init__(self) -> None:
         checked_attachments(self.attachments)
+        checked_status(self.status, self.duration, self.started_at)
 
     @property
     def label(self) -> str:
@@ -108,6 +131,9 @@ class ScenarioResult:
     # `previous_attempts` are the earlier ones that failed and were retried, oldest first.
     attempt: int = 0
     previous_attempts: list[ScenarioResult] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        checked_status(self.status, self.duration, self.started_at, self.line, self.attempt)
 
     @property
     def flaky(self) -> bool:
@@ -178,6 +204,9 @@ class RunResult:
     run_hooks: list[HookResult] = field(default_factory=list)
     tags: str | None = None  # the tag expression the run filtered its scenarios with (`qa.tags`, `--tags`)
     retry: int = 0  # how many more times a failed scenario was allowed to run (`qa.retry`, `--retry`)
+
+    def __post_init__(self) -> None:
+        checked_numbers(self.started_at, self.duration, self.retry)
 
     @property
     def passed(self) -> bool:

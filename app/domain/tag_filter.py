@@ -8,6 +8,7 @@ satisfy one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -20,8 +21,16 @@ def _parsed(expression: str) -> Any:
     return parse(expression)
 
 
+# The parser builds a tree as deep as the expression has operators, and evaluating it recurses through them:
+# `not not ... @a` a few thousand deep ends in a RecursionError. Real expressions use a handful.
+MAX_TAG_OPERATORS = 100
+_OPERATOR = re.compile(r"\(|\b(?:and|or|not)\b")
+
+
 def tag_expression_problem(expression: str) -> str | None:
     """Why `expression` is not a tag expression (the parser's message, on one line), or None when it is."""
+    if len(_OPERATOR.findall(expression)) > MAX_TAG_OPERATORS:
+        return f"it has more than {MAX_TAG_OPERATORS} operators and parentheses (write a shorter expression)"
     try:
         _parsed(expression)
     except TagExpressionError as error:

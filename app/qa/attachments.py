@@ -2,7 +2,8 @@
 
 Text is kept as it is (`contentEncoding` IDENTITY), bytes base64-encoded (BASE64). Step code is
 repository code, possibly hostile: the attachments of one run share a byte budget (`MAX_RUN_BYTES`,
-counted before encoding), and an attachment beyond it fails the step that made it, saying why.
+counted before encoding) and a number of attachments (`MAX_RUN_ATTACHMENTS`), and an attachment beyond
+either fails the step that made it, saying why.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from typing import Any
 LOG_MEDIA_TYPE = "text/x.cucumber.log+plain"
 LINK_MEDIA_TYPE = "text/uri-list"
 MAX_RUN_BYTES = 10 * 1024 * 1024
+# Empty attachments cost no bytes, but each one is a dict in the result and an envelope in the report:
+# a step attaching "" a million times must meet a limit too.
+MAX_RUN_ATTACHMENTS = 10_000
 MAX_MEDIA_TYPE_LENGTH = 255
 MAX_FILE_NAME_LENGTH = 255
 
@@ -25,17 +29,23 @@ class AttachmentError(ValueError):
 class AttachmentBudget:
     """The bytes of attachments one run may still take."""
 
-    def __init__(self, limit: int = MAX_RUN_BYTES) -> None:
+    def __init__(self, limit: int = MAX_RUN_BYTES, max_count: int = MAX_RUN_ATTACHMENTS) -> None:
         self.limit = limit
         self.used = 0
+        self.max_count = max_count
+        self.count = 0
 
     def take(self, size: int) -> None:
-        """Count `size` bytes, or refuse them when the run's total would go over the limit."""
+        """Count one attachment of `size` bytes, or refuse it when the run's total would go over a limit."""
+        if self.count >= self.max_count:
+            raise AttachmentError(f"attachment refused: a run may attach at most {self.max_count} attachments "
+                                  "in total")
         if self.used + size > self.limit:
             raise AttachmentError(
                 f"attachment of {size} bytes refused: the attachments of this run are limited to "
                 f"{_size(self.limit)} in total and {self.used} bytes are already attached")
         self.used += size
+        self.count += 1
 
 
 def _size(count: int) -> str:

@@ -14,10 +14,15 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+
+import cucumber_messages as cm
+from cucumber_messages import message_converter
+from pydantic import TypeAdapter
 
 from app.domain.qa_results import Progress, RunResult, ScenarioResult
 from app.domain.scenario_plan import FeatureError
@@ -43,9 +48,54 @@ def _report_progress(line: str, progress: Progress | None) -> None:
         return
     try:
         event = json.loads(line)
-        progress(ScenarioResult.from_json(event["scenario"]), event["done"], event["total"])
-    except (ValueError, KeyError, TypeError):
-        pass
+        progress(_SCENARIO.validate_python(event["scenario"]), int(event["done"]), int(event["total"]))
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        pass  # step code printed something that is no progress line (or forged one): not ours to show
+
+
+# The result's dataclasses, checked field by field against their annotations (pydantic builds them): the
+# reports and the check run format every field, so a string where a list belongs must not reach them.
+_RESULT = TypeAdapter(RunResult)
+_SCENARIO = TypeAdapter(ScenarioResult)
+
+
+def _message_parts(result: RunResult) -> None:
+    """TypeError/KeyError unless the run's Cucumber Messages parts (documents, pickles, glue, step match
+    arguments) have the shape the message stream (`app.domain.qa_messages`) reads them in."""
+    for document in result.documents:
+        message_converter.from_dict(document, cm.Envelope)
+        gherkin = document.get("gherkinDocument", {})
+        if not isinstance(gherkin, dict) or not isinstance(gherkin.get("uri", ""), str):
+            raise TypeError("a gherkinDocument is not an object with a string uri")
+    for pickle in result.pickles:
+        parsed = message_converter.from_dict(pickle, cm.Pickle)
+        if not all(isinstance(v, str) for v in (parsed.id, parsed.uri, *(s.id for s in parsed.steps))):
+            raise TypeError("a pickle's ids are not strings")
+    glue = ((result.parameter_types, ("name",)), (result.undefined_parameter_types, ("expression", "name")),
+            (result.step_definitions, ("pattern", "source", "name")), (result.hook_definitions, ("key", "source")))
+    for items, keys in glue:
+        if not all(isinstance(item[key], str) for item in items for key in keys):
+            raise TypeError(f"a definition's {'/'.join(keys)} is not a string")
+    for raw in result.parameter_types:
+        if not isinstance(raw.get("regularExpressions", []), list):
+            raise TypeError("a parameter type's regularExpressions is not a list")
+    for scenario in (a for s in result.scenarios for a in (*s.previous_attempts, s)):
+        for step in scenario.steps:
+            for arguments in step.match_arguments:
+                for argument in arguments:
+                    message_converter.from_dict(argument, cm.StepMatchArgument)
+
+
+def read_result(raw: bytes | str) -> RunResult:
+    """The run a QA child handed back, or a ValueError saying why it does not read. Repository code can
+    write the file: whatever it holds (JSON nested past the recursion limit, wrong types, a status that is
+    markup) is a ValueError, never a crash of the worker that renders the reports."""
+    try:
+        result = _RESULT.validate_python(json.loads(raw))
+        _message_parts(result)
+        return result
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
+        raise ValueError(f"{type(error).__name__}: {str(error)[:300]}") from None
 
 
 def run_in_child(
@@ -68,27 +118,37 @@ def run_in_child(
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=scrubbed_env(), cwd=cwd,
         )
         deadline = time.monotonic() + options.run_timeout_s
+        # The wall holds even when the child prints nothing (a step or hook blocking in sync code, on every
+        # retry): reading its stdout waits for a line, so a timer kills it at the deadline.
+        watchdog = threading.Timer(options.run_timeout_s, proc.kill)
+        watchdog.daemon = True
+        watchdog.start()
         assert proc.stdout is not None
-        for line in proc.stdout:
-            _report_progress(line, progress)
-            if time.monotonic() > deadline:
-                proc.kill()
-                break
         try:
-            _, stderr = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, stderr = proc.communicate()
+            for line in proc.stdout:
+                _report_progress(line, progress)
+                if time.monotonic() > deadline:
+                    proc.kill()
+                    break
+            try:
+                _, stderr = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                _, stderr = proc.communicate()
+        finally:
+            watchdog.cancel()
         if proc.returncode != 0 or not response.exists():
             tail = "\n".join((stderr or "").strip().splitlines()[-15:])
+            why = f"; it ran past the run's limit of {options.run_timeout_s:g} s" \
+                if time.monotonic() >= deadline else ""
             result = RunResult(base_url=base_url, started_at=time.time())
             result.errors.append(FeatureError(
                 options.steps_dir or "", None, None,
-                f"the QA child process failed (exit {proc.returncode}):\n{tail}"))
+                f"the QA child process failed (exit {proc.returncode}{why}):\n{tail}"))
             return result
         try:
-            return RunResult.from_json(json.loads(response.read_text()))
-        except (ValueError, KeyError, TypeError) as error:  # step code can write the file: read it as untrusted
+            return read_result(response.read_bytes())
+        except ValueError as error:  # step code can write the file: read it as untrusted
             result = RunResult(base_url=base_url, started_at=time.time())
             result.errors.append(FeatureError(
                 options.steps_dir or "", None, None, f"the QA child process left a result that does not read: {error}"))

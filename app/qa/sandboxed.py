@@ -39,7 +39,7 @@ from app.domain.qa_results import Progress, RunResult
 from app.domain.scenario_plan import FeatureError
 from app.isolation import Limits, Policy, Running, Sandbox, python_runtime
 from app.isolation.runtime import needs_bind
-from app.qa.child import _report_progress
+from app.qa.child import _report_progress, read_result
 from app.qa.network import EGRESS_ENV, EgressRelay
 from app.qa.options import RunOptions
 
@@ -241,7 +241,7 @@ async def run_in_sandbox(
     if raw is None or len(raw) > RESULT_MAX_BYTES:
         return _failed(base_url, options, "the QA child process left no readable result")
     try:
-        result = RunResult.from_json(json.loads(raw))
-    except (ValueError, KeyError, TypeError) as error:
+        result = read_result(raw)
+    except ValueError as error:
         return _failed(base_url, options, f"the QA child process left a result that does not read: {error}")
     return confine_evidence(result, out_dir)

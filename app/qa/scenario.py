@@ -109,29 +109,53 @@ async def _settle(outcome: StepResult | HookResult, call: Callable[[], Awaitable
     """Await a step's or hook's call within the step timeout and record its status, error and duration:
     `Pending` makes it pending, `Skipped` skipped, and any other error fails it with a readable message."""
     started = time.perf_counter()
+
+    async def guarded() -> Any:
+        # SystemExit, KeyboardInterrupt and GeneratorExit from project code would leave the asyncio task and
+        # end the whole run (every scenario's result with it): they fail this step or hook instead.
+        try:
+            return await call()
+        except (KeyboardInterrupt, SystemExit, GeneratorExit) as exc:
+            raise StepFailure(f"the {what} raised {type(exc).__name__}") from None
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the step timeout (or the run) is cancelling it: a real cancellation
+            raise StepFailure(f"the {what} raised CancelledError") from None
+
     try:
-        await asyncio.wait_for(call(), options.step_timeout_s())
+        await asyncio.wait_for(guarded(), options.step_timeout_s())
         outcome.status = "passed"
-    except Pending as exc:
-        outcome.status, outcome.error = "pending", str(exc) or f"the {what} is pending (not written yet)"
-        outcome.exception = {"type": type(exc).__name__, "message": outcome.error}
-    except Skipped as exc:
-        outcome.status, outcome.error = "skipped", str(exc) or None
-        outcome.exception = {"type": type(exc).__name__, "message": outcome.error} if outcome.error else None
-    except StepFailure as exc:
-        outcome.status, outcome.error = "failed", str(exc)
-        outcome.exception = {"type": type(exc).__name__, "message": outcome.error}
-    except AssertionError as exc:
-        outcome.status, outcome.error = "failed", short_error(exc) or "assertion failed"
-        outcome.exception = {"type": type(exc).__name__, "message": outcome.error}
     except TimeoutError:
         outcome.status = "failed"
         outcome.error = f"the {what} did not finish within {options.step_timeout_s():g} s"
         outcome.exception = {"type": "TimeoutError", "message": outcome.error}
     except Exception as exc:  # noqa: BLE001 - any error in a step or hook (project code too) fails it
+        try:
+            _record_error(outcome, exc, what)
+        except Exception:  # noqa: BLE001 - project code's exception whose __str__ (or class) raises in turn
+            outcome.status, outcome.error = "failed", f"the {what} raised an exception whose message does not read"
+            outcome.exception = {"type": "Exception", "message": outcome.error}
+    outcome.duration = time.perf_counter() - started
+
+
+def _record_error(outcome: StepResult | HookResult, exc: Exception, what: str) -> None:
+    """Record what a step or hook raised: `Pending` makes it pending, `Skipped` skipped, anything else failed."""
+    if isinstance(exc, Pending):
+        outcome.status, outcome.error = "pending", str(exc) or f"the {what} is pending (not written yet)"
+        outcome.exception = {"type": type(exc).__name__, "message": outcome.error}
+    elif isinstance(exc, Skipped):
+        outcome.status, outcome.error = "skipped", str(exc) or None
+        outcome.exception = {"type": type(exc).__name__, "message": outcome.error} if outcome.error else None
+    elif isinstance(exc, StepFailure):
+        outcome.status, outcome.error = "failed", str(exc)
+        outcome.exception = {"type": type(exc).__name__, "message": outcome.error}
+    elif isinstance(exc, AssertionError):
+        outcome.status, outcome.error = "failed", short_error(exc) or "assertion failed"
+        outcome.exception = {"type": type(exc).__name__, "message": outcome.error}
+    else:
         outcome.status, outcome.error = "failed", f"{type(exc).__name__}: {short_error(exc)}"
         outcome.exception = {"type": type(exc).__name__, "message": short_error(exc)}
-    outcome.duration = time.perf_counter() - started
 
 
 async def run_hook(hook: Hook, ctx: StepContext, options: RunOptions, scenario: ScenarioInfo | None = None,
@@ -236,15 +260,22 @@ async def _run_steps(page: Any, planned: PlannedScenario, registry: StepRegistry
         last_page_step.screenshot = await _screenshot(page, folder / "final.png")
 
 
+MAX_SNIPPETS = 8  # suggested definitions kept per undefined step (the message stream's `suggestion`)
+MAX_SNIPPET_TEXT = 1000  # a longer undefined step gets no suggested definition
+
+
 def _unmatched(step_result: StepResult, planned_step: PlannedStep, status: str, message: str,
                registry: StepRegistry | None) -> None:
     """Mark a step no definition (or more than one) matches; an undefined one gets a snippet."""
     step_result.error = message
     if status == "undefined":
         step_result.status = "undefined"
+        if len(planned_step.text) > MAX_SNIPPET_TEXT:  # nobody pastes it, and generating it takes seconds
+            return
         shape = {"data_table": planned_step.data_table is not None, "doc_string": planned_step.doc_string is not None}
+        # Cucumber's generator proposes up to 256 expressions for a step full of numbers: keep a few.
+        step_result.snippets = snippets(planned_step.text, **shape, registry=registry)[:MAX_SNIPPETS]
         step_result.snippet = snippet(planned_step.text, **shape, registry=registry)
-        step_result.snippets = snippets(planned_step.text, **shape, registry=registry)
     else:
         step_result.status = "ambiguous"
 

@@ -8,6 +8,7 @@ that respects all of that, for any number of scenarios.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,6 +89,22 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+_MARKDOWN = re.compile(r"([\\`*\[\]<>!|])")
+
+
+def _plain(text: str) -> str:
+    """Text from repository code (a hook's name) on one line with Markdown's active characters escaped: no
+    link, image, HTML or code span of its own."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(text.splitlines()))
+
+
+def _code(text: str) -> str:
+    """`text` as one inline code span, whatever backticks it holds (a fence longer than its longest run)."""
+    text = " ".join(text.splitlines())
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}" if fence != "`" else f"`{text}`"
+
+
 FLAKY = "⚠️ flaky"
 
 
@@ -102,7 +119,7 @@ def _counts_line(result: RunResult) -> str:
     line = f"**{count} scenario{'' if count == 1 else 's'}**: " + (", ".join(parts) or "none") + \
         f", against `{result.base_url}` in {result.duration:.1f} s."
     if result.tags:
-        line += f"\nScenarios selected by the tag expression `{result.tags}` (`qa.tags`)."
+        line += f"\nScenarios selected by the tag expression {_code(result.tags)} (`qa.tags`)."
     if result.retry:
         line += f"\nA failed scenario was run again up to {result.retry} more time{'s' if result.retry > 1 else ''} " \
                 "(`qa.retry`)."
@@ -139,7 +156,7 @@ def _failure_text(scenario: ScenarioResult, trace_url: str | None, budget: int) 
     for step in scenario.steps:
         lines.append(f"- {STATUS_ICON[step.status]} {step.status}: `{step.keyword} {step.text}` (line {step.line})")
     for hook in scenario.failed_hooks():  # their errors are in `scenario.error`, below
-        lines.append(f"- {STATUS_ICON[hook.status]} {hook.status}: {hook.label}")
+        lines.append(f"- {STATUS_ICON[hook.status]} {hook.status}: {_plain(hook.label)}")
     if scenario.error:
         lines.append(f"\n```\n{scenario.error[:2000]}\n```")
     failing = scenario.failing_step()
@@ -240,7 +257,7 @@ def render_qa_result(
         where = f"{error.uri}:{error.line}" if error.line else error.uri
         head.append(f"- ❌ `{where}`: {error.message[:500]}")
     for hook in result.failed_run_hooks():
-        head.append(f"- ❌ {hook.label} {hook.status}: {(hook.error or '')[:500]}")
+        head.append(f"- ❌ {_plain(hook.label)} {hook.status}: {_plain((hook.error or '')[:500])}")
     reports = render_report_links(report_urls or {})
     for note in (reports, report_note):
         if note:
