@@ -13,6 +13,7 @@ import subprocess
 import sys
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,47 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FEATURE = "features/visitors-can-subscribe-to-the-newsletter.feature"
 
 
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run a command the way a person would, without colours or a model key, with a generous bound."""
-    env = {key: value for key, value in os.environ.items() if key != "ANTHROPIC_API_KEY"}
-    return subprocess.run(args, cwd=cwd, env={**env, "NO_COLOR": "1"}, capture_output=True, text=True,
-                          timeout=300, check=False)
+class _Command:
+    """A command started the way a person would run it (without colours or a model key) in a folder of its
+    own, its output going to files there (no pipe to fill while nobody reads it); `result()` waits for it,
+    with a generous bound."""
+
+    def __init__(self, args: list[str], cwd: Path) -> None:
+        self.cwd = cwd
+        self.stdout, self.stderr = cwd / "stdout.txt", cwd / "stderr.txt"
+        env = {key: value for key, value in os.environ.items() if key != "ANTHROPIC_API_KEY"}
+        with self.stdout.open("wb") as stdout, self.stderr.open("wb") as stderr:  # the child keeps its own copies
+            self.process = subprocess.Popen(args, cwd=cwd, env={**env, "NO_COLOR": "1"}, stdout=stdout,
+                                            stderr=stderr)
+
+    def result(self) -> subprocess.CompletedProcess[str]:
+        code = self.process.wait(timeout=300)
+        return subprocess.CompletedProcess(self.process.args, code, self.stdout.read_text(), self.stderr.read_text())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def demos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, _Command]]:
+    """Both command-line demos, started at once: the whole loop (`specloop demo`) and the regression
+    (`python -m app.demo --broken-app`). Each spends most of its time waiting on its jobs, its sandbox and
+    Chromium, so running them side by side takes about as long as one; each has its own folder, doubles,
+    Redis and ports, and each test below asserts on its own run."""
+    whole, broken = tmp_path_factory.mktemp("demo"), tmp_path_factory.mktemp("demo-broken")
+    started = {
+        "whole": _Command([str(BIN / "specloop"), "demo", "--out", str(whole / "out"),
+                           "--report", str(whole / "report.json")], cwd=whole),
+        "broken": _Command([sys.executable, "-m", "app.demo", "--broken-app", "--no-reports", "--out", str(broken),
+                            "--report", str(broken / "report.json")], cwd=broken),
+    }
+    try:
+        yield started
+    finally:
+        for command in started.values():
+            command.stop()
 
 
 def _runs(pull: dict[str, Any], name: str, sha: str) -> list[dict[str, Any]]:
@@ -79,9 +116,11 @@ def _the_loop_as_github_shows_it(report: dict[str, Any], out: Path,
     return pull, approved, head
 
 
-def test_make_demo_runs_the_whole_loop_writes_the_code_and_qa_passes_on_it(tmp_path: Path) -> None:
-    out, report_path = tmp_path / "out", tmp_path / "report.json"
-    result = _run([str(BIN / "specloop"), "demo", "--out", str(out), "--report", str(report_path)], cwd=tmp_path)
+@pytest.mark.timeout(300)  # the run's own bound (it shares the machine with the regression run): a hang guard
+def test_make_demo_runs_the_whole_loop_writes_the_code_and_qa_passes_on_it(demos: dict[str, _Command]) -> None:
+    run = demos["whole"]
+    out, report_path = run.cwd / "out", run.cwd / "report.json"
+    result = run.result()
     text = result.stdout
     assert result.returncode == 0, text + result.stderr
     for line in [
@@ -133,10 +172,12 @@ def test_make_demo_runs_the_whole_loop_writes_the_code_and_qa_passes_on_it(tmp_p
     assert (out / "demo.log").read_text().strip()
 
 
-def test_demo_with_broken_generated_code_shows_qa_catching_the_regression_and_where(tmp_path: Path) -> None:
-    report_path = tmp_path / "report.json"
-    result = _run([sys.executable, "-m", "app.demo", "--broken-app", "--no-reports", "--out", str(tmp_path),
-                   "--report", str(report_path)], cwd=tmp_path)
+@pytest.mark.timeout(300)
+def test_demo_with_broken_generated_code_shows_qa_catching_the_regression_and_where(
+        demos: dict[str, _Command]) -> None:
+    run = demos["broken"]
+    out, report_path = run.cwd, run.cwd / "report.json"  # --out is the run's folder
+    result = run.result()
     text = result.stdout
     assert result.returncode == 0, text + result.stderr  # QA catching the regression is the expected outcome
     assert "WITH A REGRESSION (--broken-app)" in text
@@ -149,9 +190,9 @@ def test_demo_with_broken_generated_code_shows_qa_catching_the_regression_and_wh
     assert f"{FEATURE}:31 · failed: The one where Grace" in text
     assert "🧪 QA ❌ failed" in text
     assert "QA caught the regression in the generated code and says where, as it should." in text
-    assert (tmp_path / "screenshot.png").read_bytes().startswith(PNG_MAGIC)
+    assert (out / "screenshot.png").read_bytes().startswith(PNG_MAGIC)
 
-    pull, _, head = _the_loop_as_github_shows_it(json.loads(report_path.read_text()), tmp_path, "neutral")
+    pull, _, head = _the_loop_as_github_shows_it(json.loads(report_path.read_text()), out, "neutral")
     assert pull["files"]["app.py"] == demo_app.signup_app(broken=True)
     assert pull["draft"] is True  # a partial implementation: the PR is a draft until every scenario passes
     assert "the PR is a draft again, and the bot said why on it" in text

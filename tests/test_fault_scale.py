@@ -9,7 +9,10 @@ calls from its `fallback`.
 
 The full-scale run drains with several burst workers at once (replicas sharing Redis, each with its own
 clients): most of a job's time under these faults is spent waiting out retry-after and backoff, so one
-worker (10 jobs at a time) takes about 150 s for the 300 map runs, five take about 40 s on 2 cores.
+worker (10 jobs at a time) takes about 150 s for the 300 map runs, five take about 40 s on 2 cores, where
+the CPU becomes the limit (so that run keeps the worker's own backoff). The single-story tests shorten the
+backoff after a 5xx tenfold (`quick_backoff`, tests/support/service.py), else each would wait 5 s for its
+one retry.
 """
 
 from __future__ import annotations
@@ -160,7 +163,7 @@ async def test_the_llm_double_faults_a_share_of_calls_and_answers_the_rest_from_
 
 @pytest.mark.parametrize("rate_limit", [False, True], ids=["502", "secondary rate limit"])
 async def test_a_fault_on_the_installation_token_request_is_retried_like_any_other(
-        rate_limit: bool, github: GitHubDouble, service: Service) -> None:
+        rate_limit: bool, github: GitHubDouble, service: Service, quick_backoff: None) -> None:
     [number] = open_stories(github, 1)
     github.fault("POST", TOKENS, status=403 if rate_limit else 502, rate_limit=rate_limit,
                  retry_after=1 if rate_limit else None, times=1)
@@ -171,7 +174,7 @@ async def test_a_fault_on_the_installation_token_request_is_retried_like_any_oth
 
 
 async def test_a_502_after_github_created_the_map_comment_still_leaves_one_map(
-        github: GitHubDouble, service: Service) -> None:
+        github: GitHubDouble, service: Service, quick_backoff: None) -> None:
     [number] = open_stories(github, 1)
     github.fault("POST", rf"/issues/{number}/comments$", status=502, applied=True, times=1)
     github.label_issue(SHOP, number, "story")

@@ -26,6 +26,7 @@ from app.settings import Settings
 from app.signature import sign
 from app.web import BackgroundServer, create_app
 from app.webhook import MAX_BODY_BYTES, SETUP_MODE_REASON, WEBHOOK_PATH
+from tests.support.stopping import stop_later
 
 FIXTURES = Path(__file__).parent / "fixtures" / "webhooks"
 SECRET = "a-real-webhook-secret-for-tests"
@@ -53,9 +54,11 @@ def make_settings(redis_url: str | None, tmp_path: Path, **overrides: Any) -> Se
 
 @pytest.fixture
 def web_url(redis_url: str, tmp_path: Path) -> Iterator[str]:
-    """The web service on a loopback port, registered, with the session's Redis."""
-    with BackgroundServer(create_app(make_settings(redis_url, tmp_path))) as server:
-        yield server.url
+    """The web service on a loopback port, registered, with the session's Redis (stopped in the background
+    after the test: its port is its own)."""
+    server = BackgroundServer(create_app(make_settings(redis_url, tmp_path))).start()
+    yield server.url
+    stop_later(server.stop)
 
 
 def deliver(base_url: str, event: str | None, body: dict[str, Any] | bytes, *, delivery: str | None = None,

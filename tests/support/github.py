@@ -14,6 +14,7 @@ import pytest
 from githubkit import AppAuthStrategy, GitHub
 
 from app.sandbox.github import GitHubDouble
+from tests.support.stopping import stop_later
 
 SHOP = "octo-org/shop"
 SHOP_FILES = {
@@ -46,7 +47,7 @@ def github() -> Iterator[GitHubDouble]:
         if double.unhandled:
             pytest.fail(f"requests to routes the GitHub double does not implement: {double.unhandled}")
     finally:
-        double.stop()
+        stop_later(double.stop)  # the port and temp folder are the test's own: the next test need not wait
 
 
 def installation_id(double: GitHubDouble) -> int:

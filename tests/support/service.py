@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from githubkit.exception import RateLimitExceeded
 from redis.asyncio import Redis
 
 from app.artifacts import ArtifactStore
@@ -25,6 +26,7 @@ from app.redis_server import ManagedRedis
 from app.sandbox.github import GitHubDouble
 from app.sandbox.harness import DEBOUNCE_SECONDS, Harness, sandbox_settings
 from app.settings import Settings
+from tests.support.stopping import stop_later
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "webhooks"
 
@@ -69,7 +71,28 @@ def make_service(request: pytest.FixtureRequest, redis_url: str, github: GitHubD
 
     yield make
     for harness in started:
-        harness.stop()
+        stop_later(harness.stop)  # its web service is on a port of its own: the next test need not wait
+
+
+BACKOFF_SCALE = 0.1  # the worker waits 5 s x the try after a 5xx: a test needs the retries, not the waits
+
+
+@pytest.fixture
+def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's backoff after a 5xx, an expired token or a lost connection, shortened by BACKOFF_SCALE,
+    for tests whose faults make jobs retry: whether a job is retried, how often and in what order is still
+    the worker's decision; a rate limit's delay (what GitHub said to wait) is kept as it is."""
+    import jobs.worker
+
+    decide = jobs.worker._temporary_delay
+
+    def shortened(error: BaseException, job_try: int) -> float | None:
+        delay = decide(error, job_try)
+        if delay is None or isinstance(jobs.worker._underlying(error), RateLimitExceeded):
+            return delay
+        return delay * BACKOFF_SCALE
+
+    monkeypatch.setattr(jobs.worker, "_temporary_delay", shortened)
 
 
 @pytest.fixture
