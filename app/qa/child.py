@@ -9,6 +9,7 @@ worker starts it inside the repository-code sandbox, beside the app (`app/qa/san
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import subprocess
@@ -19,6 +20,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import TypeVar
 
 import cucumber_messages as cm
 from cucumber_messages import message_converter
@@ -28,6 +30,8 @@ from app.domain.qa_results import Progress, RunResult, ScenarioResult
 from app.domain.scenario_plan import FeatureError
 from app.qa.in_process import run_async
 from app.qa.options import RunOptions
+
+T = TypeVar("T")
 
 # Only these variables reach a child process that runs repository code: enough to find Python,
 # the browser and a temp dir, and nothing that could carry a service secret.
@@ -48,15 +52,17 @@ def _report_progress(line: str, progress: Progress | None) -> None:
         return
     try:
         event = json.loads(line)
-        progress(_SCENARIO.validate_python(event["scenario"]), int(event["done"]), int(event["total"]))
+        progress(_checked(ScenarioResult).validate_python(event["scenario"]), int(event["done"]), int(event["total"]))
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         pass  # step code printed something that is no progress line (or forged one): not ours to show
 
 
-# The result's dataclasses, checked field by field against their annotations (pydantic builds them): the
-# reports and the check run format every field, so a string where a list belongs must not reach them.
-_RESULT = TypeAdapter(RunResult)
-_SCENARIO = TypeAdapter(ScenarioResult)
+@functools.cache
+def _checked(kind: type[T]) -> TypeAdapter[T]:
+    """`kind` (a result dataclass) checked field by field against its annotations: the reports and the check
+    run format every field, so a string where a list belongs must not reach them. Built when the parent
+    first reads a result (the child, which only writes one, never pays for it)."""
+    return TypeAdapter(kind)
 
 
 def _message_parts(result: RunResult) -> None:
@@ -91,7 +97,7 @@ def read_result(raw: bytes | str) -> RunResult:
     write the file: whatever it holds (JSON nested past the recursion limit, wrong types, a status that is
     markup) is a ValueError, never a crash of the worker that renders the reports."""
     try:
-        result = _RESULT.validate_python(json.loads(raw))
+        result: RunResult = _checked(RunResult).validate_python(json.loads(raw))
         _message_parts(result)
         return result
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
