@@ -289,12 +289,13 @@ def _qa(runs: int) -> Part:
     ratio = statistics.median(sandboxed) / statistics.median(command)
     ratio_warm = statistics.median(sandboxed) / statistics.median(bare)
     ratio_started = statistics.median(sandboxed) / statistics.median(with_start)
-    verdict = "within" if ratio <= QA_TARGET else "over"
+    verdict = "within" if ratio_started <= QA_TARGET else "over"
     return Part(
         rows=[
             _row("`run_qa` (the agent's tool)", ms[0],
-                 "a fresh sandbox, `qa.start` in it and its readiness probe, the QA child (a new Python: imports, "
-                 "Chromium launch, the scenario), the result read back and described for the model"),
+                 "a fresh sandbox, `qa.start` in it and its readiness probe while the QA child (a new Python: "
+                 "imports, Chromium launch) starts beside it, then the scenario, the result read back and described "
+                 "for the model"),
             _row("plain QA runner, app already running", ms[1],
                  "`app.qa.runner.run` in-process against the app started once as a plain subprocess: "
                  "Chromium launch and the scenario"),
@@ -304,11 +305,12 @@ def _qa(runs: int) -> Part:
                  "the runner as a user or CI job runs it: a fresh Python process (imports), Chromium launch, the "
                  "scenario, the JUnit / NDJSON / HTML reports written"),
         ],
-        said=[(f"`run_qa` vs the plain QA runner as people run it (`specloop qa`, medians): {ratio:.2f}x ({verdict} "
-               f"the {QA_TARGET:g}x target). Against the runner called in-process by a Python that has already "
-               f"imported it: {ratio_warm:.2f}x with the app already running, {ratio_started:.2f}x when it also "
-               "starts the app: the difference is the QA child's and the probe's Python start-up and imports, "
-               "which the agent's tool pays on every call to keep repository code in the sandbox.")],
+        said=[(f"`run_qa` starts the app on every call, so it is held against the plain runner that starts it "
+               f"too (medians): {ratio_started:.2f}x ({verdict} the {QA_TARGET:g}x target). Against the plain runner "
+               f"with the app already running: {ratio_warm:.2f}x; against `specloop qa` as people run it (a fresh "
+               f"Python, the reports written): {ratio:.2f}x. What remains is the QA child's own Python start-up and "
+               "imports in the sandbox, which it pays on every call to keep repository code there; it starts beside "
+               "the app and waits for its request, so the app's start hides most of it.")],
     )
 
 

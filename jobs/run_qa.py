@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import shutil
 import tempfile
@@ -41,7 +42,7 @@ from app.job_checks import open_check, write_check
 from app.qa.browser import BrowserNotFound, require_chromium
 from app.qa.network import resolve
 from app.qa.options import RunOptions
-from app.qa.repo_app import QaError, RepoApp, freeze_spec, steps_dir_of
+from app.qa.repo_app import QaError, RepoApp, app_url, freeze_spec, steps_dir_of
 from app.qa.runner import run
 from app.qa.sandboxed import run_in_sandbox
 from app.render.qa_check import (
@@ -328,13 +329,18 @@ class QaRun:
                 raise QaError(f"{error} Until then, set `qa.base_url` to a deployed preview (without project "
                               "step files).") from None
             try:
+                ready: Callable[[], Awaitable[str]] | None = None
                 if start is not None:
-                    url = await self.repo_app.start_app(box, url or None)
+                    # The QA child starts beside the app and gets its request once the app answers
+                    # (`start_app`, whose QaError says why not; closing the box then ends the child).
+                    configured = url or None
+                    url = app_url(configured)
                     if options.allowed_origins:
                         egress = Confinement.around(url, options.allowed_origins,
                                                     allow_private=options.allow_private_hosts, private_app=True)
+                    ready = functools.partial(self.repo_app.start_app, box, configured)
                 result = await _run_with_progress(gh, repo_ref, run_id, self.sha, url, lambda progress: run_in_sandbox(
-                    box, features, url, options, root=spec_root, progress=progress, egress=egress))
+                    box, features, url, options, root=spec_root, progress=progress, egress=egress, ready=ready))
             except SandboxError as error:  # bubblewrap could not start a command at all
                 raise QaError(f"The repository-code sandbox could not run QA: {error}") from None
             finally:

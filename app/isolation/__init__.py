@@ -4,7 +4,7 @@ sandbox: the interface in `base.py`, the bubblewrap backend in `bubblewrap.py`, 
     problem = sandbox_available()            # None, or what to install / allow
     async with open_sandbox(workspace, Policy(read_only=paths, env=env)) as box:
         app = await box.start(["npm", "start"], name="app")
-        done = await box.run(["python", "-m", "app.qa.child", ...], timeout=600)
+        done = await box.run(["python", "-m", "app.qa.child_entry", ...], timeout=600)
 """
 
 from __future__ import annotations

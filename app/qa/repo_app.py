@@ -6,6 +6,10 @@
     await repo.install(chromium, config.qa.install, network=False, timeout=600, what="`qa.install`")
     result = await repo.run_started_app(features, options, progress=...)   # a fresh sandbox, closed after
 
+`run_started_app` starts the QA child beside the app, so the child's imports and Chromium's launch overlap
+the app's start and its readiness probe; the child gets its request once the app answers (`run_in_sandbox`'s
+`ready`). `start_app` alone (the QA job's way) starts and waits for the app without a child.
+
 Every failure a person must act on is a `QaError` whose message says what to change (shown on a check run
 or, for the agent, as its tool's result).
 """
@@ -45,6 +49,11 @@ def freeze_spec(files: Mapping[str, bytes], dest: Path) -> Path:
 def steps_dir_of(spec_root: Path, features_dir: str) -> Path:
     """Where a frozen spec's project step files are."""
     return spec_root / features_dir / "steps"
+
+
+def app_url(configured: str | None) -> str:
+    """Where the app `qa.start` starts answers, in its sandbox: `configured` (`qa.base_url`) or its PORT."""
+    return configured or f"http://127.0.0.1:{APP_PORT}"
 
 
 class QaError(Exception):
@@ -108,22 +117,27 @@ class RepoApp:
         finally:
             await box.close()
 
-    async def start_app(self, box: Sandbox, configured: str | None) -> str:
-        """Run `qa.start` in `box` (`qa.env` plus PORT) and wait until it answers there; its URL."""
+    def start_command(self) -> str:
+        """`qa.start`; QaError when it is not set."""
         if not self.qa.start:
             raise QaError("`qa.start` is not set: say in `.github/specloop.yml` how the app starts (it listens on "
                           "$PORT), so QA can run it from the branch.")
-        url = configured or f"http://127.0.0.1:{APP_PORT}"
+        return self.qa.start
+
+    async def start_app(self, box: Sandbox, configured: str | None) -> str:
+        """Run `qa.start` in `box` (`qa.env` plus PORT) and wait until it answers there; its URL."""
+        command = self.start_command()
+        url = app_url(configured)
         env = {**{str(k): str(v) for k, v in self.qa.env.items()}, "PORT": str(APP_PORT)}
         # `qa.start` is a shell command line by design (the repository's own start script).
-        app = await box.start(["sh", "-c", self.qa.start], name="app", cwd=self.checkout, env=env)
+        app = await box.start(["sh", "-c", command], name="app", cwd=self.checkout, env=env)
         ready = url.rstrip("/") + "/" + self.qa.ready_path.lstrip("/")
         problem = await wait_until_ready(box, app, ready, timeout=float(self.qa.ready_timeout))
         if problem is None:
             return url
         await app.stop()
         if problem.startswith("exited"):
-            raise QaError(f"The app did not start: `{self.qa.start}` {problem}.", log_tail(app))
+            raise QaError(f"The app did not start: `{command}` {problem}.", log_tail(app))
         why = f": {app.reason}" if app.limit is not None else ""  # e.g. a fork bomb at the process limit
         raise QaError(f"The app did not become ready at {ready} within {self.qa.ready_timeout:g} s "
                       f"(`qa.ready_timeout`){why}.", log_tail(app))
@@ -131,17 +145,20 @@ class RepoApp:
     async def run_started_app(self, spec_root: Path, options: RunOptions, chromium: str, *,
                               configured: str | None = None, progress: Progress | None = None) -> RunResult:
         """`qa.start` and the QA child in one fresh sandbox (closed after, the app too); the result. The
-        scenarios and step files come from `spec_root` (see `freeze_spec`), read-only in the sandbox."""
+        scenarios and step files come from `spec_root` (see `freeze_spec`), read-only in the sandbox. The child
+        starts first and waits for its request while the app starts (`start_app`, with its QaError when the app
+        does not start or answer: then the sandbox is closed, the child with it)."""
         box = self.sandbox(chromium, spec_root=spec_root)
         try:
-            url = await self.start_app(box, configured)
+            self.start_command()  # refused before anything starts
+            url = app_url(configured)
             egress = None
             if options.allowed_origins:
                 egress = Confinement.around(url, options.allowed_origins,
                                             allow_private=options.allow_private_hosts, private_app=True)
             features = sorted(p for p in spec_root.rglob("*.feature") if p.is_file())
             return await run_in_sandbox(box, features, url, options, root=spec_root, progress=progress,
-                                        egress=egress)
+                                        egress=egress, ready=lambda: self.start_app(box, configured))
         except SandboxError as error:  # bubblewrap could not start a command at all
             raise QaError(f"The repository-code sandbox could not run QA: {error}") from None
         finally:

@@ -7,6 +7,11 @@ the app on the sandbox's private loopback and nothing of the worker (docs/sandbo
     problem = await wait_until_ready(box, app, "http://127.0.0.1:3000/", timeout=60)
     result = await run_in_sandbox(box, features, base_url, options, root=checkout, progress=...)
 
+or, with the child's start-up (its imports, Chromium's launch) overlapping the app's, as
+`RepoApp.run_started_app` does: `run_in_sandbox(..., ready=start_the_app)` starts the child first, awaits
+`ready()`, and only then puts the child's request in place (the child waits for it); when `ready()` raises,
+the sandbox is closed, the waiting child with it.
+
 `run_in_sandbox` closes the sandbox (the app too) before it reads what the child left: nothing inside can
 change the result, or the evidence it names, while the worker reads them. The result is repository code's
 output all the same, so every screenshot and trace it names must be a plain file inside the run's evidence
@@ -30,7 +35,7 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -39,12 +44,14 @@ from app.domain.qa_results import Progress, RunResult
 from app.domain.scenario_plan import FeatureError
 from app.isolation import Limits, Policy, Running, Sandbox, python_runtime
 from app.isolation.runtime import needs_bind
-from app.qa.child import _report_progress, read_result
+from app.qa.child import CHILD_MODULE, child_browser
 from app.qa.network import EGRESS_ENV, EgressRelay
 from app.qa.options import RunOptions
+from app.qa.result_check import read_result, report_progress
 
 APP_PORT = 3000  # the app's PORT: the sandbox's loopback is its own, so any port is free
 REQUEST_DIR = ".qa"  # in the workspace: the child's request and result files
+REQUEST, RESULT = "request.json", "result.json"  # in REQUEST_DIR
 # The longest progress line kept (the child's are a few hundred bytes; anything longer is not one).
 PROGRESS_LINE_MAX = 1 << 20
 EGRESS_SOCKET = "egress.sock"  # in REQUEST_DIR: the worker's egress relay (an app outside, or listed origins)
@@ -176,9 +183,31 @@ def _failed(base_url: str, options: RunOptions, message: str) -> RunResult:
     return result
 
 
+def _open_folder(folder: Path) -> int:
+    """A descriptor of the request folder, made if missing; never a link left in its place (repository code
+    can write the workspace): the request is written, and stale files removed, through this descriptor."""
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir()
+    return os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+
+
+def _put_whole(folder_fd: int, name: str, data: bytes) -> None:
+    """Write `name` in the folder whole or not at all: a temporary file renamed over it, so a child polling
+    for `name` never reads half a request (and a link left at either name is replaced, never followed)."""
+    temporary = f".{name}.writing"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temporary, dir_fd=folder_fd)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+                 dir_fd=folder_fd)
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+    os.replace(temporary, name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
+
+
 async def run_in_sandbox(
     box: Sandbox, features: Sequence[str | Path], base_url: str, options: RunOptions, *,
     root: str | Path, progress: Progress | None = None, egress: Confinement | None = None,
+    ready: Callable[[], Awaitable[object]] | None = None,
 ) -> RunResult:
     """Run the QA child in `box` (progress lines arrive as it prints them), close `box`, read the result.
 
@@ -188,18 +217,22 @@ async def run_in_sandbox(
     `egress` allows; it runs here, in the worker, until the sandbox is closed. When `egress.private_app`
     (the app runs in `box`, started by `qa.start`), the relay opens only `egress`'s listed origins, and the
     child connects to the app itself directly.
+
+    With `ready` (starting the app in `box` and waiting until it answers), the child starts first and does
+    its imports and launches Chromium while `ready()` runs; its request is put in place only once `ready()`
+    has returned, and `options.run_timeout_s` counts from then. When `ready()` raises, `box` is closed (the
+    waiting child with it) and the error propagates.
     """
     workspace = box.workspace
     out_dir = Path(options.out_dir or workspace / "evidence")
     out_dir.mkdir(parents=True, exist_ok=True)
     options = replace(options, out_dir=str(out_dir))
     folder = workspace / REQUEST_DIR
-    folder.mkdir(exist_ok=True)
-    request, response = folder / "request.json", folder / "result.json"
-    request.write_text(json.dumps({
+    request, response = folder / REQUEST, folder / RESULT
+    payload = json.dumps({
         "features": [str(Path(f).resolve()) for f in features], "base_url": base_url,
         "root": str(Path(root).resolve()), "options": asdict(options),
-    }))
+    }).encode()
     pending = bytearray()
 
     def heard(chunk: bytes) -> None:
@@ -210,25 +243,46 @@ async def run_in_sandbox(
             pending.extend(chunk[start:end][:max(0, PROGRESS_LINE_MAX - len(pending))])
             line = bytes(pending).decode("utf-8", "replace")
             pending.clear()
-            _report_progress(line, progress)
+            report_progress(line, progress)
             start = end + 1
         pending.extend(chunk[start:][:max(0, PROGRESS_LINE_MAX - len(pending))])
 
     relay = (EgressRelay(egress, folder / EGRESS_SOCKET, listed_only=egress.private_app)
              if egress is not None else None)
+    folder_fd = None
     try:
+        try:
+            folder_fd = _open_folder(folder)
+            for stale in (REQUEST, RESULT):  # an earlier run's, in a workspace used again: never this run's
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(stale, dir_fd=folder_fd)
+        except OSError as error:  # e.g. a link or a folder left there by repository code
+            return _failed(base_url, options, f"the QA request could not be prepared in {folder}: {error}")
         env: dict[str, str] = {}
         if relay is not None:
             env[EGRESS_ENV] = str(await relay.start())  # before the child: its fences connect only through it
         # -P: the checkout (the cwd) is not put first on sys.path, so a repository's own `app/` or `app.py`
-        # cannot stand in for Specloop's package (the child appends the checkout after it instead)
-        child = await box.start([sys.executable, "-P", "-m", "app.qa.child", str(request), str(response)],
-                                name="qa", cwd=str(root), env=env or None, timeout=options.run_timeout_s,
-                                on_stdout=heard)
-        code = await child.wait()
-        reason = child.reason
+        # cannot stand in for Specloop's package (the child appends the checkout after it instead). No wall
+        # time here: the run's limit counts from the request (below), and close() ends a child still waiting.
+        child = await box.start([sys.executable, "-P", "-m", CHILD_MODULE, str(request), str(response),
+                                 *child_browser(options)],
+                                name="qa", cwd=str(root), env=env or None, on_stdout=heard)
+        if ready is not None:
+            await ready()
+        try:
+            _put_whole(folder_fd, REQUEST, payload)
+        except OSError as error:
+            return _failed(base_url, options, f"the QA request could not be written in {folder}: {error}")
+        code = await child.wait(options.run_timeout_s)
+        if code is None:
+            code = await child.stop()
+            reason: str | None = f"killed: it ran longer than {options.run_timeout_s:g} s (wall time)"
+        else:
+            reason = child.reason
         stderr = child.stderr_log
     finally:
+        if folder_fd is not None:
+            os.close(folder_fd)
         await box.close()  # the app and anything the child left: nothing may change the result now
         if relay is not None:
             await relay.close()
