@@ -28,6 +28,7 @@ from app.sandbox.harness import LLM_KEY
 from app.sandbox.messages_api import ToolCalls, ToolUse
 from tests.support.code import AFTER, BRANCH, CONFIG, FEATURE, editor, story_pr
 from tests.support.github import SHOP
+from tests.support.processes import processes_with
 from tests.support.service import Service
 
 pytestmark = pytest.mark.skipif(sandbox_available() is not None, reason=str(sandbox_available()))
@@ -97,18 +98,6 @@ def answer(llm: Any, call: ToolUse) -> Exchange:
 def _port(url: str) -> int:
     parts = urlsplit(url)
     return parts.port or (443 if parts.scheme == "https" else 80)
-
-
-def _processes_with(mark: str) -> list[str]:
-    """Host pids whose command line holds `mark` (the sandbox's processes are visible here by host pid)."""
-    found = []
-    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
-        try:
-            if mark.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found.append(pid)
-        except OSError:
-            continue
-    return found
 
 
 def _files(root: Path) -> Iterator[tuple[Path, bytes]]:
@@ -454,7 +443,7 @@ EOF""")
     assert "the agent changed no files" in code.output["summary"], code.output
     assert github.pull(SHOP, number).head_sha == approved
     assert took < 60, took  # each command ended at its few seconds, not at the job's 300 s
-    assert _processes_with(mark) == []
+    assert processes_with(mark) == []
     _no_workspace_left(jobs_dir, workspaces)
 
 

@@ -8,7 +8,6 @@ nothing of the waiting child left running. Real bubblewrap, real Chromium.
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from app.qa.repo_app import QaError, RepoApp
 from app.qa.sandboxed import REQUEST, REQUEST_DIR, qa_policy, run_in_sandbox
 from app.repo_config import QaConfig
 from app.settings import Settings
+from tests.support.processes import processes_with
 
 pytestmark = pytest.mark.skipif(sandbox_available() is not None, reason=str(sandbox_available()))
 
@@ -41,19 +41,6 @@ Path({marker!r}).write_text("loaded")  # at import: the child has its request an
 def loaded():
     pass
 """
-
-
-def _running(mark: str) -> list[str]:
-    """Pids of processes whose command line holds `mark` (the sandbox's are visible here by host pid)."""
-    found = []
-    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if mark.encode() in cmdline:
-            found.append(pid)
-    return found
 
 
 def _repo(tmp_path: Path, start: str) -> RepoApp:
@@ -80,7 +67,7 @@ async def test_an_app_that_never_answers_fails_as_before_and_leaves_no_waiting_c
     assert "listening soon" in raised.value.detail
     assert (repo.workspace / ".sandbox" / "qa.stdout.log").exists()  # the child had been started beside it
     assert not request.exists()  # it never got a request
-    assert _running(str(request)) == []  # and nothing of it is left
+    assert processes_with(str(request)) == []  # and nothing of it is left
 
 
 async def test_an_app_that_exits_fails_as_before_and_leaves_no_waiting_child(tmp_path: Path) -> None:
@@ -92,7 +79,7 @@ async def test_an_app_that_exits_fails_as_before_and_leaves_no_waiting_child(tmp
     assert str(raised.value) == "The app did not start: `echo no database >&2; exit 3` exited with code 3."
     assert "no database" in raised.value.detail
     assert not request.exists()
-    assert _running(str(request)) == []
+    assert processes_with(str(request)) == []
 
 
 async def test_a_child_started_before_its_request_runs_nothing_until_the_request_is_there(tmp_path: Path) -> None:
@@ -112,7 +99,7 @@ async def test_a_child_started_before_its_request_runs_nothing_until_the_request
 
     async def ready() -> None:
         await asyncio.sleep(HOLD_S)  # the app's start, held back while the child starts and waits
-        seen.append((marker.exists(), stale.exists(), bool(_running(str(stale)))))
+        seen.append((marker.exists(), stale.exists(), bool(processes_with(str(stale)))))
 
     box = open_sandbox(workspace, qa_policy(chromium))
     result = await run_in_sandbox(box, [spec / "features" / "waiting.feature"], "http://127.0.0.1:3000", options,
@@ -120,4 +107,4 @@ async def test_a_child_started_before_its_request_runs_nothing_until_the_request
     assert seen == [(False, False, True)]  # alive, with no request and no step file loaded, while held back
     assert result.errors == [] and result.counts() == {"passed": 1}, (result.errors, result.counts())
     assert marker.read_text() == "loaded"
-    assert _running(str(stale)) == []
+    assert processes_with(str(stale)) == []

@@ -33,6 +33,7 @@ from app.qa.options import RunOptions
 from app.qa.sandboxed import confine_evidence
 from jobs.worker import run_job
 from tests.support.github import SHOP
+from tests.support.processes import processes_with
 from tests.support.service import Service
 from tests.support.spec import approved_qa_pull
 
@@ -159,20 +160,6 @@ def _qa_runs(github: Any, sha: str) -> list[Any]:
     return list(github.check_runs(SHOP, head_sha=sha, name="specloop/qa"))
 
 
-def _daemons(mark: str = DAEMON_MARK) -> list[str]:
-    """Pids of processes whose command line holds `mark` (a /proc scan: the sandbox's processes are in a pid
-    namespace of their own, but visible here by their host pids)."""
-    found = []
-    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if mark.encode() in cmdline:
-            found.append(pid)
-    return found
-
-
 @needs_bwrap
 @pytest.mark.parametrize("service", [{"allow_repo_code": True}], indirect=True)
 async def test_a_hostile_app_and_step_file_are_contained_and_the_next_job_runs(
@@ -193,7 +180,7 @@ async def test_a_hostile_app_and_step_file_are_contained_and_the_next_job_runs(
     shown = f"{run.output['summary']}\n{run.output.get('text') or ''}"
     assert outcome.get("conclusion") == "success", shown
     assert SECRET not in shown and KEY not in shown
-    assert _daemons(mark) == []  # the app's daemon went with the sandbox
+    assert processes_with(mark) == []  # the app's daemon went with the sandbox
     assert list(secrets_dir.glob("specloop-qa-*")) == []  # the workdir is gone too
 
     again = await run_job(deps(qa_ctx), args)  # the worker is fine: the next job runs the same way
@@ -386,7 +373,7 @@ async def test_a_step_file_that_abuses_resources_is_stopped_and_said_so_and_the_
     assert said in summary, summary  # the limit, in words
     assert "Traceback" not in summary
     assert took < HANG_GUARD_S
-    assert _daemons(mark) == [] and _daemons(str(secrets_dir)) == []  # nothing it started is left
+    assert processes_with(mark) == [] and processes_with(str(secrets_dir)) == []  # nothing it started is left
     assert list(secrets_dir.glob("specloop-qa-*")) == []
     await _a_clean_job_passes(github, qa_ctx)
 
@@ -425,7 +412,7 @@ async def test_a_step_file_that_prints_a_gigabyte_does_not_swamp_the_worker(
     # drains the pipe, so the step finishes and the scenario passes
     assert outcome.get("conclusion") == "success", run.output["summary"]  # so not killed at the wall time
     assert grew_mb < 100, f"the worker grew by {grew_mb:.0f} MB"
-    assert _daemons(str(secrets_dir)) == []
+    assert processes_with(str(secrets_dir)) == []
     await _a_clean_job_passes(github, qa_ctx)
 
 
@@ -530,7 +517,7 @@ async def test_an_app_that_abuses_resources_is_stopped_and_said_so_and_the_next_
     else:
         assert outcome.get("conclusion") == "success", summary
     assert took < HANG_GUARD_S
-    assert _daemons(mark) == [] and _daemons(str(secrets_dir)) == []  # nothing it started is left
+    assert processes_with(mark) == [] and processes_with(str(secrets_dir)) == []  # nothing it started is left
     assert list(secrets_dir.glob("specloop-qa-*")) == []
     await _a_clean_job_passes(github, qa_ctx)
 

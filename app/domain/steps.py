@@ -561,6 +561,11 @@ def snippet(text: str, *, data_table: bool = False, doc_string: bool = False,
             registry: StepRegistry | None = None) -> str:
     """A ready-to-paste step file for an undefined step: the first of `snippets`, the other expressions
     Cucumber proposes as comments above it."""
-    first, *rest = snippets(text, data_table=data_table, doc_string=doc_string, registry=registry)
+    return snippet_file(snippets(text, data_table=data_table, doc_string=doc_string, registry=registry))
+
+
+def snippet_file(found: Sequence[str]) -> str:
+    """The step file `snippet` gives, from `snippets`' definitions already generated."""
+    first, *rest = found
     others = "".join("# or: " + other.split("\n", 1)[0] + "\n" for other in rest[:3])
     return f"{SNIPPET_IMPORTS}\n\n{others}{first}"

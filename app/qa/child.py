@@ -41,6 +41,13 @@ def scrubbed_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k in CHILD_ENV_ALLOW or k.startswith("LC_")}
 
 
+def failed_run(base_url: str, options: RunOptions, message: str) -> RunResult:
+    """A run that did not happen, with why (the QA child could not run or left nothing that reads)."""
+    result = RunResult(base_url=base_url, started_at=time.time())
+    result.errors.append(FeatureError(options.steps_dir or "", None, None, message))
+    return result
+
+
 def child_browser(options: RunOptions) -> list[str]:
     """The child's optional last argument: the Chromium the run asks for, which it launches before reading
     its request (`app/qa/child_entry.py`)."""
@@ -76,29 +83,15 @@ def run_in_child(
         try:
             for line in proc.stdout:
                 report_progress(line, progress)
-                if time.monotonic() > deadline:
-                    proc.kill()
-                    break
-            try:
-                _, stderr = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                _, stderr = proc.communicate()
+            _, stderr = proc.communicate()
         finally:
             watchdog.cancel()
         if proc.returncode != 0 or not response.exists():
             tail = "\n".join((stderr or "").strip().splitlines()[-15:])
             why = f"; it ran past the run's limit of {options.run_timeout_s:g} s" \
                 if time.monotonic() >= deadline else ""
-            result = RunResult(base_url=base_url, started_at=time.time())
-            result.errors.append(FeatureError(
-                options.steps_dir or "", None, None,
-                f"the QA child process failed (exit {proc.returncode}{why}):\n{tail}"))
-            return result
+            return failed_run(base_url, options, f"the QA child process failed (exit {proc.returncode}{why}):\n{tail}")
         try:
             return read_result(response.read_bytes())
         except ValueError as error:  # step code can write the file: read it as untrusted
-            result = RunResult(base_url=base_url, started_at=time.time())
-            result.errors.append(FeatureError(
-                options.steps_dir or "", None, None, f"the QA child process left a result that does not read: {error}"))
-            return result
+            return failed_run(base_url, options, f"the QA child process left a result that does not read: {error}")

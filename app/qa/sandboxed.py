@@ -34,17 +34,15 @@ import json
 import os
 import stat
 import sys
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 
 from app.domain.origins import Confinement
 from app.domain.qa_results import Progress, RunResult
-from app.domain.scenario_plan import FeatureError
 from app.isolation import Limits, Policy, Running, Sandbox, python_runtime
 from app.isolation.runtime import needs_bind
-from app.qa.child import CHILD_MODULE, child_browser
+from app.qa.child import CHILD_MODULE, child_browser, failed_run
 from app.qa.network import EGRESS_ENV, EgressRelay
 from app.qa.options import RunOptions
 from app.qa.result_check import read_result, report_progress
@@ -177,12 +175,6 @@ def confine_evidence(result: RunResult, out_dir: Path) -> RunResult:
     return result
 
 
-def _failed(base_url: str, options: RunOptions, message: str) -> RunResult:
-    result = RunResult(base_url=base_url, started_at=time.time())
-    result.errors.append(FeatureError(options.steps_dir or "", None, None, message))
-    return result
-
-
 def _open_folder(folder: Path) -> int:
     """A descriptor of the request folder, made if missing; never a link left in its place (repository code
     can write the workspace): the request is written, and stale files removed, through this descriptor."""
@@ -257,7 +249,7 @@ async def run_in_sandbox(
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(stale, dir_fd=folder_fd)
         except OSError as error:  # e.g. a link or a folder left there by repository code
-            return _failed(base_url, options, f"the QA request could not be prepared in {folder}: {error}")
+            return failed_run(base_url, options, f"the QA request could not be prepared in {folder}: {error}")
         env: dict[str, str] = {}
         if relay is not None:
             env[EGRESS_ENV] = str(await relay.start())  # before the child: its fences connect only through it
@@ -272,7 +264,7 @@ async def run_in_sandbox(
         try:
             _put_whole(folder_fd, REQUEST, payload)
         except OSError as error:
-            return _failed(base_url, options, f"the QA request could not be written in {folder}: {error}")
+            return failed_run(base_url, options, f"the QA request could not be written in {folder}: {error}")
         code = await child.wait(options.run_timeout_s)
         if code is None:
             code = await child.stop()
@@ -289,13 +281,13 @@ async def run_in_sandbox(
     if code != 0:
         tail = (_read_regular(stderr, 16 << 10) or b"").decode("utf-8", "replace").strip().splitlines()[-15:]
         why = f"; {reason}" if reason else ""
-        return _failed(base_url, options, f"the QA child process failed in the sandbox (exit {code}{why}):\n"
+        return failed_run(base_url, options, f"the QA child process failed in the sandbox (exit {code}{why}):\n"
                                           + "\n".join(tail))
     raw = _read_regular(response, RESULT_MAX_BYTES + 1)
     if raw is None or len(raw) > RESULT_MAX_BYTES:
-        return _failed(base_url, options, "the QA child process left no readable result")
+        return failed_run(base_url, options, "the QA child process left no readable result")
     try:
         result = read_result(raw)
     except ValueError as error:
-        return _failed(base_url, options, f"the QA child process left a result that does not read: {error}")
+        return failed_run(base_url, options, f"the QA child process left a result that does not read: {error}")
     return confine_evidence(result, out_dir)

@@ -13,7 +13,7 @@ from app.domain.hooks import Hook, HookKind, ScenarioInfo, hooks_for
 from app.domain.origins import Confinement
 from app.domain.qa_results import HookResult, ScenarioResult, StepResult, scenario_status, worst_status
 from app.domain.scenario_plan import PlannedScenario, PlannedStep
-from app.domain.steps import Pending, Skipped, StepRegistry, match_step, snippet, snippets
+from app.domain.steps import Pending, Skipped, StepRegistry, match_step, snippet_file, snippets
 from app.qa.actions import step_function
 from app.qa.network import BLOCKED, NetworkFence
 from app.qa.options import RunOptions
@@ -274,8 +274,9 @@ def _unmatched(step_result: StepResult, planned_step: PlannedStep, status: str, 
             return
         shape = {"data_table": planned_step.data_table is not None, "doc_string": planned_step.doc_string is not None}
         # Cucumber's generator proposes up to 256 expressions for a step full of numbers: keep a few.
-        step_result.snippets = snippets(planned_step.text, **shape, registry=registry)[:MAX_SNIPPETS]
-        step_result.snippet = snippet(planned_step.text, **shape, registry=registry)
+        found = snippets(planned_step.text, **shape, registry=registry)
+        step_result.snippets = found[:MAX_SNIPPETS]
+        step_result.snippet = snippet_file(found)
     else:
         step_result.status = "ambiguous"
 
